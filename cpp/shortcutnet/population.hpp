@@ -1,0 +1,262 @@
+// Exact population loss and gradient of the two-layer convolutional network with an optional
+// identity shortcut and optional normalization, on i.i.d. standard Gaussian input.
+//
+// Model (MODEL.md section 1): f(Z; w, a) = sum_j a_j relu(<Z_j, v>), u = w + s, v = u/|u| when
+// normalized (else v = u); teacher (w*, a*) with the same s.
+// Closed forms: MODEL.md section 2 (stride >= p) and its last paragraph (overlapping patches).
+//
+// Everything here is double precision, allocation-free when the caller passes a workspace, and
+// free of global state, so it can run inside OpenMP loops and other people's simulations.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace shortcutnet {
+
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kTwoPi = 6.28318530717958647692;
+
+// Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
+// above it, the orthogonal part is rebuilt from exactly rounded cross terms.
+constexpr double kAccurateCos = 0.75;
+
+inline double dot(const double* x, const double* y, std::int64_t n) {
+  double acc = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) acc += x[i] * y[i];
+  return acc;
+}
+
+// a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
+inline double diff_of_products(double a, double b, double c, double d) {
+  const double ab = a * b;
+  const double ab_err = std::fma(a, b, -ab);
+  const double cd = c * d;
+  const double cd_err = std::fma(c, d, -cd);
+  return (ab - cd) + (ab_err - cd_err);
+}
+
+// Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
+// Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
+// with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
+  const double xx = dot(x, x, n);
+  const double xy = dot(x, y, n);
+  const double yy = dot(y, y, n);
+  if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      double acc = 0.0;
+      for (std::int64_t j = 0; j < n; ++j) acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j];
+      perp[i] = acc / xx;
+    }
+  } else {
+    const double c = xy / xx;
+    for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] - c * x[i];
+  }
+  const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
+  return std::atan2(sin_part, xy);
+}
+
+inline double angle(const double* x, const double* y, std::int64_t n) {
+  std::vector<double> perp(static_cast<std::size_t>(n));
+  return angle_and_perp(x, y, n, perp.data());
+}
+
+// pi - g(phi), g(phi) = (pi - phi) cos(phi) + sin(phi).  Written as
+// 2 pi sin^2(phi/2) + (phi cos(phi) - sin(phi)); the second term cancels near 0 and is summed
+// there from its series sum_n (-1)^n 2n phi^(2n+1)/(2n+1)!.
+inline double pi_minus_g(double phi) {
+  const double h = std::sin(0.5 * phi);
+  const double head = kTwoPi * h * h;
+  if (phi < 0.5) {
+    double term = phi, tail = 0.0;
+    const double phi2 = phi * phi;
+    for (int n = 1; n < 12; ++n) {
+      term *= -phi2 / static_cast<double>((2 * n) * (2 * n + 1));
+      tail += 2 * n * term;
+    }
+    return head + tail;
+  }
+  return head + (phi * std::cos(phi) - std::sin(phi));
+}
+
+// E[relu(x) relu(y)] for a unit-variance Gaussian pair with correlation r, and its derivative.
+inline double kappa(double r) {
+  r = std::min(1.0, std::max(-1.0, r));
+  const double root = std::sqrt(std::max(0.0, 1.0 - r * r));
+  return (root + (kPi - std::atan2(root, r)) * r) / kTwoPi;
+}
+inline double kappa_prime(double r) {
+  r = std::min(1.0, std::max(-1.0, r));
+  const double root = std::sqrt(std::max(0.0, 1.0 - r * r));
+  return (kPi - std::atan2(root, r)) / kTwoPi;
+}
+
+// Scratch doubles needed by population_loss_grad for filter length p.
+inline std::int64_t population_workspace_size(std::int64_t p) { return 8 * p; }
+
+namespace detail {
+
+// C_xy(delta) = sum_t x_t y_(t - delta) over valid t.
+inline double shifted_dot(const double* x, const double* y, std::int64_t p, std::int64_t delta) {
+  double acc = 0.0;
+  const std::int64_t lo = std::max<std::int64_t>(0, delta);
+  const std::int64_t hi = std::min<std::int64_t>(p, p + delta);
+  for (std::int64_t t = lo; t < hi; ++t) acc += x[t] * y[t - delta];
+  return acc;
+}
+
+// grad += scale * d/dx [|x||y| kappa(C_xy(delta)/(|x||y|))]; returns the value |x||y| kappa(r).
+inline double pair_term(const double* x, const double* y, double nx, double ny, std::int64_t p,
+                        std::int64_t delta, double scale, double* grad) {
+  const double r = shifted_dot(x, y, p, delta) / (nx * ny);
+  const double value = nx * ny * kappa(r);
+  if (grad != nullptr && scale != 0.0) {
+    const double root = std::sqrt(std::max(0.0, 1.0 - std::min(1.0, r * r)));
+    const double cx = scale * (ny / nx) * (root / kTwoPi);
+    const double cy = scale * kappa_prime(r);
+    for (std::int64_t t = 0; t < p; ++t) grad[t] += cx * x[t];
+    const std::int64_t lo = std::max<std::int64_t>(0, delta);
+    const std::int64_t hi = std::min<std::int64_t>(p, p + delta);
+    for (std::int64_t t = lo; t < hi; ++t) grad[t] += cy * y[t - delta];
+  }
+  return value;
+}
+
+inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
+                              std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
+                              double* perp) {
+  const double rho = std::sqrt(dot(u, u, p));
+  const double rho_star = std::sqrt(dot(u_star, u_star, p));
+  const double phi = angle_and_perp(u, u_star, p, perp);
+  const double a_dot = dot(a, a_star, k);
+  const double pmg = pi_minus_g(phi);
+  const double cs = normalize ? 1.0 : rho;        // student scale
+  const double ct = normalize ? 1.0 : rho_star;   // teacher scale
+  double sum_diff = 0.0, sq_diff = 0.0, sum_a = 0.0, sum_a_star = 0.0, sq_a = 0.0;
+  for (std::int64_t j = 0; j < k; ++j) {
+    const double d = cs * a[j] - ct * a_star[j];
+    sum_diff += d;
+    sq_diff += d * d;
+    sum_a += a[j];
+    sum_a_star += a_star[j];
+    sq_a += a[j] * a[j];
+  }
+  const double loss = (sum_diff * sum_diff + (kPi - 1.0) * sq_diff + 2.0 * cs * ct * pmg * a_dot) / (4.0 * kPi);
+  if (grad_w == nullptr && grad_a == nullptr) return loss;
+  const double g = kPi - pmg;
+  if (normalize) {
+    if (grad_a != nullptr)
+      for (std::int64_t j = 0; j < k; ++j)
+        grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) / kTwoPi;
+    if (grad_w != nullptr) {
+      // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
+      const double c = -(a_dot * (kPi - phi) / (kTwoPi * rho)) / rho_star;
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * perp[t];
+    }
+  } else {
+    if (grad_a != nullptr)
+      for (std::int64_t j = 0; j < k; ++j)
+        grad_a[j] = (rho * rho * (sum_a + (kPi - 1.0) * a[j]) -
+                     rho * rho_star * (sum_a_star + (g - 1.0) * a_star[j])) / kTwoPi;
+    if (grad_w != nullptr) {
+      const double cu = sum_a * sum_a + (kPi - 1.0) * sq_a;
+      const double c_hat = -rho_star * (sum_a * sum_a_star - a_dot) - rho_star * a_dot * std::sin(phi);
+      const double c_star = -a_dot * (kPi - phi);  // rho* (pi - phi) v* = (pi - phi) u*
+      for (std::int64_t t = 0; t < p; ++t)
+        grad_w[t] = (cu * u[t] + c_hat * (u[t] / rho) + c_star * u_star[t]) / kTwoPi;
+    }
+  }
+  return loss;
+}
+
+inline double overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
+                          std::int64_t k, std::int64_t p, std::int64_t stride, bool normalize, double* grad_w,
+                          double* grad_a, double* work) {
+  const double rho = std::sqrt(dot(u, u, p));
+  const double rho_star = std::sqrt(dot(u_star, u_star, p));
+  double* e = work;
+  double* e_star = work + p;
+  double* grad_e = work + 2 * p;
+  for (std::int64_t t = 0; t < p; ++t) {
+    e[t] = normalize ? u[t] / rho : u[t];
+    e_star[t] = normalize ? u_star[t] / rho_star : u_star[t];
+    grad_e[t] = 0.0;
+  }
+  const double ne = std::sqrt(dot(e, e, p));
+  const double ne_star = std::sqrt(dot(e_star, e_star, p));
+  const bool want_grad = grad_w != nullptr || grad_a != nullptr;
+  if (grad_a != nullptr)
+    for (std::int64_t j = 0; j < k; ++j) grad_a[j] = 0.0;
+  double loss = 0.0;
+  // Sums over patch pairs (i, j) depend on m = j - i only.
+  for (std::int64_t m = -(k - 1); m < k; ++m) {
+    const std::int64_t delta = m * stride;
+    const std::int64_t i_lo = std::max<std::int64_t>(0, -m), i_hi = std::min<std::int64_t>(k, k - m);
+    double c_aa = 0.0, c_as = 0.0, c_ss = 0.0;
+    for (std::int64_t i = i_lo; i < i_hi; ++i) {
+      c_aa += a[i] * a[i + m];
+      c_as += a[i] * a_star[i + m];
+      c_ss += a_star[i] * a_star[i + m];
+    }
+    double* ge = want_grad ? grad_e : nullptr;
+    // d/de G(e, e; delta) = grad_x G(e, e; delta) + grad_x G(e, e; -delta).
+    const double g_ee = pair_term(e, e, ne, ne, p, delta, 0.5 * c_aa, ge);
+    if (ge != nullptr) pair_term(e, e, ne, ne, p, -delta, 0.5 * c_aa, ge);
+    const double g_es = pair_term(e, e_star, ne, ne_star, p, delta, -c_as, ge);
+    const double g_ss = pair_term(e_star, e_star, ne_star, ne_star, p, delta, 0.0, nullptr);
+    loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss);
+    if (grad_a != nullptr)
+      for (std::int64_t i = i_lo; i < i_hi; ++i) grad_a[i] += a[i + m] * g_ee - a_star[i + m] * g_es;
+  }
+  loss = std::max(loss, 0.0);
+  if (grad_w != nullptr) {
+    if (normalize) {
+      const double c = dot(e, grad_e, p);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (grad_e[t] - c * e[t]) / rho;
+    } else {
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = grad_e[t];
+    }
+  }
+  return loss;
+}
+
+}  // namespace detail
+
+// Population loss L(w, a) of MODEL.md section 2; writes the gradients when grad_w / grad_a are
+// non-null.  Sizes: s, w, w_star, grad_w of length p; a, a_star, grad_a of length k; work of
+// population_workspace_size(p) doubles.  stride >= p selects the closed form of non-overlapping
+// patches; stride < p the overlapping-patch formula.  Requires w + s != 0 and w* + s != 0.
+inline double population_loss_grad(const double* s, const double* w, const double* a, const double* w_star,
+                                   const double* a_star, std::int64_t k, std::int64_t p, std::int64_t stride,
+                                   bool normalize, double* grad_w, double* grad_a, double* work) {
+  double* u = work + 3 * p;
+  double* u_star = work + 4 * p;
+  double* perp = work + 5 * p;
+  for (std::int64_t t = 0; t < p; ++t) {
+    u[t] = w[t] + s[t];
+    u_star[t] = w_star[t] + s[t];
+  }
+  if (stride >= p) return detail::non_overlapping(u, u_star, a, a_star, k, p, normalize, grad_w, grad_a, perp);
+  return detail::overlapping(u, u_star, a, a_star, k, p, stride, normalize, grad_w, grad_a, work);
+}
+
+inline double population_loss_grad(const double* s, const double* w, const double* a, const double* w_star,
+                                   const double* a_star, std::int64_t k, std::int64_t p, std::int64_t stride,
+                                   bool normalize, double* grad_w, double* grad_a) {
+  std::vector<double> work(static_cast<std::size_t>(population_workspace_size(p)));
+  return population_loss_grad(s, w, a, w_star, a_star, k, p, stride, normalize, grad_w, grad_a, work.data());
+}
+
+// a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a* = ((pi/(pi-1+k)) (1^T a*) 1 - a*)/(pi-1): the second
+// layer of the spurious local optimum at phi = pi (MODEL.md section 4).
+inline void spurious_second_layer(const double* a_star, std::int64_t k, double* a_sp) {
+  double sum = 0.0;
+  for (std::int64_t j = 0; j < k; ++j) sum += a_star[j];
+  const double c = kPi / (kPi - 1.0 + static_cast<double>(k)) * sum;
+  for (std::int64_t j = 0; j < k; ++j) a_sp[j] = (c - a_star[j]) / (kPi - 1.0);
+}
+
+}  // namespace shortcutnet

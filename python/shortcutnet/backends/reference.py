@@ -1,0 +1,231 @@
+"""NumPy reference backend: the readable specification every fast backend is tested against.
+
+Every function takes validated, C-contiguous float64 arrays (the public layer in
+``shortcutnet.population`` does the checking) and follows ``MODEL.md`` literally.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PI = math.pi
+TWO_PI = 2.0 * math.pi
+_SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's constant for splitting a double in halves
+
+
+# --------------------------------------------------------------------------- accurate angles
+def _two_prod(a, b):
+    """Error-free product: a*b == hi + lo exactly (Dekker), without relying on an FMA."""
+    hi = a * b
+    ca = _SPLITTER * a
+    a_hi = ca - (ca - a)
+    a_lo = a - a_hi
+    cb = _SPLITTER * b
+    b_hi = cb - (cb - b)
+    b_lo = b - b_hi
+    lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return hi, lo
+
+
+def _cross_matrix(x, y):
+    """C[i, j] = y_i x_j - x_i y_j to full relative accuracy, even when x is nearly parallel to y."""
+    ph, pl = _two_prod(y[:, None], x[None, :])
+    qh, ql = _two_prod(x[:, None], y[None, :])
+    return (ph - qh) + (pl - ql)
+
+
+# Below this |cos|, the plain projection y - (x.y) x / |x|^2 loses no significant digits.
+ACCURATE_COS = 0.75
+
+
+def angle_and_perp(x, y):
+    """Angle between x and y (by atan2) and the component of y orthogonal to x.
+
+    Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors; there it
+    is computed from the exactly rounded cross terms y_i x_j - x_i y_j (Lagrange's identity),
+    so both the angle and the orthogonal part keep full relative accuracy.
+    """
+    xx = float(x @ x)
+    xy = float(x @ y)
+    yy = float(y @ y)
+    if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
+        perp = (_cross_matrix(x, y) @ x) / xx
+    else:
+        perp = y - (xy / xx) * x
+    sin_part = math.sqrt(float(perp @ perp) * xx)
+    return math.atan2(sin_part, xy), perp
+
+
+def angle(x, y):
+    return angle_and_perp(x, y)[0]
+
+
+# --------------------------------------------------------------------------- g(phi)
+def pi_minus_g(phi):
+    """pi - g(phi), g(phi) = (pi - phi) cos(phi) + sin(phi), without cancellation near 0.
+
+    pi - g = 2 pi sin^2(phi/2) + (phi cos(phi) - sin(phi)); the second term cancels near 0 and is
+    summed there from its series  sum_n (-1)^n 2n phi^(2n+1) / (2n+1)!.
+    """
+    head = TWO_PI * math.sin(0.5 * phi) ** 2
+    if phi < 0.5:
+        term = phi
+        tail = 0.0
+        phi2 = phi * phi
+        for n in range(1, 12):
+            term *= -phi2 / ((2 * n) * (2 * n + 1))
+            tail += 2 * n * term
+        return head + tail
+    return head + (phi * math.cos(phi) - math.sin(phi))
+
+
+def g_of_phi(phi):
+    return (PI - phi) * math.cos(phi) + math.sin(phi)
+
+
+# --------------------------------------------------------------------------- kappa (arc-cosine kernel)
+def kappa(r):
+    """E[relu(x) relu(y)] for a unit-variance Gaussian pair with correlation r."""
+    r = min(1.0, max(-1.0, r))
+    root = math.sqrt(max(0.0, 1.0 - r * r))
+    return (root + (PI - math.atan2(root, r)) * r) / TWO_PI
+
+
+def kappa_prime(r):
+    r = min(1.0, max(-1.0, r))
+    root = math.sqrt(max(0.0, 1.0 - r * r))
+    return (PI - math.atan2(root, r)) / TWO_PI
+
+
+# --------------------------------------------------------------------------- population loss and gradient
+def _directions(s, w, w_star):
+    u = w + s
+    u_star = w_star + s
+    return u, u_star
+
+
+def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
+    """MODEL.md section 2, closed forms for stride >= p."""
+    u, u_star = _directions(s, w, w_star)
+    rho = math.sqrt(float(u @ u))
+    rho_star = math.sqrt(float(u_star @ u_star))
+    phi, perp = angle_and_perp(u, u_star)  # perp: part of u* orthogonal to u
+    a_dot = float(a @ a_star)
+    pmg = pi_minus_g(phi)
+    if normalize:
+        diff = a - a_star
+    else:
+        diff = rho * a - rho_star * a_star
+    sum_diff = float(diff.sum())
+    loss = (sum_diff**2 + (PI - 1.0) * float(diff @ diff) + 2.0 * (1.0 if normalize else rho * rho_star) * pmg * a_dot) / (
+        4.0 * PI
+    )
+    if not want_grad:
+        return loss, None, None
+    g = PI - pmg
+    if normalize:
+        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
+        v_star_perp = perp / rho_star  # v* - (v.v*) v
+        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp
+    else:
+        sum_a = float(a.sum())
+        sum_a_star = float(a_star.sum())
+        grad_a = (rho * rho * (sum_a + (PI - 1.0) * a) - rho * rho_star * (sum_a_star + (g - 1.0) * a_star)) / TWO_PI
+        v_hat = u / rho
+        v_star = u_star / rho_star
+        grad_w = (
+            (sum_a**2 + (PI - 1.0) * float(a @ a)) * u
+            - rho_star * (sum_a * sum_a_star - a_dot) * v_hat
+            - rho_star * a_dot * (math.sin(phi) * v_hat + (PI - phi) * v_star)
+        ) / TWO_PI
+    return loss, grad_w, grad_a
+
+
+def shifted(x, delta):
+    """out[t] = x[t - delta] where 0 <= t - delta < len(x), else 0."""
+    p = x.shape[0]
+    out = np.zeros_like(x)
+    if abs(delta) < p:
+        if delta >= 0:
+            out[delta:] = x[: p - delta]
+        else:
+            out[: p + delta] = x[-delta:]
+    return out
+
+
+def _pair_term(x, y, nx, ny, delta, want_grad):
+    """G = |x||y| kappa(C_xy(delta)/(|x||y|)) and its gradient in x, C_xy(delta) = sum_t x_t y_(t-delta)."""
+    y_shift = shifted(y, delta)
+    r = float(x @ y_shift) / (nx * ny)
+    value = nx * ny * kappa(r)
+    if not want_grad:
+        return value, None, y_shift, r
+    root = math.sqrt(max(0.0, 1.0 - min(1.0, r * r)))
+    grad_x = (ny / nx) * (root / TWO_PI) * x + kappa_prime(r) * y_shift
+    return value, grad_x, y_shift, r
+
+
+def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
+    """MODEL.md section 2, last paragraph: patches overlap (stride < p), Gaussian raw input."""
+    k = a.shape[0]
+    u, u_star = _directions(s, w, w_star)
+    rho = math.sqrt(float(u @ u))
+    rho_star = math.sqrt(float(u_star @ u_star))
+    if normalize:
+        e, e_star = u / rho, u_star / rho_star
+    else:
+        e, e_star = u, u_star
+    ne = math.sqrt(float(e @ e))
+    ne_star = math.sqrt(float(e_star @ e_star))
+    # Sums over patch pairs (i, j) depend on m = j - i only.
+    m = np.arange(-(k - 1), k)
+    loss = 0.0
+    grad_e = np.zeros_like(e)
+    grad_a = np.zeros_like(a)
+    for mm in m:
+        delta = int(mm) * stride
+        i = np.arange(max(0, -mm), min(k, k - mm))
+        j = i + mm
+        c_aa = float(a[i] @ a[j])
+        c_as = float(a[i] @ a_star[j])
+        c_ss = float(a_star[i] @ a_star[j])
+        g_ee, gx_ee, _, _ = _pair_term(e, e, ne, ne, delta, want_grad)
+        g_es, gx_es, _, _ = _pair_term(e, e_star, ne, ne_star, delta, want_grad)
+        g_ss, _, _, _ = _pair_term(e_star, e_star, ne_star, ne_star, delta, False)
+        loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss)
+        if want_grad:
+            # d/de of G(e, e; delta) = grad_x G(e, e; delta) + grad_x G(e, e; -delta).
+            _, gx_ee_neg, _, _ = _pair_term(e, e, ne, ne, -delta, True)
+            grad_e += 0.5 * c_aa * (gx_ee + gx_ee_neg) - c_as * gx_es
+            grad_a[i] += a[j] * g_ee - a_star[j] * g_es
+    loss = max(loss, 0.0)
+    if not want_grad:
+        return loss, None, None
+    if normalize:
+        grad_w = (grad_e - float(e @ grad_e) * e) / rho
+    else:
+        grad_w = grad_e
+    return loss, grad_w, grad_a
+
+
+def population_loss_grad(s, w, a, w_star, a_star, stride, normalize, want_grad=True):
+    p = w.shape[0]
+    if stride >= p:
+        return _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad)
+    return _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad)
+
+
+def population_loss(s, w, a, w_star, a_star, stride, normalize):
+    return population_loss_grad(s, w, a, w_star, a_star, stride, normalize, want_grad=False)[0]
+
+
+def population_grad(s, w, a, w_star, a_star, stride, normalize):
+    _, grad_w, grad_a = population_loss_grad(s, w, a, w_star, a_star, stride, normalize)
+    return grad_w, grad_a
+
+
+def spurious_second_layer(a_star):
+    """a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a*, the second layer of the spurious optimum (section 4)."""
+    k = a_star.shape[0]
+    return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
