@@ -29,6 +29,25 @@ inline double dot(const double* x, const double* y, std::int64_t n) {
   return acc;
 }
 
+// A power of two 2^-e with 2^e about max|x_i|: scaling by it is exact and keeps squares and dot
+// products away from underflow and overflow (clamped so that the factor itself stays finite).
+inline double pow2_scale(const double* x, std::int64_t n) {
+  double m = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  if (!(m > 0.0) || !std::isfinite(m)) return 1.0;
+  int e = 0;
+  std::frexp(m, &e);
+  return std::ldexp(1.0, -std::min(1020, std::max(-1020, e)));
+}
+
+// Euclidean norm without spurious underflow or overflow.
+inline double norm(const double* x, std::int64_t n) {
+  const double sc = pow2_scale(x, n);
+  double acc = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) acc += (x[i] * sc) * (x[i] * sc);
+  return std::sqrt(acc) / sc;
+}
+
 // a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
 inline double diff_of_products(double a, double b, double c, double d) {
   const double ab = a * b;
@@ -40,22 +59,29 @@ inline double diff_of_products(double a, double b, double c, double d) {
 
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
 // Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
-// with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+// with each cross term exactly rounded, so the angle keeps full relative accuracy there.  Both
+// vectors are first scaled by exact powers of two, so any finite non-zero scale works.
 inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
-  const double xx = dot(x, x, n);
-  const double xy = dot(x, y, n);
-  const double yy = dot(y, y, n);
+  const double sx = pow2_scale(x, n), sy = pow2_scale(y, n);
+  double xx = 0.0, xy = 0.0, yy = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    xx += (x[i] * sx) * (x[i] * sx);
+    xy += (x[i] * sx) * (y[i] * sy);
+    yy += (y[i] * sy) * (y[i] * sy);
+  }
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
     for (std::int64_t i = 0; i < n; ++i) {
       double acc = 0.0;
-      for (std::int64_t j = 0; j < n; ++j) acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j];
+      for (std::int64_t j = 0; j < n; ++j)
+        acc += diff_of_products(y[i] * sy, x[j] * sx, x[i] * sx, y[j] * sy) * (x[j] * sx);
       perp[i] = acc / xx;
     }
   } else {
     const double c = xy / xx;
-    for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] - c * x[i];
+    for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] * sy - c * (x[i] * sx);
   }
   const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
+  for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
   return std::atan2(sin_part, xy);
 }
 
@@ -108,19 +134,21 @@ inline double shifted_dot(const double* x, const double* y, std::int64_t p, std:
   return acc;
 }
 
-// grad += scale * d/dx [|x||y| kappa(C_xy(delta)/(|x||y|))]; returns the value |x||y| kappa(r).
-inline double pair_term(const double* x, const double* y, double nx, double ny, std::int64_t p,
+// For x = nx * xh and y = ny * yh (xh, yh unit vectors): returns G = |x||y| kappa(C_xy(delta)/(|x||y|))
+// and adds scale * dG/dx to grad.  Correlations come from the unit vectors, so tiny or huge
+// scales neither underflow nor overflow.
+inline double pair_term(const double* xh, const double* yh, double nx, double ny, std::int64_t p,
                         std::int64_t delta, double scale, double* grad) {
-  const double r = shifted_dot(x, y, p, delta) / (nx * ny);
+  const double r = shifted_dot(xh, yh, p, delta);
   const double value = nx * ny * kappa(r);
   if (grad != nullptr && scale != 0.0) {
     const double root = std::sqrt(std::max(0.0, 1.0 - std::min(1.0, r * r)));
-    const double cx = scale * (ny / nx) * (root / kTwoPi);
-    const double cy = scale * kappa_prime(r);
-    for (std::int64_t t = 0; t < p; ++t) grad[t] += cx * x[t];
+    const double cx = scale * ny * (root / kTwoPi);
+    const double cy = scale * ny * kappa_prime(r);
+    for (std::int64_t t = 0; t < p; ++t) grad[t] += cx * xh[t];
     const std::int64_t lo = std::max<std::int64_t>(0, delta);
     const std::int64_t hi = std::min<std::int64_t>(p, p + delta);
-    for (std::int64_t t = lo; t < hi; ++t) grad[t] += cy * y[t - delta];
+    for (std::int64_t t = lo; t < hi; ++t) grad[t] += cy * yh[t - delta];
   }
   return value;
 }
@@ -128,8 +156,8 @@ inline double pair_term(const double* x, const double* y, double nx, double ny, 
 inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                               std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
                               double* perp) {
-  const double rho = std::sqrt(dot(u, u, p));
-  const double rho_star = std::sqrt(dot(u_star, u_star, p));
+  const double rho = norm(u, p);
+  const double rho_star = norm(u_star, p);
   const double phi = angle_and_perp(u, u_star, p, perp);
   const double a_dot = dot(a, a_star, k);
   const double pmg = pi_minus_g(phi);
@@ -175,18 +203,19 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
 inline double overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                           std::int64_t k, std::int64_t p, std::int64_t stride, bool normalize, double* grad_w,
                           double* grad_a, double* work) {
-  const double rho = std::sqrt(dot(u, u, p));
-  const double rho_star = std::sqrt(dot(u_star, u_star, p));
-  double* e = work;
-  double* e_star = work + p;
+  const double rho = norm(u, p);
+  const double rho_star = norm(u_star, p);
+  // The effective filters are e = ne * v and e* = ne* * v* with v, v* unit.
+  double* v = work;
+  double* v_star = work + p;
   double* grad_e = work + 2 * p;
   for (std::int64_t t = 0; t < p; ++t) {
-    e[t] = normalize ? u[t] / rho : u[t];
-    e_star[t] = normalize ? u_star[t] / rho_star : u_star[t];
+    v[t] = u[t] / rho;
+    v_star[t] = u_star[t] / rho_star;
     grad_e[t] = 0.0;
   }
-  const double ne = std::sqrt(dot(e, e, p));
-  const double ne_star = std::sqrt(dot(e_star, e_star, p));
+  const double ne = normalize ? 1.0 : rho;
+  const double ne_star = normalize ? 1.0 : rho_star;
   const bool want_grad = grad_w != nullptr || grad_a != nullptr;
   if (grad_a != nullptr)
     for (std::int64_t j = 0; j < k; ++j) grad_a[j] = 0.0;
@@ -203,10 +232,10 @@ inline double overlapping(const double* u, const double* u_star, const double* a
     }
     double* ge = want_grad ? grad_e : nullptr;
     // d/de G(e, e; delta) = grad_x G(e, e; delta) + grad_x G(e, e; -delta).
-    const double g_ee = pair_term(e, e, ne, ne, p, delta, 0.5 * c_aa, ge);
-    if (ge != nullptr) pair_term(e, e, ne, ne, p, -delta, 0.5 * c_aa, ge);
-    const double g_es = pair_term(e, e_star, ne, ne_star, p, delta, -c_as, ge);
-    const double g_ss = pair_term(e_star, e_star, ne_star, ne_star, p, delta, 0.0, nullptr);
+    const double g_ee = pair_term(v, v, ne, ne, p, delta, 0.5 * c_aa, ge);
+    if (ge != nullptr) pair_term(v, v, ne, ne, p, -delta, 0.5 * c_aa, ge);
+    const double g_es = pair_term(v, v_star, ne, ne_star, p, delta, -c_as, ge);
+    const double g_ss = pair_term(v_star, v_star, ne_star, ne_star, p, delta, 0.0, nullptr);
     loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss);
     if (grad_a != nullptr)
       for (std::int64_t i = i_lo; i < i_hi; ++i) grad_a[i] += a[i + m] * g_ee - a_star[i + m] * g_es;
@@ -214,8 +243,8 @@ inline double overlapping(const double* u, const double* u_star, const double* a
   loss = std::max(loss, 0.0);
   if (grad_w != nullptr) {
     if (normalize) {
-      const double c = dot(e, grad_e, p);
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (grad_e[t] - c * e[t]) / rho;
+      const double c = dot(v, grad_e, p);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (grad_e[t] - c * v[t]) / rho;
     } else {
       for (std::int64_t t = 0; t < p; ++t) grad_w[t] = grad_e[t];
     }

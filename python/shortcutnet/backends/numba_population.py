@@ -49,23 +49,57 @@ def dot(x, y):
 
 
 @njit(**_opts)
+def pow2_scale(x):
+    """2^-e with 2^e about max|x_i|: an exact scaling that keeps squares from under- or overflowing."""
+    m = 0.0
+    for i in range(x.shape[0]):
+        m = max(m, abs(x[i]))
+    if not (m > 0.0) or not math.isfinite(m):
+        return 1.0
+    e = math.frexp(m)[1]
+    return math.ldexp(1.0, -min(1020, max(-1020, e)))
+
+
+@njit(**_opts)
+def norm(x):
+    """Euclidean norm without spurious underflow or overflow."""
+    sc = pow2_scale(x)
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += (x[i] * sc) * (x[i] * sc)
+    return math.sqrt(acc) / sc
+
+
+@njit(**_opts)
 def angle_and_perp(x, y, perp):
-    """Angle between x and y by atan2; perp receives the component of y orthogonal to x."""
+    """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
+
+    Near 0 and pi (|cos| > ACCURATE_COS) perp is built from exactly rounded cross terms; both
+    vectors are first scaled by exact powers of two.
+    """
     n = x.shape[0]
-    xx = dot(x, x)
-    xy = dot(x, y)
-    yy = dot(y, y)
+    sx = pow2_scale(x)
+    sy = pow2_scale(y)
+    xx = 0.0
+    xy = 0.0
+    yy = 0.0
+    for i in range(n):
+        xx += (x[i] * sx) * (x[i] * sx)
+        xy += (x[i] * sx) * (y[i] * sy)
+        yy += (y[i] * sy) * (y[i] * sy)
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
         for i in range(n):
             acc = 0.0
             for j in range(n):
-                acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j]
+                acc += diff_of_products(y[i] * sy, x[j] * sx, x[i] * sx, y[j] * sy) * (x[j] * sx)
             perp[i] = acc / xx
     else:
         c = xy / xx
         for i in range(n):
-            perp[i] = y[i] - c * x[i]
+            perp[i] = y[i] * sy - c * (x[i] * sx)
     sin_part = math.sqrt(dot(perp, perp) * xx)
+    for i in range(n):
+        perp[i] /= sy
     return math.atan2(sin_part, xy)
 
 
@@ -115,19 +149,19 @@ def _shifted_dot(x, y, delta):
 
 
 @njit(**_opts)
-def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
-    """Value |x||y| kappa(C_xy(delta)/(|x||y|)); adds scale * its gradient in x to grad."""
-    p = x.shape[0]
-    r = _shifted_dot(x, y, delta) / (nx * ny)
+def _pair_term(xh, yh, nx, ny, delta, scale, grad, want_grad):
+    """For x = nx xh, y = ny yh (xh, yh unit): |x||y| kappa(C_xy(delta)/(|x||y|)); adds scale * d/dx to grad."""
+    p = xh.shape[0]
+    r = _shifted_dot(xh, yh, delta)
     value = nx * ny * kappa(r)
     if want_grad and scale != 0.0:
         root = math.sqrt(max(0.0, 1.0 - min(1.0, r * r)))
-        cx = scale * (ny / nx) * (root / TWO_PI)
-        cy = scale * kappa_prime(r)
+        cx = scale * ny * (root / TWO_PI)
+        cy = scale * ny * kappa_prime(r)
         for t in range(p):
-            grad[t] += cx * x[t]
+            grad[t] += cx * xh[t]
         for t in range(max(0, delta), min(p, p + delta)):
-            grad[t] += cy * y[t - delta]
+            grad[t] += cy * yh[t - delta]
     return value
 
 
@@ -135,8 +169,8 @@ def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
 def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a, perp):
     k = a.shape[0]
     p = u.shape[0]
-    rho = math.sqrt(dot(u, u))
-    rho_star = math.sqrt(dot(u_star, u_star))
+    rho = norm(u)
+    rho_star = norm(u_star)
     phi = angle_and_perp(u, u_star, perp)
     a_dot = dot(a, a_star)
     pmg = pi_minus_g(phi)
@@ -181,16 +215,17 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
 def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, grad_a):
     k = a.shape[0]
     p = u.shape[0]
-    rho = math.sqrt(dot(u, u))
-    rho_star = math.sqrt(dot(u_star, u_star))
-    e = np.empty(p)
-    e_star = np.empty(p)
+    rho = norm(u)
+    rho_star = norm(u_star)
+    # The effective filters are e = ne v and e* = ne* v* with v, v* unit.
+    v = np.empty(p)
+    v_star = np.empty(p)
     grad_e = np.zeros(p)
     for t in range(p):
-        e[t] = u[t] / rho if normalize else u[t]
-        e_star[t] = u_star[t] / rho_star if normalize else u_star[t]
-    ne = math.sqrt(dot(e, e))
-    ne_star = math.sqrt(dot(e_star, e_star))
+        v[t] = u[t] / rho
+        v_star[t] = u_star[t] / rho_star
+    ne = 1.0 if normalize else rho
+    ne_star = 1.0 if normalize else rho_star
     if want_grad:
         for j in range(k):
             grad_a[j] = 0.0
@@ -206,11 +241,11 @@ def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, gra
             c_aa += a[i] * a[i + m]
             c_as += a[i] * a_star[i + m]
             c_ss += a_star[i] * a_star[i + m]
-        g_ee = _pair_term(e, e, ne, ne, delta, 0.5 * c_aa, grad_e, want_grad)
+        g_ee = _pair_term(v, v, ne, ne, delta, 0.5 * c_aa, grad_e, want_grad)
         if want_grad:
-            _pair_term(e, e, ne, ne, -delta, 0.5 * c_aa, grad_e, True)
-        g_es = _pair_term(e, e_star, ne, ne_star, delta, -c_as, grad_e, want_grad)
-        g_ss = _pair_term(e_star, e_star, ne_star, ne_star, delta, 0.0, grad_e, False)
+            _pair_term(v, v, ne, ne, -delta, 0.5 * c_aa, grad_e, True)
+        g_es = _pair_term(v, v_star, ne, ne_star, delta, -c_as, grad_e, want_grad)
+        g_ss = _pair_term(v_star, v_star, ne_star, ne_star, delta, 0.0, grad_e, False)
         loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss)
         if want_grad:
             for i in range(i_lo, i_hi):
@@ -218,9 +253,9 @@ def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, gra
     loss = max(loss, 0.0)
     if want_grad:
         if normalize:
-            c = dot(e, grad_e)
+            c = dot(v, grad_e)
             for t in range(p):
-                grad_w[t] = (grad_e[t] - c * e[t]) / rho
+                grad_w[t] = (grad_e[t] - c * v[t]) / rho
         else:
             for t in range(p):
                 grad_w[t] = grad_e[t]
