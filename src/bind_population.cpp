@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -56,11 +57,17 @@ double angle(const carray<double>& x, const carray<double>& y) {
   require_vector(y, "v", x.shape(0));
   require_finite(x, "u");
   require_finite(y, "v");
+  // A zero vector has no direction; the kernel would return NaN.
+  if (!std::any_of(x.data(), x.data() + x.shape(0), [](double t) { return t != 0.0; }))
+    fail("u: expected a non-zero vector, got all zeros");
+  if (!std::any_of(y.data(), y.data() + y.shape(0), [](double t) { return t != 0.0; }))
+    fail("v: expected a non-zero vector, got all zeros");
   return shortcutnet::angle(x.data(), y.data(), x.shape(0));
 }
 
 py::array_t<double> spurious_second_layer(const carray<double>& a_star) {
   if (a_star.ndim() != 1 || a_star.shape(0) < 1) fail("a_star: expected a non-empty 1-D array, got shape " + shortcutnet::bind::shape_of(a_star));
+  require_finite(a_star, "a_star");
   py::array_t<double> out(a_star.shape(0));
   shortcutnet::spurious_second_layer(a_star.data(), a_star.shape(0), out.mutable_data());
   return out;

@@ -38,24 +38,44 @@ inline double diff_of_products(double a, double b, double c, double d) {
   return (ab - cd) + (ab_err - cd_err);
 }
 
+// 2^(1-e) for max_i |x_i| = m 2^e, m in [1/2, 1): multiplying by it is exact and brings the
+// largest entry into [1, 2), so that squares neither overflow (|x| ~ 1e150) nor underflow
+// (|x| ~ 1e-150).  Capped at 2^1023 so that it stays representable for subnormal input.
+inline double pow2_normalizer(const double* x, std::int64_t n) {
+  double m = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  if (!(m > 0.0)) return 1.0;
+  int e = 0;
+  std::frexp(m, &e);
+  return std::ldexp(1.0, std::min(1 - e, 1023));
+}
+
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
 // Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
 // with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+// x and y are rescaled by powers of two first (exact), so any finite scale works.
 inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
-  const double xx = dot(x, x, n);
-  const double xy = dot(x, y, n);
-  const double yy = dot(y, y, n);
+  const double sx = pow2_normalizer(x, n);
+  const double sy = pow2_normalizer(y, n);
+  double xx = 0.0, xy = 0.0, yy = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    xx += (sx * x[i]) * (sx * x[i]);
+    xy += (sx * x[i]) * (sy * y[i]);
+    yy += (sy * y[i]) * (sy * y[i]);
+  }
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
     for (std::int64_t i = 0; i < n; ++i) {
       double acc = 0.0;
-      for (std::int64_t j = 0; j < n; ++j) acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j];
+      for (std::int64_t j = 0; j < n; ++j)
+        acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j]);
       perp[i] = acc / xx;
     }
   } else {
     const double c = xy / xx;
-    for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] - c * x[i];
+    for (std::int64_t i = 0; i < n; ++i) perp[i] = sy * y[i] - c * (sx * x[i]);
   }
   const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
+  for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
   return std::atan2(sin_part, xy);
 }
 

@@ -49,23 +49,46 @@ def dot(x, y):
 
 
 @njit(**_opts)
+def pow2_normalizer(x):
+    """2^(1-e) for max|x_i| = m 2^e, m in [1/2, 1): an exact rescaling that keeps squares finite."""
+    m = 0.0
+    for i in range(x.shape[0]):
+        m = max(m, abs(x[i]))
+    if not (m > 0.0):
+        return 1.0
+    _, e = math.frexp(m)
+    return math.ldexp(1.0, min(1 - e, 1023))
+
+
+@njit(**_opts)
 def angle_and_perp(x, y, perp):
-    """Angle between x and y by atan2; perp receives the component of y orthogonal to x."""
+    """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
+
+    x and y are rescaled by powers of two first (exact), so any finite scale works.
+    """
     n = x.shape[0]
-    xx = dot(x, x)
-    xy = dot(x, y)
-    yy = dot(y, y)
+    sx = pow2_normalizer(x)
+    sy = pow2_normalizer(y)
+    xx = 0.0
+    xy = 0.0
+    yy = 0.0
+    for i in range(n):
+        xx += (sx * x[i]) * (sx * x[i])
+        xy += (sx * x[i]) * (sy * y[i])
+        yy += (sy * y[i]) * (sy * y[i])
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
         for i in range(n):
             acc = 0.0
             for j in range(n):
-                acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j]
+                acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j])
             perp[i] = acc / xx
     else:
         c = xy / xx
         for i in range(n):
-            perp[i] = y[i] - c * x[i]
+            perp[i] = sy * y[i] - c * (sx * x[i])
     sin_part = math.sqrt(dot(perp, perp) * xx)
+    for i in range(n):
+        perp[i] /= sy
     return math.atan2(sin_part, xy)
 
 

@@ -39,13 +39,30 @@ def _cross_matrix(x, y):
 ACCURATE_COS = 0.75
 
 
+def pow2_normalizer(x):
+    """2^(1-e) for max|x_i| = m 2^e, m in [1/2, 1).
+
+    Multiplying by it is exact and brings the largest entry into [1, 2), so that squares neither
+    overflow (|x| ~ 1e150) nor underflow (|x| ~ 1e-150); capped at 2^1023 to stay representable.
+    """
+    m = float(np.max(np.abs(x)))
+    if not (m > 0.0):
+        return 1.0
+    _, e = math.frexp(m)
+    return math.ldexp(1.0, min(1 - e, 1023))
+
+
 def angle_and_perp(x, y):
     """Angle between x and y (by atan2) and the component of y orthogonal to x.
 
     Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors; there it
     is computed from the exactly rounded cross terms y_i x_j - x_i y_j (Lagrange's identity),
-    so both the angle and the orthogonal part keep full relative accuracy.
+    so both the angle and the orthogonal part keep full relative accuracy.  x and y are first
+    rescaled by powers of two (exact), so any finite scale works.
     """
+    sy = pow2_normalizer(y)
+    x = pow2_normalizer(x) * x
+    y = sy * y
     xx = float(x @ x)
     xy = float(x @ y)
     yy = float(y @ y)
@@ -54,7 +71,7 @@ def angle_and_perp(x, y):
     else:
         perp = y - (xy / xx) * x
     sin_part = math.sqrt(float(perp @ perp) * xx)
-    return math.atan2(sin_part, xy), perp
+    return math.atan2(sin_part, xy), perp / sy
 
 
 def angle(x, y):
