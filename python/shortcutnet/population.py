@@ -57,6 +57,7 @@ def spurious_optimum(model: Model, a_star, *, backend: Optional[str] = None) -> 
 
 def is_spurious_minimum(model: Model, a_star) -> bool:
     """Whether the spurious critical point is a local minimum: (1^T a*)^2 < ((pi - 1 + k)/pi) |a*|^2."""
+    check_model(model)
     a_star = as_float_array("a_star", a_star, ndim=1, shape=(model.k,))
     return bool(a_star.sum() ** 2 < (np.pi - 1.0 + model.k) / np.pi * float(a_star @ a_star))
 

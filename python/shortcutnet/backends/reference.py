@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+NAME = "numpy"
+
 PI = math.pi
 TWO_PI = 2.0 * math.pi
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's constant for splitting a double in halves
