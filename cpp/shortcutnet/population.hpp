@@ -50,6 +50,14 @@ inline double pow2_normalizer(const double* x, std::int64_t n) {
   return std::ldexp(1.0, std::min(1 - e, 1023));
 }
 
+// Euclidean norm without overflow or underflow of the squares, for any finite scale of x.
+inline double norm2(const double* x, std::int64_t n) {
+  const double sx = pow2_normalizer(x, n);
+  double acc = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) acc += (sx * x[i]) * (sx * x[i]);
+  return std::sqrt(acc) / sx;
+}
+
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
 // Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
 // with each cross term exactly rounded, so the angle keeps full relative accuracy there.
@@ -131,7 +139,7 @@ inline double shifted_dot(const double* x, const double* y, std::int64_t p, std:
 // grad += scale * d/dx [|x||y| kappa(C_xy(delta)/(|x||y|))]; returns the value |x||y| kappa(r).
 inline double pair_term(const double* x, const double* y, double nx, double ny, std::int64_t p,
                         std::int64_t delta, double scale, double* grad) {
-  const double r = shifted_dot(x, y, p, delta) / (nx * ny);
+  const double r = shifted_dot(x, y, p, delta) / nx / ny;
   const double value = nx * ny * kappa(r);
   if (grad != nullptr && scale != 0.0) {
     const double root = std::sqrt(std::max(0.0, 1.0 - std::min(1.0, r * r)));
@@ -148,8 +156,8 @@ inline double pair_term(const double* x, const double* y, double nx, double ny, 
 inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                               std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
                               double* perp) {
-  const double rho = std::sqrt(dot(u, u, p));
-  const double rho_star = std::sqrt(dot(u_star, u_star, p));
+  const double rho = norm2(u, p);
+  const double rho_star = norm2(u_star, p);
   const double phi = angle_and_perp(u, u_star, p, perp);
   const double a_dot = dot(a, a_star, k);
   const double pmg = pi_minus_g(phi);
@@ -173,8 +181,8 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
         grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) / kTwoPi;
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
-      const double c = -(a_dot * (kPi - phi) / (kTwoPi * rho)) / rho_star;
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * perp[t];
+      const double c = -a_dot * (kPi - phi) / (kTwoPi * rho);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * (perp[t] / rho_star);
     }
   } else {
     if (grad_a != nullptr)
@@ -195,8 +203,8 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
 inline double overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                           std::int64_t k, std::int64_t p, std::int64_t stride, bool normalize, double* grad_w,
                           double* grad_a, double* work) {
-  const double rho = std::sqrt(dot(u, u, p));
-  const double rho_star = std::sqrt(dot(u_star, u_star, p));
+  const double rho = norm2(u, p);
+  const double rho_star = norm2(u_star, p);
   double* e = work;
   double* e_star = work + p;
   double* grad_e = work + 2 * p;
@@ -205,8 +213,8 @@ inline double overlapping(const double* u, const double* u_star, const double* a
     e_star[t] = normalize ? u_star[t] / rho_star : u_star[t];
     grad_e[t] = 0.0;
   }
-  const double ne = std::sqrt(dot(e, e, p));
-  const double ne_star = std::sqrt(dot(e_star, e_star, p));
+  const double ne = norm2(e, p);
+  const double ne_star = norm2(e_star, p);
   const bool want_grad = grad_w != nullptr || grad_a != nullptr;
   if (grad_a != nullptr)
     for (std::int64_t j = 0; j < k; ++j) grad_a[j] = 0.0;

@@ -61,6 +61,16 @@ def pow2_normalizer(x):
 
 
 @njit(**_opts)
+def norm2(x):
+    """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
+    sx = pow2_normalizer(x)
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += (sx * x[i]) * (sx * x[i])
+    return math.sqrt(acc) / sx
+
+
+@njit(**_opts)
 def angle_and_perp(x, y, perp):
     """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
 
@@ -141,7 +151,7 @@ def _shifted_dot(x, y, delta):
 def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
     """Value |x||y| kappa(C_xy(delta)/(|x||y|)); adds scale * its gradient in x to grad."""
     p = x.shape[0]
-    r = _shifted_dot(x, y, delta) / (nx * ny)
+    r = _shifted_dot(x, y, delta) / nx / ny
     value = nx * ny * kappa(r)
     if want_grad and scale != 0.0:
         root = math.sqrt(max(0.0, 1.0 - min(1.0, r * r)))
@@ -158,8 +168,8 @@ def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
 def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a, perp):
     k = a.shape[0]
     p = u.shape[0]
-    rho = math.sqrt(dot(u, u))
-    rho_star = math.sqrt(dot(u_star, u_star))
+    rho = norm2(u)
+    rho_star = norm2(u_star)
     phi = angle_and_perp(u, u_star, perp)
     a_dot = dot(a, a_star)
     pmg = pi_minus_g(phi)
@@ -184,9 +194,9 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     if normalize:
         for j in range(k):
             grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) / TWO_PI
-        c = -(a_dot * (PI - phi) / (TWO_PI * rho)) / rho_star
+        c = -a_dot * (PI - phi) / (TWO_PI * rho)
         for t in range(p):
-            grad_w[t] = c * perp[t]
+            grad_w[t] = c * (perp[t] / rho_star)
     else:
         for j in range(k):
             grad_a[j] = (
@@ -204,16 +214,16 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
 def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, grad_a):
     k = a.shape[0]
     p = u.shape[0]
-    rho = math.sqrt(dot(u, u))
-    rho_star = math.sqrt(dot(u_star, u_star))
+    rho = norm2(u)
+    rho_star = norm2(u_star)
     e = np.empty(p)
     e_star = np.empty(p)
     grad_e = np.zeros(p)
     for t in range(p):
         e[t] = u[t] / rho if normalize else u[t]
         e_star[t] = u_star[t] / rho_star if normalize else u_star[t]
-    ne = math.sqrt(dot(e, e))
-    ne_star = math.sqrt(dot(e_star, e_star))
+    ne = norm2(e)
+    ne_star = norm2(e_star)
     if want_grad:
         for j in range(k):
             grad_a[j] = 0.0

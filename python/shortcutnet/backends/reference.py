@@ -54,6 +54,12 @@ def pow2_normalizer(x):
     return math.ldexp(1.0, min(1 - e, 1023))
 
 
+def norm2(x):
+    """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
+    sx = pow2_normalizer(x)
+    return math.sqrt(float((sx * x) @ (sx * x))) / sx
+
+
 def angle_and_perp(x, y):
     """Angle between x and y (by atan2) and the component of y orthogonal to x.
 
@@ -127,8 +133,8 @@ def _directions(s, w, w_star):
 def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     """MODEL.md section 2, closed forms for stride >= p."""
     u, u_star = _directions(s, w, w_star)
-    rho = math.sqrt(float(u @ u))
-    rho_star = math.sqrt(float(u_star @ u_star))
+    rho = norm2(u)
+    rho_star = norm2(u_star)
     phi, perp = angle_and_perp(u, u_star)  # perp: part of u* orthogonal to u
     a_dot = float(a @ a_star)
     pmg = pi_minus_g(phi)
@@ -146,7 +152,7 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     if normalize:
         grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
         v_star_perp = perp / rho_star  # v* - (v.v*) v
-        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp
+        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp  # perp / rho* first: no overflow
     else:
         sum_a = float(a.sum())
         sum_a_star = float(a_star.sum())
@@ -176,7 +182,7 @@ def shifted(x, delta):
 def _pair_term(x, y, nx, ny, delta, want_grad):
     """G = |x||y| kappa(C_xy(delta)/(|x||y|)) and its gradient in x, C_xy(delta) = sum_t x_t y_(t-delta)."""
     y_shift = shifted(y, delta)
-    r = float(x @ y_shift) / (nx * ny)
+    r = float(x @ y_shift) / nx / ny
     value = nx * ny * kappa(r)
     if not want_grad:
         return value, None, y_shift, r
@@ -189,14 +195,14 @@ def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
     """MODEL.md section 2, last paragraph: patches overlap (stride < p), Gaussian raw input."""
     k = a.shape[0]
     u, u_star = _directions(s, w, w_star)
-    rho = math.sqrt(float(u @ u))
-    rho_star = math.sqrt(float(u_star @ u_star))
+    rho = norm2(u)
+    rho_star = norm2(u_star)
     if normalize:
         e, e_star = u / rho, u_star / rho_star
     else:
         e, e_star = u, u_star
-    ne = math.sqrt(float(e @ e))
-    ne_star = math.sqrt(float(e_star @ e_star))
+    ne = norm2(e)
+    ne_star = norm2(e_star)
     # Sums over patch pairs (i, j) depend on m = j - i only.
     m = np.arange(-(k - 1), k)
     loss = 0.0
