@@ -103,6 +103,8 @@ def test_not_a_model(model, good, backend):
         (dict(k=2, p=2, shortcut=1.0), TypeError, r"^shortcut: expected True, False or an array .*, got float 1.0"),
         (dict(k=2, p=2, stride=0), ValueError, r"^stride: expected an integer >= 1, got 0"),
         (dict(k=2, p=2, stride=1.5), TypeError, r"^stride: expected an integer, got float 1.5"),
+        (dict(k=3, p=2, stride=2**70), ValueError, r"^stride: expected an input length d = .* <= 2\*\*63 - 1, got d = "),
+        (dict(k=2**62, p=2, stride=4), ValueError, r"^stride: expected an input length d"),
         (dict(k=2, p=2, normalize="yes"), TypeError, r"^normalize: expected True or False, got str 'yes'"),
         (dict(k=2, p=2, normalize=1), TypeError, r"^normalize: expected True or False, got int 1"),
     ],
