@@ -51,7 +51,7 @@ inline double pow2_normalizer(const double* x, std::int64_t n) {
 }
 
 // Euclidean norm without overflow or underflow of the squares, for any finite scale of x.
-inline double norm2(const double* x, std::int64_t n) {
+inline double safe_norm(const double* x, std::int64_t n) {
   const double sx = pow2_normalizer(x, n);
   double acc = 0.0;
   for (std::int64_t i = 0; i < n; ++i) acc += (sx * x[i]) * (sx * x[i]);
@@ -156,8 +156,8 @@ inline double pair_term(const double* x, const double* y, double nx, double ny, 
 inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                               std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
                               double* perp) {
-  const double rho = norm2(u, p);
-  const double rho_star = norm2(u_star, p);
+  const double rho = safe_norm(u, p);
+  const double rho_star = safe_norm(u_star, p);
   const double phi = angle_and_perp(u, u_star, p, perp);
   const double a_dot = dot(a, a_star, k);
   const double pmg = pi_minus_g(phi);
@@ -203,8 +203,8 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
 inline double overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                           std::int64_t k, std::int64_t p, std::int64_t stride, bool normalize, double* grad_w,
                           double* grad_a, double* work) {
-  const double rho = norm2(u, p);
-  const double rho_star = norm2(u_star, p);
+  const double rho = safe_norm(u, p);
+  const double rho_star = safe_norm(u_star, p);
   double* e = work;
   double* e_star = work + p;
   double* grad_e = work + 2 * p;
@@ -213,8 +213,8 @@ inline double overlapping(const double* u, const double* u_star, const double* a
     e_star[t] = normalize ? u_star[t] / rho_star : u_star[t];
     grad_e[t] = 0.0;
   }
-  const double ne = norm2(e, p);
-  const double ne_star = norm2(e_star, p);
+  const double ne = safe_norm(e, p);
+  const double ne_star = safe_norm(e_star, p);
   const bool want_grad = grad_w != nullptr || grad_a != nullptr;
   if (grad_a != nullptr)
     for (std::int64_t j = 0; j < k; ++j) grad_a[j] = 0.0;

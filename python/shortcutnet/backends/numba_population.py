@@ -61,7 +61,7 @@ def pow2_normalizer(x):
 
 
 @njit(**_opts)
-def norm2(x):
+def safe_norm(x):
     """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
     sx = pow2_normalizer(x)
     acc = 0.0
@@ -168,8 +168,8 @@ def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
 def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a, perp):
     k = a.shape[0]
     p = u.shape[0]
-    rho = norm2(u)
-    rho_star = norm2(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     phi = angle_and_perp(u, u_star, perp)
     a_dot = dot(a, a_star)
     pmg = pi_minus_g(phi)
@@ -214,16 +214,16 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
 def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, grad_a):
     k = a.shape[0]
     p = u.shape[0]
-    rho = norm2(u)
-    rho_star = norm2(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     e = np.empty(p)
     e_star = np.empty(p)
     grad_e = np.zeros(p)
     for t in range(p):
         e[t] = u[t] / rho if normalize else u[t]
         e_star[t] = u_star[t] / rho_star if normalize else u_star[t]
-    ne = norm2(e)
-    ne_star = norm2(e_star)
+    ne = safe_norm(e)
+    ne_star = safe_norm(e_star)
     if want_grad:
         for j in range(k):
             grad_a[j] = 0.0

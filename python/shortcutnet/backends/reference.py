@@ -54,7 +54,7 @@ def pow2_normalizer(x):
     return math.ldexp(1.0, min(1 - e, 1023))
 
 
-def norm2(x):
+def safe_norm(x):
     """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
     sx = pow2_normalizer(x)
     return math.sqrt(float((sx * x) @ (sx * x))) / sx
@@ -133,8 +133,8 @@ def _directions(s, w, w_star):
 def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     """MODEL.md section 2, closed forms for stride >= p."""
     u, u_star = _directions(s, w, w_star)
-    rho = norm2(u)
-    rho_star = norm2(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     phi, perp = angle_and_perp(u, u_star)  # perp: part of u* orthogonal to u
     a_dot = float(a @ a_star)
     pmg = pi_minus_g(phi)
@@ -195,14 +195,14 @@ def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
     """MODEL.md section 2, last paragraph: patches overlap (stride < p), Gaussian raw input."""
     k = a.shape[0]
     u, u_star = _directions(s, w, w_star)
-    rho = norm2(u)
-    rho_star = norm2(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     if normalize:
         e, e_star = u / rho, u_star / rho_star
     else:
         e, e_star = u, u_star
-    ne = norm2(e)
-    ne_star = norm2(e_star)
+    ne = safe_norm(e)
+    ne_star = safe_norm(e_star)
     # Sums over patch pairs (i, j) depend on m = j - i only.
     m = np.arange(-(k - 1), k)
     loss = 0.0
