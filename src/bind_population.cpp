@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -37,13 +38,14 @@ py::object population_loss_grad(const carray<double>& s, const carray<double>& w
   double* ga = want_grad ? grad_a.mutable_data() : nullptr;
   {
     const double *ps = s.data(), *pw = w.data(), *pa = a.data(), *pws = w_star.data(), *pas = a_star.data();
-    double nu = 0.0, nus = 0.0;
+    // Any non-zero entry (not a positive sum of squares, which underflows for |u| ~ 1e-200).
+    bool nonzero_u = false, nonzero_u_star = false;
     for (std::int64_t t = 0; t < p; ++t) {
-      nu += (pw[t] + ps[t]) * (pw[t] + ps[t]);
-      nus += (pws[t] + ps[t]) * (pws[t] + ps[t]);
+      nonzero_u = nonzero_u || (pw[t] + ps[t]) != 0.0;
+      nonzero_u_star = nonzero_u_star || (pws[t] + ps[t]) != 0.0;
     }
-    if (!(nu > 0.0)) fail("w: expected w + s != 0 (the filter direction is undefined), got w + s = 0");
-    if (!(nus > 0.0)) fail("w_star: expected w_star + s != 0 (the teacher direction is undefined), got w_star + s = 0");
+    if (!nonzero_u) fail("w: expected w + s != 0 (the filter direction is undefined), got w + s = 0");
+    if (!nonzero_u_star) fail("w_star: expected w_star + s != 0 (the teacher direction is undefined), got w_star + s = 0");
     py::gil_scoped_release release;
     loss = shortcutnet::population_loss_grad(ps, pw, pa, pws, pas, k, p, stride, normalize, gw, ga);
   }
@@ -56,11 +58,17 @@ double angle(const carray<double>& x, const carray<double>& y) {
   require_vector(y, "v", x.shape(0));
   require_finite(x, "u");
   require_finite(y, "v");
+  // A zero vector has no direction; the kernel would return NaN.
+  if (!std::any_of(x.data(), x.data() + x.shape(0), [](double t) { return t != 0.0; }))
+    fail("u: expected a non-zero vector, got all zeros");
+  if (!std::any_of(y.data(), y.data() + y.shape(0), [](double t) { return t != 0.0; }))
+    fail("v: expected a non-zero vector, got all zeros");
   return shortcutnet::angle(x.data(), y.data(), x.shape(0));
 }
 
 py::array_t<double> spurious_second_layer(const carray<double>& a_star) {
   if (a_star.ndim() != 1 || a_star.shape(0) < 1) fail("a_star: expected a non-empty 1-D array, got shape " + shortcutnet::bind::shape_of(a_star));
+  require_finite(a_star, "a_star");
   py::array_t<double> out(a_star.shape(0));
   shortcutnet::spurious_second_layer(a_star.data(), a_star.shape(0), out.mutable_data());
   return out;

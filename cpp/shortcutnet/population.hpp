@@ -29,25 +29,6 @@ inline double dot(const double* x, const double* y, std::int64_t n) {
   return acc;
 }
 
-// A power of two 2^-e with 2^e about max|x_i|: scaling by it is exact and keeps squares and dot
-// products away from underflow and overflow (clamped so that the factor itself stays finite).
-inline double pow2_scale(const double* x, std::int64_t n) {
-  double m = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
-  if (!(m > 0.0) || !std::isfinite(m)) return 1.0;
-  int e = 0;
-  std::frexp(m, &e);
-  return std::ldexp(1.0, -std::min(1020, std::max(-1020, e)));
-}
-
-// Euclidean norm without spurious underflow or overflow.
-inline double norm(const double* x, std::int64_t n) {
-  const double sc = pow2_scale(x, n);
-  double acc = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) acc += (x[i] * sc) * (x[i] * sc);
-  return std::sqrt(acc) / sc;
-}
-
 // a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
 inline double diff_of_products(double a, double b, double c, double d) {
   const double ab = a * b;
@@ -57,28 +38,49 @@ inline double diff_of_products(double a, double b, double c, double d) {
   return (ab - cd) + (ab_err - cd_err);
 }
 
+// 2^(1-e) for max_i |x_i| = m 2^e, m in [1/2, 1): multiplying by it is exact and brings the
+// largest entry into [1, 2), so that squares neither overflow (|x| ~ 1e150) nor underflow
+// (|x| ~ 1e-150).  Capped at 2^1023 so that it stays representable for subnormal input.
+inline double pow2_normalizer(const double* x, std::int64_t n) {
+  double m = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  if (!(m > 0.0)) return 1.0;
+  int e = 0;
+  std::frexp(m, &e);
+  return std::ldexp(1.0, std::min(1 - e, 1023));
+}
+
+// Euclidean norm without overflow or underflow of the squares, for any finite scale of x.
+inline double safe_norm(const double* x, std::int64_t n) {
+  const double sx = pow2_normalizer(x, n);
+  double acc = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) acc += (sx * x[i]) * (sx * x[i]);
+  return std::sqrt(acc) / sx;
+}
+
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
 // Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
-// with each cross term exactly rounded, so the angle keeps full relative accuracy there.  Both
-// vectors are first scaled by exact powers of two, so any finite non-zero scale works.
+// with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+// x and y are rescaled by powers of two first (exact), so any finite scale works.
 inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
-  const double sx = pow2_scale(x, n), sy = pow2_scale(y, n);
+  const double sx = pow2_normalizer(x, n);
+  const double sy = pow2_normalizer(y, n);
   double xx = 0.0, xy = 0.0, yy = 0.0;
   for (std::int64_t i = 0; i < n; ++i) {
-    xx += (x[i] * sx) * (x[i] * sx);
-    xy += (x[i] * sx) * (y[i] * sy);
-    yy += (y[i] * sy) * (y[i] * sy);
+    xx += (sx * x[i]) * (sx * x[i]);
+    xy += (sx * x[i]) * (sy * y[i]);
+    yy += (sy * y[i]) * (sy * y[i]);
   }
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
     for (std::int64_t i = 0; i < n; ++i) {
       double acc = 0.0;
       for (std::int64_t j = 0; j < n; ++j)
-        acc += diff_of_products(y[i] * sy, x[j] * sx, x[i] * sx, y[j] * sy) * (x[j] * sx);
+        acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j]);
       perp[i] = acc / xx;
     }
   } else {
     const double c = xy / xx;
-    for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] * sy - c * (x[i] * sx);
+    for (std::int64_t i = 0; i < n; ++i) perp[i] = sy * y[i] - c * (sx * x[i]);
   }
   const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
   for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
@@ -134,21 +136,19 @@ inline double shifted_dot(const double* x, const double* y, std::int64_t p, std:
   return acc;
 }
 
-// For x = nx * xh and y = ny * yh (xh, yh unit vectors): returns G = |x||y| kappa(C_xy(delta)/(|x||y|))
-// and adds scale * dG/dx to grad.  Correlations come from the unit vectors, so tiny or huge
-// scales neither underflow nor overflow.
-inline double pair_term(const double* xh, const double* yh, double nx, double ny, std::int64_t p,
+// grad += scale * d/dx [|x||y| kappa(C_xy(delta)/(|x||y|))]; returns the value |x||y| kappa(r).
+inline double pair_term(const double* x, const double* y, double nx, double ny, std::int64_t p,
                         std::int64_t delta, double scale, double* grad) {
-  const double r = shifted_dot(xh, yh, p, delta);
+  const double r = shifted_dot(x, y, p, delta) / nx / ny;
   const double value = nx * ny * kappa(r);
   if (grad != nullptr && scale != 0.0) {
     const double root = std::sqrt(std::max(0.0, 1.0 - std::min(1.0, r * r)));
-    const double cx = scale * ny * (root / kTwoPi);
-    const double cy = scale * ny * kappa_prime(r);
-    for (std::int64_t t = 0; t < p; ++t) grad[t] += cx * xh[t];
+    const double cx = scale * (ny / nx) * (root / kTwoPi);
+    const double cy = scale * kappa_prime(r);
+    for (std::int64_t t = 0; t < p; ++t) grad[t] += cx * x[t];
     const std::int64_t lo = std::max<std::int64_t>(0, delta);
     const std::int64_t hi = std::min<std::int64_t>(p, p + delta);
-    for (std::int64_t t = lo; t < hi; ++t) grad[t] += cy * yh[t - delta];
+    for (std::int64_t t = lo; t < hi; ++t) grad[t] += cy * y[t - delta];
   }
   return value;
 }
@@ -156,8 +156,8 @@ inline double pair_term(const double* xh, const double* yh, double nx, double ny
 inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                               std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
                               double* perp) {
-  const double rho = norm(u, p);
-  const double rho_star = norm(u_star, p);
+  const double rho = safe_norm(u, p);
+  const double rho_star = safe_norm(u_star, p);
   const double phi = angle_and_perp(u, u_star, p, perp);
   const double a_dot = dot(a, a_star, k);
   const double pmg = pi_minus_g(phi);
@@ -181,8 +181,8 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
         grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) / kTwoPi;
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
-      const double c = -(a_dot * (kPi - phi) / (kTwoPi * rho)) / rho_star;
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * perp[t];
+      const double c = -a_dot * (kPi - phi) / (kTwoPi * rho);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * (perp[t] / rho_star);
     }
   } else {
     if (grad_a != nullptr)
@@ -203,19 +203,18 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
 inline double overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                           std::int64_t k, std::int64_t p, std::int64_t stride, bool normalize, double* grad_w,
                           double* grad_a, double* work) {
-  const double rho = norm(u, p);
-  const double rho_star = norm(u_star, p);
-  // The effective filters are e = ne * v and e* = ne* * v* with v, v* unit.
-  double* v = work;
-  double* v_star = work + p;
+  const double rho = safe_norm(u, p);
+  const double rho_star = safe_norm(u_star, p);
+  double* e = work;
+  double* e_star = work + p;
   double* grad_e = work + 2 * p;
   for (std::int64_t t = 0; t < p; ++t) {
-    v[t] = u[t] / rho;
-    v_star[t] = u_star[t] / rho_star;
+    e[t] = normalize ? u[t] / rho : u[t];
+    e_star[t] = normalize ? u_star[t] / rho_star : u_star[t];
     grad_e[t] = 0.0;
   }
-  const double ne = normalize ? 1.0 : rho;
-  const double ne_star = normalize ? 1.0 : rho_star;
+  const double ne = safe_norm(e, p);
+  const double ne_star = safe_norm(e_star, p);
   const bool want_grad = grad_w != nullptr || grad_a != nullptr;
   if (grad_a != nullptr)
     for (std::int64_t j = 0; j < k; ++j) grad_a[j] = 0.0;
@@ -232,10 +231,10 @@ inline double overlapping(const double* u, const double* u_star, const double* a
     }
     double* ge = want_grad ? grad_e : nullptr;
     // d/de G(e, e; delta) = grad_x G(e, e; delta) + grad_x G(e, e; -delta).
-    const double g_ee = pair_term(v, v, ne, ne, p, delta, 0.5 * c_aa, ge);
-    if (ge != nullptr) pair_term(v, v, ne, ne, p, -delta, 0.5 * c_aa, ge);
-    const double g_es = pair_term(v, v_star, ne, ne_star, p, delta, -c_as, ge);
-    const double g_ss = pair_term(v_star, v_star, ne_star, ne_star, p, delta, 0.0, nullptr);
+    const double g_ee = pair_term(e, e, ne, ne, p, delta, 0.5 * c_aa, ge);
+    if (ge != nullptr) pair_term(e, e, ne, ne, p, -delta, 0.5 * c_aa, ge);
+    const double g_es = pair_term(e, e_star, ne, ne_star, p, delta, -c_as, ge);
+    const double g_ss = pair_term(e_star, e_star, ne_star, ne_star, p, delta, 0.0, nullptr);
     loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss);
     if (grad_a != nullptr)
       for (std::int64_t i = i_lo; i < i_hi; ++i) grad_a[i] += a[i + m] * g_ee - a_star[i + m] * g_es;
@@ -243,8 +242,8 @@ inline double overlapping(const double* u, const double* u_star, const double* a
   loss = std::max(loss, 0.0);
   if (grad_w != nullptr) {
     if (normalize) {
-      const double c = dot(v, grad_e, p);
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (grad_e[t] - c * v[t]) / rho;
+      const double c = dot(e, grad_e, p);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (grad_e[t] - c * e[t]) / rho;
     } else {
       for (std::int64_t t = 0; t < p; ++t) grad_w[t] = grad_e[t];
     }

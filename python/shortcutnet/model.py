@@ -7,6 +7,8 @@ import numpy as np
 
 from ._validation import as_float_array, as_int, describe
 
+_MAX_INDEX = 2**63 - 1
+
 
 class Model:
     """Two-layer convolutional network f(Z) = sum_j a_j relu(<Z_j, v>), v = (w + s)/|w + s|.
@@ -30,6 +32,13 @@ class Model:
     def __init__(self, k: int, p: int, shortcut=True, normalize: bool = True, stride: int | None = None):
         self._k = as_int("k", k, minimum=1)
         self._p = as_int("p", p, minimum=1)
+        self._stride = self._p if stride is None else as_int("stride", stride, minimum=1)
+        if self.d > _MAX_INDEX:
+            # The kernels index the raw input with 64-bit integers.
+            raise ValueError(
+                f"stride: expected an input length d = (k - 1) * stride + p <= 2**63 - 1, "
+                f"got d = {self.d} (k={self._k}, p={self._p}, stride={self._stride})"
+            )
         if isinstance(shortcut, (bool, np.bool_)):
             s = np.full(self._p, 1.0 / math.sqrt(self._p)) if shortcut else np.zeros(self._p)
         elif isinstance(shortcut, (np.ndarray, list, tuple)):
@@ -43,7 +52,6 @@ class Model:
         if not isinstance(normalize, (bool, np.bool_)):
             raise TypeError(f"normalize: expected True or False, got {describe(normalize)}")
         self._normalize = bool(normalize)
-        self._stride = self._p if stride is None else as_int("stride", stride, minimum=1)
 
     k = property(lambda self: self._k, doc="Number of patches (length of the second layer a).")
     p = property(lambda self: self._p, doc="Pixels per patch (length of the filter w).")

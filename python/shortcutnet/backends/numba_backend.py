@@ -8,9 +8,19 @@ from . import numba_population as _pop
 NAME = "numba"
 
 
+def _frozen(x):
+    """A read-only view of x.  Numba compiles one specialization per combination of writable
+    flags (the model's s is always read-only, user arrays may be either), each costing seconds;
+    handing the kernels read-only inputs only keeps that to one."""
+    view = x.view()
+    view.flags.writeable = False
+    return view
+
+
 def population_loss_grad(s, w, a, w_star, a_star, stride, normalize, want_grad=True):
-    grad_w = np.empty_like(w)
-    grad_a = np.empty_like(a)
+    grad_w = np.empty(w.shape[0])
+    grad_a = np.empty(a.shape[0])
+    s, w, a, w_star, a_star = (_frozen(x) for x in (s, w, a, w_star, a_star))
     loss = _pop.population_loss_grad_into(s, w, a, w_star, a_star, int(stride), bool(normalize), bool(want_grad), grad_w, grad_a)
     if not want_grad:
         return float(loss), None, None
@@ -18,8 +28,8 @@ def population_loss_grad(s, w, a, w_star, a_star, stride, normalize, want_grad=T
 
 
 def angle(x, y):
-    return float(_pop.angle(x, y))
+    return float(_pop.angle(_frozen(x), _frozen(y)))
 
 
 def spurious_second_layer(a_star):
-    return _pop.spurious_second_layer(a_star)
+    return _pop.spurious_second_layer(_frozen(a_star))

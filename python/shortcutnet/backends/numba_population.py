@@ -49,54 +49,53 @@ def dot(x, y):
 
 
 @njit(**_opts)
-def pow2_scale(x):
-    """2^-e with 2^e about max|x_i|: an exact scaling that keeps squares from under- or overflowing."""
+def pow2_normalizer(x):
+    """2^(1-e) for max|x_i| = m 2^e, m in [1/2, 1): an exact rescaling that keeps squares finite."""
     m = 0.0
     for i in range(x.shape[0]):
         m = max(m, abs(x[i]))
-    if not (m > 0.0) or not math.isfinite(m):
+    if not (m > 0.0):
         return 1.0
-    e = math.frexp(m)[1]
-    return math.ldexp(1.0, -min(1020, max(-1020, e)))
+    _, e = math.frexp(m)
+    return math.ldexp(1.0, min(1 - e, 1023))
 
 
 @njit(**_opts)
-def norm(x):
-    """Euclidean norm without spurious underflow or overflow."""
-    sc = pow2_scale(x)
+def safe_norm(x):
+    """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
+    sx = pow2_normalizer(x)
     acc = 0.0
     for i in range(x.shape[0]):
-        acc += (x[i] * sc) * (x[i] * sc)
-    return math.sqrt(acc) / sc
+        acc += (sx * x[i]) * (sx * x[i])
+    return math.sqrt(acc) / sx
 
 
 @njit(**_opts)
 def angle_and_perp(x, y, perp):
     """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
 
-    Near 0 and pi (|cos| > ACCURATE_COS) perp is built from exactly rounded cross terms; both
-    vectors are first scaled by exact powers of two.
+    x and y are rescaled by powers of two first (exact), so any finite scale works.
     """
     n = x.shape[0]
-    sx = pow2_scale(x)
-    sy = pow2_scale(y)
+    sx = pow2_normalizer(x)
+    sy = pow2_normalizer(y)
     xx = 0.0
     xy = 0.0
     yy = 0.0
     for i in range(n):
-        xx += (x[i] * sx) * (x[i] * sx)
-        xy += (x[i] * sx) * (y[i] * sy)
-        yy += (y[i] * sy) * (y[i] * sy)
+        xx += (sx * x[i]) * (sx * x[i])
+        xy += (sx * x[i]) * (sy * y[i])
+        yy += (sy * y[i]) * (sy * y[i])
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
         for i in range(n):
             acc = 0.0
             for j in range(n):
-                acc += diff_of_products(y[i] * sy, x[j] * sx, x[i] * sx, y[j] * sy) * (x[j] * sx)
+                acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j])
             perp[i] = acc / xx
     else:
         c = xy / xx
         for i in range(n):
-            perp[i] = y[i] * sy - c * (x[i] * sx)
+            perp[i] = sy * y[i] - c * (sx * x[i])
     sin_part = math.sqrt(dot(perp, perp) * xx)
     for i in range(n):
         perp[i] /= sy
@@ -149,19 +148,19 @@ def _shifted_dot(x, y, delta):
 
 
 @njit(**_opts)
-def _pair_term(xh, yh, nx, ny, delta, scale, grad, want_grad):
-    """For x = nx xh, y = ny yh (xh, yh unit): |x||y| kappa(C_xy(delta)/(|x||y|)); adds scale * d/dx to grad."""
-    p = xh.shape[0]
-    r = _shifted_dot(xh, yh, delta)
+def _pair_term(x, y, nx, ny, delta, scale, grad, want_grad):
+    """Value |x||y| kappa(C_xy(delta)/(|x||y|)); adds scale * its gradient in x to grad."""
+    p = x.shape[0]
+    r = _shifted_dot(x, y, delta) / nx / ny
     value = nx * ny * kappa(r)
     if want_grad and scale != 0.0:
         root = math.sqrt(max(0.0, 1.0 - min(1.0, r * r)))
-        cx = scale * ny * (root / TWO_PI)
-        cy = scale * ny * kappa_prime(r)
+        cx = scale * (ny / nx) * (root / TWO_PI)
+        cy = scale * kappa_prime(r)
         for t in range(p):
-            grad[t] += cx * xh[t]
+            grad[t] += cx * x[t]
         for t in range(max(0, delta), min(p, p + delta)):
-            grad[t] += cy * yh[t - delta]
+            grad[t] += cy * y[t - delta]
     return value
 
 
@@ -169,8 +168,8 @@ def _pair_term(xh, yh, nx, ny, delta, scale, grad, want_grad):
 def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a, perp):
     k = a.shape[0]
     p = u.shape[0]
-    rho = norm(u)
-    rho_star = norm(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     phi = angle_and_perp(u, u_star, perp)
     a_dot = dot(a, a_star)
     pmg = pi_minus_g(phi)
@@ -195,9 +194,9 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     if normalize:
         for j in range(k):
             grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) / TWO_PI
-        c = -(a_dot * (PI - phi) / (TWO_PI * rho)) / rho_star
+        c = -a_dot * (PI - phi) / (TWO_PI * rho)
         for t in range(p):
-            grad_w[t] = c * perp[t]
+            grad_w[t] = c * (perp[t] / rho_star)
     else:
         for j in range(k):
             grad_a[j] = (
@@ -215,17 +214,16 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
 def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, grad_a):
     k = a.shape[0]
     p = u.shape[0]
-    rho = norm(u)
-    rho_star = norm(u_star)
-    # The effective filters are e = ne v and e* = ne* v* with v, v* unit.
-    v = np.empty(p)
-    v_star = np.empty(p)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
+    e = np.empty(p)
+    e_star = np.empty(p)
     grad_e = np.zeros(p)
     for t in range(p):
-        v[t] = u[t] / rho
-        v_star[t] = u_star[t] / rho_star
-    ne = 1.0 if normalize else rho
-    ne_star = 1.0 if normalize else rho_star
+        e[t] = u[t] / rho if normalize else u[t]
+        e_star[t] = u_star[t] / rho_star if normalize else u_star[t]
+    ne = safe_norm(e)
+    ne_star = safe_norm(e_star)
     if want_grad:
         for j in range(k):
             grad_a[j] = 0.0
@@ -241,11 +239,11 @@ def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, gra
             c_aa += a[i] * a[i + m]
             c_as += a[i] * a_star[i + m]
             c_ss += a_star[i] * a_star[i + m]
-        g_ee = _pair_term(v, v, ne, ne, delta, 0.5 * c_aa, grad_e, want_grad)
+        g_ee = _pair_term(e, e, ne, ne, delta, 0.5 * c_aa, grad_e, want_grad)
         if want_grad:
-            _pair_term(v, v, ne, ne, -delta, 0.5 * c_aa, grad_e, True)
-        g_es = _pair_term(v, v_star, ne, ne_star, delta, -c_as, grad_e, want_grad)
-        g_ss = _pair_term(v_star, v_star, ne_star, ne_star, delta, 0.0, grad_e, False)
+            _pair_term(e, e, ne, ne, -delta, 0.5 * c_aa, grad_e, True)
+        g_es = _pair_term(e, e_star, ne, ne_star, delta, -c_as, grad_e, want_grad)
+        g_ss = _pair_term(e_star, e_star, ne_star, ne_star, delta, 0.0, grad_e, False)
         loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss)
         if want_grad:
             for i in range(i_lo, i_hi):
@@ -253,9 +251,9 @@ def _overlapping(u, u_star, a, a_star, stride, normalize, want_grad, grad_w, gra
     loss = max(loss, 0.0)
     if want_grad:
         if normalize:
-            c = dot(v, grad_e)
+            c = dot(e, grad_e)
             for t in range(p):
-                grad_w[t] = (grad_e[t] - c * v[t]) / rho
+                grad_w[t] = (grad_e[t] - c * e[t]) / rho
         else:
             for t in range(p):
                 grad_w[t] = grad_e[t]

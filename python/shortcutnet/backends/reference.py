@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+NAME = "numpy"
+
 PI = math.pi
 TWO_PI = 2.0 * math.pi
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's constant for splitting a double in halves
@@ -39,19 +41,23 @@ def _cross_matrix(x, y):
 ACCURATE_COS = 0.75
 
 
-def pow2_scale(x):
-    """2^-e with 2^e about max|x_i|: an exact scaling that keeps squares from under- or overflowing."""
-    m = float(np.abs(x).max(initial=0.0))
-    if not (m > 0.0) or not math.isfinite(m):
+def pow2_normalizer(x):
+    """2^(1-e) for max|x_i| = m 2^e, m in [1/2, 1).
+
+    Multiplying by it is exact and brings the largest entry into [1, 2), so that squares neither
+    overflow (|x| ~ 1e150) nor underflow (|x| ~ 1e-150); capped at 2^1023 to stay representable.
+    """
+    m = float(np.max(np.abs(x)))
+    if not (m > 0.0):
         return 1.0
-    return math.ldexp(1.0, -min(1020, max(-1020, math.frexp(m)[1])))
+    _, e = math.frexp(m)
+    return math.ldexp(1.0, min(1 - e, 1023))
 
 
-def norm(x):
-    """Euclidean norm without spurious underflow or overflow."""
-    sc = pow2_scale(x)
-    xs = x * sc
-    return math.sqrt(float(xs @ xs)) / sc
+def safe_norm(x):
+    """Euclidean norm without overflow or underflow of the squares, for any finite scale of x."""
+    sx = pow2_normalizer(x)
+    return math.sqrt(float((sx * x) @ (sx * x))) / sx
 
 
 def angle_and_perp(x, y):
@@ -59,12 +65,12 @@ def angle_and_perp(x, y):
 
     Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors; there it
     is computed from the exactly rounded cross terms y_i x_j - x_i y_j (Lagrange's identity),
-    so both the angle and the orthogonal part keep full relative accuracy.  Both vectors are first
-    scaled by exact powers of two, so any finite non-zero scale works.
+    so both the angle and the orthogonal part keep full relative accuracy.  x and y are first
+    rescaled by powers of two (exact), so any finite scale works.
     """
-    sy = pow2_scale(y)
-    x = x * pow2_scale(x)
-    y = y * sy
+    sy = pow2_normalizer(y)
+    x = pow2_normalizer(x) * x
+    y = sy * y
     xx = float(x @ x)
     xy = float(x @ y)
     yy = float(y @ y)
@@ -127,8 +133,8 @@ def _directions(s, w, w_star):
 def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     """MODEL.md section 2, closed forms for stride >= p."""
     u, u_star = _directions(s, w, w_star)
-    rho = norm(u)
-    rho_star = norm(u_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
     phi, perp = angle_and_perp(u, u_star)  # perp: part of u* orthogonal to u
     a_dot = float(a @ a_star)
     pmg = pi_minus_g(phi)
@@ -146,7 +152,7 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     if normalize:
         grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
         v_star_perp = perp / rho_star  # v* - (v.v*) v
-        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp
+        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp  # perp / rho* first: no overflow
     else:
         sum_a = float(a.sum())
         sum_a_star = float(a_star.sum())
@@ -173,35 +179,34 @@ def shifted(x, delta):
     return out
 
 
-def _pair_term(xh, yh, nx, ny, delta, want_grad):
-    """For x = nx xh, y = ny yh (xh, yh unit): G = |x||y| kappa(C_xy(delta)/(|x||y|)) and dG/dx.
-
-    C_xy(delta) = sum_t x_t y_(t-delta); correlations come from the unit vectors, so tiny or huge
-    scales neither underflow nor overflow.
-    """
-    y_shift = shifted(yh, delta)
-    r = float(xh @ y_shift)
+def _pair_term(x, y, nx, ny, delta, want_grad):
+    """G = |x||y| kappa(C_xy(delta)/(|x||y|)) and its gradient in x, C_xy(delta) = sum_t x_t y_(t-delta)."""
+    y_shift = shifted(y, delta)
+    r = float(x @ y_shift) / nx / ny
     value = nx * ny * kappa(r)
     if not want_grad:
-        return value, None
+        return value, None, y_shift, r
     root = math.sqrt(max(0.0, 1.0 - min(1.0, r * r)))
-    grad_x = ny * (root / TWO_PI) * xh + ny * kappa_prime(r) * y_shift
-    return value, grad_x
+    grad_x = (ny / nx) * (root / TWO_PI) * x + kappa_prime(r) * y_shift
+    return value, grad_x, y_shift, r
 
 
 def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
     """MODEL.md section 2, last paragraph: patches overlap (stride < p), Gaussian raw input."""
     k = a.shape[0]
     u, u_star = _directions(s, w, w_star)
-    rho = norm(u)
-    rho_star = norm(u_star)
-    # The effective filters are e = ne v and e* = ne* v* with v, v* unit.
-    v, v_star = u / rho, u_star / rho_star
-    ne, ne_star = (1.0, 1.0) if normalize else (rho, rho_star)
+    rho = safe_norm(u)
+    rho_star = safe_norm(u_star)
+    if normalize:
+        e, e_star = u / rho, u_star / rho_star
+    else:
+        e, e_star = u, u_star
+    ne = safe_norm(e)
+    ne_star = safe_norm(e_star)
     # Sums over patch pairs (i, j) depend on m = j - i only.
     m = np.arange(-(k - 1), k)
     loss = 0.0
-    grad_e = np.zeros_like(v)
+    grad_e = np.zeros_like(e)
     grad_a = np.zeros_like(a)
     for mm in m:
         delta = int(mm) * stride
@@ -210,20 +215,20 @@ def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
         c_aa = float(a[i] @ a[j])
         c_as = float(a[i] @ a_star[j])
         c_ss = float(a_star[i] @ a_star[j])
-        g_ee, gx_ee = _pair_term(v, v, ne, ne, delta, want_grad)
-        g_es, gx_es = _pair_term(v, v_star, ne, ne_star, delta, want_grad)
-        g_ss, _ = _pair_term(v_star, v_star, ne_star, ne_star, delta, False)
+        g_ee, gx_ee, _, _ = _pair_term(e, e, ne, ne, delta, want_grad)
+        g_es, gx_es, _, _ = _pair_term(e, e_star, ne, ne_star, delta, want_grad)
+        g_ss, _, _, _ = _pair_term(e_star, e_star, ne_star, ne_star, delta, False)
         loss += 0.5 * (c_aa * g_ee - 2.0 * c_as * g_es + c_ss * g_ss)
         if want_grad:
             # d/de of G(e, e; delta) = grad_x G(e, e; delta) + grad_x G(e, e; -delta).
-            _, gx_ee_neg = _pair_term(v, v, ne, ne, -delta, True)
+            _, gx_ee_neg, _, _ = _pair_term(e, e, ne, ne, -delta, True)
             grad_e += 0.5 * c_aa * (gx_ee + gx_ee_neg) - c_as * gx_es
             grad_a[i] += a[j] * g_ee - a_star[j] * g_es
     loss = max(loss, 0.0)
     if not want_grad:
         return loss, None, None
     if normalize:
-        grad_w = (grad_e - float(v @ grad_e) * v) / rho
+        grad_w = (grad_e - float(e @ grad_e) * e) / rho
     else:
         grad_w = grad_e
     return loss, grad_w, grad_a
