@@ -43,7 +43,7 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresho
     from .. import outcomes
     from . import numba_trials
 
-    threads = numba_trials.max_threads() if threads is None else min(int(threads), numba_trials.max_threads())
+    threads = numba_trials.max_threads() if threads is None else int(threads)
     phi, loss, steps_to_tol, w, a, steps = numba_trials.run_trials(
         s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds[4], threads
     )

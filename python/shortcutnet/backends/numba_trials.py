@@ -8,10 +8,11 @@ state of a trial lives in small arrays (``state_i = [step, steps_to_tol, done, n
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import numba_population as _pop
 
@@ -97,16 +98,15 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, tol, record
     return state_i[2] == 1
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy", parallel=True)
-def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, tol, divergence, last_step, state_i, state_f):
-    """Advance every unfinished trial of a batch through step last_step; True when all are done."""
-    B = w.shape[0]
+@njit(**_opts)
+def advance_range(s, w, a, w_star, a_star, stride, normalize, rates, tol, divergence, last_step, state_i, state_f,
+                  lo, hi):
+    """Advance the unfinished trials lo..hi-1 of a batch through step last_step (GIL released)."""
     no_history = np.empty((0, 6))
-    for b in prange(B):
+    for b in range(lo, hi):
         if state_i[b, 2] == 0:
             advance_trial(s, w[b], a[b], w_star[b], a_star[b], stride, normalize, rates, tol, 1, divergence,
                           last_step, state_i[b], state_f[b], no_history, False)
-    return np.all(state_i[:, 2] == 1)
 
 
 @njit(**_opts)
@@ -146,20 +146,20 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, diverge
     state_i[:, 1] = -1
     state_f = np.zeros((B, 1))
     chunk = max(1, TRIAL_STEPS_PER_CHUNK * threads // B)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        last = -1
-        while True:
+    # Trials are independent: threads take blocks of them (nogil code), so results do not
+    # depend on the thread count, and Ctrl-C is seen between chunks.
+    n_blocks = min(B, 8 * threads)
+    edges = np.linspace(0, B, n_blocks + 1).astype(np.int64)
+    blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    args = (s, w, a, w_star, a_star, int(stride), bool(normalize), rates, float(tol), float(divergence))
+    last = -1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        while not np.all(state_i[:, 2] == 1):
             last += chunk
-            if advance_batch(s, w, a, w_star, a_star, int(stride), bool(normalize), rates, float(tol), float(divergence),
-                             last, state_i, state_f):
-                break
-    finally:
-        numba.set_num_threads(previous)
+            list(pool.map(lambda block: advance_range(*args, last, state_i, state_f, *block), blocks))
     phi = final_angles(s, w, w_star)
     return phi, state_f[:, 0].copy(), state_i[:, 1].copy(), w, a, state_i[:, 0].copy()
 
 
 def max_threads() -> int:
-    return numba.config.NUMBA_NUM_THREADS
+    return os.cpu_count() or 1
