@@ -44,7 +44,7 @@ def pi_minus_g(phi):
     tail = np.zeros_like(phi)
     phi2 = phi * phi
     for n in range(1, 12):
-        term *= -phi2 / ((2 * n) * (2 * n + 1))
+        term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
         tail += 2 * n * term
     return np.where(phi < 0.5, head + tail, head + (phi * np.cos(phi) - np.sin(phi)))
 
@@ -70,7 +70,7 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
     loss = (sum_diff**2 + (PI - 1.0) * (diff * diff).sum(-1, keepdims=True) + 2.0 * cs * ct * pmg * a_dot) / (4.0 * PI)
     g = PI - pmg
     if normalize:
-        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
+        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * reference.INV_TWO_PI
         grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) / rho_star * perp
     else:
         sum_a = a.sum(-1, keepdims=True)
