@@ -97,7 +97,11 @@ inline double pi_minus_g(double phi) {
     for (int n = 1; n < 12; ++n) {
       // 1/((2n)(2n+1)) is a compile-time constant: a multiplication, not a division, per term.
       term *= -phi2 * (1.0 / static_cast<double>((2 * n) * (2 * n + 1)));
-      tail += 2 * n * term;
+      const double add = 2 * n * term;
+      // The terms shrink; once one is below half an ulp of the sum, it and all later ones leave
+      // the sum unchanged (round to nearest), so stopping here gives the same bits as the full sum.
+      if (std::fabs(add) < std::fabs(tail) * 0x1p-54) break;
+      tail += add;
     }
     return head + tail;
   }
