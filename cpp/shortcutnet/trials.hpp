@@ -345,24 +345,43 @@ class LaneRunner {
       c[l] = xy[l] / xx[l];
       near[l] = std::fabs(xy[l]) > kAccurateCos * std::sqrt(xx[l] * yy_[l]);
     }
-    // angle_and_perp: both branches for all lanes, then a per-lane choice.
-    for (std::int64_t i = 0; i < p_; ++i)
-      for (int l = 0; l < L; ++l) {
-        const double x = u_[i * L + l], y = us_[i * L + l];
-        double hi, lo;
-        two_prod(c[l], x, hi, lo);
-        const double pn = (y - hi) - lo;
-        pn_[i * L + l] = pn;
-        perp_[i * L + l] = y - c[l] * x;
-        c2[l] += x * pn;
-      }
-    for (int l = 0; l < L; ++l) c2[l] = c2[l] / xx[l];
-    for (std::int64_t i = 0; i < p_; ++i)
-      for (int l = 0; l < L; ++l) {
-        const double q = near[l] ? pn_[i * L + l] - c2[l] * u_[i * L + l] : perp_[i * L + l];
-        perp_[i * L + l] = q;
-        pp[l] += q * q;
-      }
+    // angle_and_perp: the branch each lane needs (both when the lanes disagree), then a
+    // per-lane choice.
+    bool any_near = false, any_far = false;
+    for (int l = 0; l < L; ++l) {
+      any_near = any_near || near[l];
+      any_far = any_far || !near[l];
+    }
+    if (any_near) {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double x = u_[i * L + l], y = us_[i * L + l];
+          double hi, lo;
+          two_prod(c[l], x, hi, lo);
+          const double pn = (y - hi) - lo;
+          pn_[i * L + l] = pn;
+          c2[l] += x * pn;
+        }
+      for (int l = 0; l < L; ++l) c2[l] = c2[l] / xx[l];
+    }
+    if (any_far)
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) perp_[i * L + l] = us_[i * L + l] - c[l] * u_[i * L + l];
+    if (any_near && !any_far) {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double q = pn_[i * L + l] - c2[l] * u_[i * L + l];
+          perp_[i * L + l] = q;
+          pp[l] += q * q;
+        }
+    } else {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double q = near[l] ? pn_[i * L + l] - c2[l] * u_[i * L + l] : perp_[i * L + l];
+          perp_[i * L + l] = q;
+          pp[l] += q * q;
+        }
+    }
     for (int l = 0; l < L; ++l) phi[l] = std::atan2(std::sqrt(pp[l] * xx[l]), xy[l]);
     for (std::int64_t j = 0; j < k_; ++j)
       for (int l = 0; l < L; ++l) {
