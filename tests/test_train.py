@@ -85,7 +85,7 @@ def test_divergence_is_reported(backend):
     backend_or_skip(backend)
     model = sn.Model(10, 5, shortcut=False)
     w_star, a_star, w0, a0 = problem(model, seed=1)
-    for lr in (1e3, lambda t: 1e3):
+    for lr in (1e3, lambda t: 1e3, 1e200):
         res = sn.train(model, w_star, a_star, w0, a0, steps=1000, lr=lr, backend=backend)
         assert res.outcome == "diverged"
         assert res.steps < 1000

@@ -232,14 +232,20 @@ def _python_loop(model, module, w_star, a_star, w, a, steps, schedule, tol, reco
     def loss_only(w, a):
         if not finite(w, a) or not np.any(w + s):
             return math.nan
-        return float(module.population_loss_grad(s, w, a, w_star, a_star, model.stride, model.normalize, False)[0])
+        try:
+            return float(module.population_loss_grad(s, w, a, w_star, a_star, model.stride, model.normalize, False)[0])
+        except OverflowError:  # Python floats (the NumPy reference) raise where C++ gives inf
+            return math.inf
 
     limit = th.divergence * th.divergence
     steps_to_tol = -1
     t = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while True:
-            loss, grad_w, grad_a = gradient_at(w, a, t)
+            try:
+                loss, grad_w, grad_a = gradient_at(w, a, t)
+            except OverflowError:
+                loss, grad_w, grad_a = math.inf, None, None
             diverged = not (loss <= th.divergence)
             converged = not diverged and loss <= tol
             if converged:
