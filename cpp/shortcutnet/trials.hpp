@@ -5,10 +5,14 @@
 // with per-step rates given as a (steps, 2) array.  A run is advanced in chunks of steps with its
 // state kept in TrialState, so that a caller can check for interrupts between chunks; the
 // results do not depend on the chunk length or on the number of threads (trials are independent).
+// One trial runs population_loss_grad step by step (advance_trial); a batch of the paper's model
+// (normalized, non-overlapping) runs LaneRunner, which performs the same operations for several
+// trials in lockstep and gives the same bits; other models run advance_trial per trial.
 //
 // Header-only, no Python, no allocation inside the step loop (the caller passes a workspace).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
