@@ -128,3 +128,19 @@ def test_bad_input():
         sn.train(*args, steps=10, lr=0.1, thresholds={"divergence": -1.0})
     with pytest.raises(ValueError, match="unknown"):
         sn.train(*args, steps=10, lr=0.1, thresholds={"global_angle": 1e-3})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_runs_need_no_per_step_table(backend):
+    # A billion steps with a constant or piecewise rate: the engines read the last row of a short
+    # table, and the run stops at tol long before.
+    backend_or_skip(backend)
+    model = sn.Model(8, 4)
+    w_star, a_star, w0, a0 = problem(model, seed=5)
+    lr = sn.piecewise([50], [(0.0, 0.1), 0.1])
+    res = sn.train(model, w_star, a_star, w0, a0, steps=10**9, lr=lr, backend=backend, record_every=100)
+    short = sn.train(model, w_star, a_star, w0, a0, steps=res.steps, lr=lr, backend=backend, record_every=100)
+    assert res.outcome == "global" and res.steps_to_tol == res.steps < 10**4
+    assert np.array_equal(res.w, short.w) and np.array_equal(res.a, short.a)
+    out = sn.run_trials(model, w_star, a_star, w0[None], a0[None], steps=10**9, lr=lr, backend=backend)
+    assert out.steps[0] == res.steps and np.allclose(out.w[0], res.w, rtol=0, atol=1e-15)

@@ -2,7 +2,8 @@
 // trials at once, and the classification of where each run ended (MODEL.md sections 2, 4, 5).
 //
 // A trial is GD on the closed-form population loss, w <- w - lr_w(t) grad_w, a <- a - lr_a(t) grad_a,
-// with per-step rates given as a (steps, 2) array.  A run is advanced in chunks of steps with its
+// with per-step rates given as an (n_rates, 2) table whose last row repeats (a constant rate is
+// one row, a piecewise-constant schedule one row per step up to its last change).  A run is advanced in chunks of steps with its
 // state kept in TrialState, so that a caller can check for interrupts between chunks; the
 // results do not depend on the chunk length or on the number of threads (trials are independent).
 // One trial runs population_loss_grad step by step (advance_trial); a batch of the paper's model
@@ -153,15 +154,16 @@ struct NoRecord {
 };
 
 // Advance one trial until it stops or has evaluated step `last_step` (inclusive).
-//   rates: (n_steps, 2) row-major (lr_w, lr_a) for the update after step t; the run makes at most
-//   n_steps updates.  Step t evaluates L and its gradient at the current parameters, records when
+//   rates: (n_rates, 2) row-major (lr_w, lr_a) for the update after step t (row min(t, n_rates - 1));
+//   the run makes at most n_steps updates.  Step t evaluates L and its gradient at the current parameters, records when
 //   t % record_every == 0 (and at the final step), stops when L is non-finite or above the
 //   divergence threshold, when L <= tol, or when t == n_steps, and otherwise updates.
 //   w (p), a (k) are updated in place.  work: trial_workspace_size(k, p) doubles.
 // Returns true once the trial is done (state.done).
 template <class Recorder>
 bool advance_trial(const Architecture& arch, double* w, double* a, const double* w_star, const double* a_star,
-                   const double* rates, std::int64_t n_steps, double tol, std::int64_t record_every,
+                   const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+                   std::int64_t record_every,
                    double divergence, std::int64_t last_step, TrialState& state, double* work, Recorder& record) {
   const std::int64_t p = arch.p, k = arch.k;
   double* pop_work = work;
@@ -183,7 +185,8 @@ bool advance_trial(const Architecture& arch, double* w, double* a, const double*
       if (state.done || t % record_every == 0) record(t, observe(arch, w, a, w_star, a_star, loss, obs_work));
     }
     if (state.done) break;
-    const double lr_w = rates[2 * t], lr_a = rates[2 * t + 1];
+    const std::int64_t row = t < n_rates ? t : n_rates - 1;
+    const double lr_w = rates[2 * row], lr_a = rates[2 * row + 1];
     double w_sq = 0.0, a_sq = 0.0;
     for (std::int64_t i = 0; i < p; ++i) {
       w[i] -= lr_w * grad_w[i];
@@ -216,8 +219,9 @@ bool advance_trial(const Architecture& arch, double* w, double* a, const double*
 template <int L>
 class LaneRunner {
  public:
-  LaneRunner(const Architecture& arch, const double* rates, std::int64_t n_steps, double tol, double divergence)
-      : arch_(arch), rates_(rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
+  LaneRunner(const Architecture& arch, const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+             double divergence)
+      : arch_(arch), rates_(rates), n_rates_(n_rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
         p_(arch.p), k_(arch.k),
         w_(static_cast<std::size_t>(p_ * L)), us_(w_.size()), u_(w_.size()), perp_(w_.size()), pn_(w_.size()),
         a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()), gw_(w_.size()), ga_(a_.size()),
@@ -269,8 +273,9 @@ class LaneRunner {
           stopped[l] = true;
           store(l, w + b * p_, a + b * k_);
         } else {
-          lr_w[l] = rates_[2 * t];
-          lr_a[l] = rates_[2 * t + 1];
+          const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+          lr_w[l] = rates_[2 * row];
+          lr_a[l] = rates_[2 * row + 1];
         }
       }
       // The update of every lane, as in advance_trial.
@@ -411,7 +416,7 @@ class LaneRunner {
 
   Architecture arch_;
   const double* rates_;
-  std::int64_t n_steps_;
+  std::int64_t n_rates_, n_steps_;
   double tol_, divergence_;
   std::int64_t p_, k_;
   std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, gw_, ga_, scratch_;
@@ -430,16 +435,16 @@ struct TrialsOutput {
 
 // B independent trials, advanced together one chunk of steps at a time.
 //   w (B, p), a (B, k): initial parameters on entry, current parameters after each chunk;
-//   w_star (B, p), a_star (B, k); rates (n_steps, 2) shared by all trials.
+//   w_star (B, p), a_star (B, k); rates (n_rates, 2) shared by all trials (see advance_trial).
 // Usage: construct, call run_chunk(last_step) for increasing last_step until it returns true,
 // then finish(out).  Between chunks the caller may stop (the state stays consistent).
 class TrialBatch {
  public:
   TrialBatch(const Architecture& arch, std::int64_t batch, double* w, double* a, const double* w_star,
-             const double* a_star, const double* rates, std::int64_t n_steps, double tol, const Thresholds& th,
-             int threads)
+             const double* a_star, const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+             const Thresholds& th, int threads)
       : arch_(arch), batch_(batch), w_(w), a_(a), w_star_(w_star), a_star_(a_star), rates_(rates),
-        n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
+        n_rates_(n_rates), n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
 
   // Advance every unfinished trial through step last_step; true when all are done.
   bool run_chunk(std::int64_t last_step) {
@@ -450,7 +455,7 @@ class TrialBatch {
 #pragma omp parallel num_threads(threads_)
 #endif
       {
-        LaneRunner<kLanes> runner(arch_, rates_, n_steps_, tol_, th_.divergence);
+        LaneRunner<kLanes> runner(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence);
 #ifdef SHORTCUTNET_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -475,7 +480,7 @@ class TrialBatch {
       for (std::int64_t b = 0; b < B; ++b) {
         TrialState& st = state_[static_cast<std::size_t>(b)];
         const bool done = advance_trial(arch_, w_ + b * p, a_ + b * k, w_star_ + b * p, a_star_ + b * k, rates_,
-                                        n_steps_, tol_, 1, th_.divergence, last_step, st, work.data(), none);
+                                        n_rates_, n_steps_, tol_, 1, th_.divergence, last_step, st, work.data(), none);
         all_done = all_done && done;
       }
     }
@@ -504,7 +509,7 @@ class TrialBatch {
   std::int64_t batch_;
   double *w_, *a_;
   const double *w_star_, *a_star_, *rates_;
-  std::int64_t n_steps_;
+  std::int64_t n_rates_, n_steps_;
   double tol_;
   Thresholds th_;
   int threads_;

@@ -200,9 +200,9 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr, gradient="populati
     if seed is not None:
         raise ValueError(f"seed: only used with gradient='sampled', got {seed!r} with gradient='population'")
     if schedule.tabulated and hasattr(module, "train_population"):
-        rates = schedule.rates(steps)
         w, a, n, steps_to_tol, code, loss, phi, history = module.train_population(
-            model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, tol, record_every, th.as_tuple()
+            model.s, w0, a0, w_star, a_star, model.stride, model.normalize, schedule.table(steps), steps, tol,
+            record_every, th.as_tuple()
         )
         return TrainResult(w=_frozen(w), a=_frozen(a), steps=int(n), outcome=OUTCOMES[int(code)], loss=float(loss),
                            phi=float(phi), steps_to_tol=int(steps_to_tol), history=History(history))
@@ -306,10 +306,10 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr, tol=1e-10, th
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
     threads = _as_threads(threads)
-    rates = make_schedule(lr).rates(steps)
+    rates = make_schedule(lr).table(steps)
     module = get_backend(backend)
     code, phi, loss, steps_to_tol, w, a, n = module.run_trials(
-        model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, tol, th.as_tuple(), threads
+        model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, steps, tol, th.as_tuple(), threads
     )
     code = np.asarray(code, dtype=np.int8)
     return TrialsResult(outcome=_frozen(np.asarray(OUTCOMES)[code]), outcome_code=_frozen(code), phi=_frozen(phi),
