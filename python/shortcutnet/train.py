@@ -199,6 +199,11 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr, gradient="populati
         raise ValueError(f"batch_size: only used with gradient='sampled', got {batch_size!r} with gradient='population'")
     if seed is not None:
         raise ValueError(f"seed: only used with gradient='sampled', got {seed!r} with gradient='population'")
+    if threads is not None:
+        raise ValueError(f"threads: only used with gradient='sampled' (run_trials parallelizes over trials), "
+                         f"got {threads!r} with gradient='population'")
+    if as_dtype("dtype", dtype) != np.float64:
+        raise ValueError(f"dtype: exact population GD runs in float64, got {np.dtype(dtype)} with gradient='population'")
     if schedule.tabulated and hasattr(module, "train_population"):
         w, a, n, steps_to_tol, code, loss, phi, history = module.train_population(
             model.s, w0, a0, w_star, a_star, model.stride, model.normalize, schedule.table(steps), steps, tol,
