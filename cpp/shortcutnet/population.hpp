@@ -18,9 +18,12 @@ namespace shortcutnet {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kTwoPi = 6.28318530717958647692;
+// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (all
+// backends use the same constant, so they agree to the last bit).
+constexpr double kInvTwoPi = 1.0 / kTwoPi;
 
 // Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
-// above it, the orthogonal part is rebuilt from exactly rounded cross terms.
+// above it, perp is formed from exact products and projected twice (see angle_and_perp).
 constexpr double kAccurateCos = 0.75;
 
 inline double dot(const double* x, const double* y, std::int64_t n) {
@@ -29,12 +32,26 @@ inline double dot(const double* x, const double* y, std::int64_t n) {
   return acc;
 }
 
+// Error-free product: a*b == hi + lo exactly.  With an FMA unit, lo = fma(a, b, -hi); without
+// one, Dekker's splitting (a library fma call would be far slower).  Both give the same exact lo,
+// so results do not depend on the instruction set.
+inline void two_prod(double a, double b, double& hi, double& lo) {
+  hi = a * b;
+#if defined(__FMA__) || defined(__aarch64__)
+  lo = std::fma(a, b, -hi);
+#else
+  constexpr double kSplitter = 134217729.0;  // 2^27 + 1
+  const double ca = kSplitter * a, a_hi = ca - (ca - a), a_lo = a - a_hi;
+  const double cb = kSplitter * b, b_hi = cb - (cb - b), b_lo = b - b_hi;
+  lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
+#endif
+}
+
 // a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
 inline double diff_of_products(double a, double b, double c, double d) {
-  const double ab = a * b;
-  const double ab_err = std::fma(a, b, -ab);
-  const double cd = c * d;
-  const double cd_err = std::fma(c, d, -cd);
+  double ab, ab_err, cd, cd_err;
+  two_prod(a, b, ab, ab_err);
+  two_prod(c, d, cd, cd_err);
   return (ab - cd) + (ab_err - cd_err);
 }
 
@@ -59,8 +76,10 @@ inline double safe_norm(const double* x, std::int64_t n) {
 }
 
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
-// Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
-// with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+// Near 0 and pi, perp = y - c x is a tiny difference of nearly equal vectors.  There each
+// y_i - c x_i is formed from the exact product c x_i, so the only error left is the rounding of
+// c, which is parallel to x; a second projection removes it ("twice is enough", Kahan-Parlett).
+// The angle and perp then keep a relative accuracy of a few ulps in O(n) operations.
 // x and y are rescaled by powers of two first (exact), so any finite scale works.
 inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
   const double sx = pow2_normalizer(x, n);
@@ -71,15 +90,18 @@ inline double angle_and_perp(const double* x, const double* y, std::int64_t n, d
     xy += (sx * x[i]) * (sy * y[i]);
     yy += (sy * y[i]) * (sy * y[i]);
   }
+  const double c = xy / xx;
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
+    double c2 = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
-      double acc = 0.0;
-      for (std::int64_t j = 0; j < n; ++j)
-        acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j]);
-      perp[i] = acc / xx;
+      double p_hi, p_lo;
+      two_prod(c, sx * x[i], p_hi, p_lo);
+      perp[i] = (sy * y[i] - p_hi) - p_lo;
+      c2 += (sx * x[i]) * perp[i];
     }
+    c2 /= xx;
+    for (std::int64_t i = 0; i < n; ++i) perp[i] -= c2 * (sx * x[i]);
   } else {
-    const double c = xy / xx;
     for (std::int64_t i = 0; i < n; ++i) perp[i] = sy * y[i] - c * (sx * x[i]);
   }
   const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
@@ -102,8 +124,13 @@ inline double pi_minus_g(double phi) {
     double term = phi, tail = 0.0;
     const double phi2 = phi * phi;
     for (int n = 1; n < 12; ++n) {
-      term *= -phi2 / static_cast<double>((2 * n) * (2 * n + 1));
-      tail += 2 * n * term;
+      // 1/((2n)(2n+1)) is a compile-time constant: a multiplication, not a division, per term.
+      term *= -phi2 * (1.0 / static_cast<double>((2 * n) * (2 * n + 1)));
+      const double add = 2 * n * term;
+      // The terms shrink; once one is below half an ulp of the sum, it and all later ones leave
+      // the sum unchanged (round to nearest), so stopping here gives the same bits as the full sum.
+      if (std::fabs(add) < std::fabs(tail) * 0x1p-54) break;
+      tail += add;
     }
     return head + tail;
   }
@@ -178,7 +205,7 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
   if (normalize) {
     if (grad_a != nullptr)
       for (std::int64_t j = 0; j < k; ++j)
-        grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) / kTwoPi;
+        grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) * kInvTwoPi;
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
       const double c = -a_dot * (kPi - phi) / (kTwoPi * rho);

@@ -12,6 +12,7 @@ from numba import njit
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
+INV_TWO_PI = 1.0 / TWO_PI  # as population.hpp: multiplications instead of divisions by 2 pi
 ACCURATE_COS = 0.75
 _SPLITTER = 134217729.0  # 2**27 + 1 (Veltkamp split)
 
@@ -74,7 +75,9 @@ def safe_norm(x):
 def angle_and_perp(x, y, perp):
     """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
 
-    x and y are rescaled by powers of two first (exact), so any finite scale works.
+    Near 0 and pi, each y_i - c x_i uses the exact product c x_i and a second projection removes
+    the rounding of c (parallel to x), as in population.hpp: a few ulps, O(n).  x and y are
+    rescaled by powers of two first (exact), so any finite scale works.
     """
     n = x.shape[0]
     sx = pow2_normalizer(x)
@@ -86,14 +89,17 @@ def angle_and_perp(x, y, perp):
         xx += (sx * x[i]) * (sx * x[i])
         xy += (sx * x[i]) * (sy * y[i])
         yy += (sy * y[i]) * (sy * y[i])
+    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
+        c2 = 0.0
         for i in range(n):
-            acc = 0.0
-            for j in range(n):
-                acc += diff_of_products(sy * y[i], sx * x[j], sx * x[i], sy * y[j]) * (sx * x[j])
-            perp[i] = acc / xx
+            p_hi, p_lo = two_prod(c, sx * x[i])
+            perp[i] = (sy * y[i] - p_hi) - p_lo
+            c2 += (sx * x[i]) * perp[i]
+        c2 /= xx
+        for i in range(n):
+            perp[i] -= c2 * (sx * x[i])
     else:
-        c = xy / xx
         for i in range(n):
             perp[i] = sy * y[i] - c * (sx * x[i])
     sin_part = math.sqrt(dot(perp, perp) * xx)
@@ -118,7 +124,7 @@ def pi_minus_g(phi):
         tail = 0.0
         phi2 = phi * phi
         for n in range(1, 12):
-            term *= -phi2 / ((2 * n) * (2 * n + 1))
+            term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
             tail += 2 * n * term
         return head + tail
     return head + (phi * math.cos(phi) - math.sin(phi))
@@ -193,7 +199,7 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     g = PI - pmg
     if normalize:
         for j in range(k):
-            grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) / TWO_PI
+            grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) * INV_TWO_PI
         c = -a_dot * (PI - phi) / (TWO_PI * rho)
         for t in range(p):
             grad_w[t] = c * (perp[t] / rho_star)

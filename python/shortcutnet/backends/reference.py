@@ -13,6 +13,7 @@ NAME = "numpy"
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
+INV_TWO_PI = 1.0 / TWO_PI  # as population.hpp: multiplications instead of divisions by 2 pi
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's constant for splitting a double in halves
 
 
@@ -28,13 +29,6 @@ def _two_prod(a, b):
     b_lo = b - b_hi
     lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
     return hi, lo
-
-
-def _cross_matrix(x, y):
-    """C[i, j] = y_i x_j - x_i y_j to full relative accuracy, even when x is nearly parallel to y."""
-    ph, pl = _two_prod(y[:, None], x[None, :])
-    qh, ql = _two_prod(x[:, None], y[None, :])
-    return (ph - qh) + (pl - ql)
 
 
 # Below this |cos|, the plain projection y - (x.y) x / |x|^2 loses no significant digits.
@@ -60,25 +54,37 @@ def safe_norm(x):
     return math.sqrt(float((sx * x) @ (sx * x))) / sx
 
 
+def _dot(x, y):
+    """x.y summed left to right, in the order of the compiled kernels."""
+    acc = 0.0
+    for xi, yi in zip(x.tolist(), y.tolist()):
+        acc += xi * yi
+    return acc
+
+
 def angle_and_perp(x, y):
     """Angle between x and y (by atan2) and the component of y orthogonal to x.
 
-    Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors; there it
-    is computed from the exactly rounded cross terms y_i x_j - x_i y_j (Lagrange's identity),
-    so both the angle and the orthogonal part keep full relative accuracy.  x and y are first
-    rescaled by powers of two (exact), so any finite scale works.
+    Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors.  There
+    each y_i - c x_i is formed from the exact product c x_i (Dekker), so the only error left is
+    the rounding of c = x.y / x.x, which lies along x; a second projection removes it ("twice is
+    enough", Kahan and Parlett).  The angle and the orthogonal part keep a relative accuracy of
+    a few ulps.  x and y are first rescaled by powers of two (exact), so any finite scale works.
     """
     sy = pow2_normalizer(y)
     x = pow2_normalizer(x) * x
     y = sy * y
-    xx = float(x @ x)
-    xy = float(x @ y)
-    yy = float(y @ y)
+    xx = _dot(x, x)
+    xy = _dot(x, y)
+    yy = _dot(y, y)
+    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
-        perp = (_cross_matrix(x, y) @ x) / xx
+        p_hi, p_lo = _two_prod(c, x)
+        perp = (y - p_hi) - p_lo
+        perp = perp - (_dot(x, perp) / xx) * x
     else:
-        perp = y - (xy / xx) * x
-    sin_part = math.sqrt(float(perp @ perp) * xx)
+        perp = y - c * x
+    sin_part = math.sqrt(_dot(perp, perp) * xx)
     return math.atan2(sin_part, xy), perp / sy
 
 
@@ -99,7 +105,7 @@ def pi_minus_g(phi):
         tail = 0.0
         phi2 = phi * phi
         for n in range(1, 12):
-            term *= -phi2 / ((2 * n) * (2 * n + 1))
+            term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
             tail += 2 * n * term
         return head + tail
     return head + (phi * math.cos(phi) - math.sin(phi))
@@ -150,7 +156,7 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
         return loss, None, None
     g = PI - pmg
     if normalize:
-        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
+        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * INV_TWO_PI
         v_star_perp = perp / rho_star  # v* - (v.v*) v
         grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp  # perp / rho* first: no overflow
     else:
@@ -254,3 +260,15 @@ def spurious_second_layer(a_star):
     """a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a*, the second layer of the spurious optimum (section 4)."""
     k = a_star.shape[0]
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
+
+
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
+    """B exact-GD trials vectorized over B: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
+    from .. import outcomes
+    from . import reference_trials
+
+    phi, loss, steps_to_tol, w, a, steps = reference_trials.run_trials(
+        s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds[4], threads
+    )
+    code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
+    return code, phi, loss, steps_to_tol, w, a, steps
