@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #ifdef SHORTCUTNET_OPENMP
@@ -50,18 +51,101 @@ struct Network {
   std::int64_t d() const { return (k - 1) * stride + p; }
 };
 
-// <x, v> over p entries with 64-byte lane groups and a fixed reduction tree.
+// <x, v> over p entries with 64-byte lane groups (acc_l = sum of the products with t = l mod L,
+// L = 64 / sizeof(T)) reduced by the fixed pairwise tree acc_l += acc_(l + L/2), ... .  The lane
+// group is held in 64/NB native vectors of NB bytes, and the first tree levels add whole vectors,
+// so every instruction set computes the same bits with its own registers.
+#if defined(__AVX512F__)
+constexpr int kNativeBytes = 64;
+#elif defined(__AVX__)
+constexpr int kNativeBytes = 32;
+#else
+constexpr int kNativeBytes = 16;
+#endif
+
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef float F32x8 __attribute__((vector_size(32)));
+typedef float F32x4 __attribute__((vector_size(16)));
+typedef double F64x8 __attribute__((vector_size(64)));
+typedef double F64x4 __attribute__((vector_size(32)));
+typedef double F64x2 __attribute__((vector_size(16)));
+
+template <class T, int NB>
+struct Native;
+template <>
+struct Native<float, 64> {
+  typedef F32x16 type;
+};
+template <>
+struct Native<float, 32> {
+  typedef F32x8 type;
+};
+template <>
+struct Native<float, 16> {
+  typedef F32x4 type;
+};
+template <>
+struct Native<double, 64> {
+  typedef F64x8 type;
+};
+template <>
+struct Native<double, 32> {
+  typedef F64x4 type;
+};
+template <>
+struct Native<double, 16> {
+  typedef F64x2 type;
+};
+
+// The tree inside one native vector.
+inline float reduce_native(F32x4 a4) {
+  const float a0 = a4[0] + a4[2], a1 = a4[1] + a4[3];
+  return a0 + a1;
+}
+inline float reduce_native(F32x8 a8) {
+  return reduce_native(F32x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+inline float reduce_native(F32x16 a16) {
+  return reduce_native(F32x8(__builtin_shufflevector(a16, a16, 0, 1, 2, 3, 4, 5, 6, 7) +
+                             __builtin_shufflevector(a16, a16, 8, 9, 10, 11, 12, 13, 14, 15)));
+}
+inline double reduce_native(F64x2 a2) { return a2[0] + a2[1]; }
+inline double reduce_native(F64x4 a4) {
+  return reduce_native(F64x2(__builtin_shufflevector(a4, a4, 0, 1) + __builtin_shufflevector(a4, a4, 2, 3)));
+}
+inline double reduce_native(F64x8 a8) {
+  return reduce_native(F64x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+
+template <class V, class T>
+inline V load_native(const T* x) {
+  V out;
+  std::memcpy(&out, x, sizeof out);
+  return out;
+}
+
 template <class T>
 inline T dot_lanes(const T* x, const T* v, std::int64_t p) {
-  constexpr int L = 64 / sizeof(T);
-  T acc[L] = {};
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);  // lanes per native vector
+  constexpr int R = 64 / kNativeBytes;          // native vectors per lane group
+  constexpr std::int64_t L = W * R;
+  V acc[R];
+  for (int q = 0; q < R; ++q) acc[q] = V{};
   std::int64_t t = 0;
   for (; t + L <= p; t += L)
-    for (int l = 0; l < L; ++l) acc[l] += x[t + l] * v[t + l];
-  for (int l = 0; t + l < p; ++l) acc[l] += x[t + l] * v[t + l];
-  for (int half = L / 2; half >= 1; half /= 2)
-    for (int l = 0; l < half; ++l) acc[l] += acc[l + half];
-  return acc[0];
+    for (int q = 0; q < R; ++q) acc[q] += load_native<V>(x + t + q * W) * load_native<V>(v + t + q * W);
+  if (t < p) {
+    T xs[L] = {}, vs[L] = {};
+    for (std::int64_t l = 0; t + l < p; ++l) {
+      xs[l] = x[t + l];
+      vs[l] = v[t + l];
+    }
+    for (int q = 0; q < R; ++q) acc[q] += load_native<V>(xs + q * W) * load_native<V>(vs + q * W);
+  }
+  for (int half = R / 2; half >= 1; half /= 2)
+    for (int q = 0; q < half; ++q) acc[q] += acc[q + half];
+  return reduce_native(acc[0]);
 }
 
 // The filter direction v (double, length p) and |u|; false when u = 0 in the normalized model.
@@ -104,19 +188,23 @@ inline Prepared<T> prepare(const Network& net) {
 }
 
 // f(x) = sum_j a_j relu(<patch_j, v>) in double; h receives the k pre-activations.  A non-finite
-// pre-activation (a NaN or infinite input) makes f NaN instead of vanishing behind the relu
-// (h * 0 is 0 for finite h), so callers detect bad input from the output alone.
+// pre-activation (a NaN or infinite input) makes f NaN instead of vanishing behind the relu:
+// sum_j h_j * 0 is +0 when every h_j is finite and NaN otherwise, so callers detect bad input from
+// the output alone.  No branches: the relu signs are random, a branch would mispredict half the time.
 template <class T>
 inline double forward(const Prepared<T>& P, const T* x, double* h) {
-  double f = 0.0;
+  for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
+  double f = 0.0, poison = 0.0;
   for (std::int64_t j = 0; j < P.k; ++j) {
-    h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
-    f += P.a[j] * (h[j] > 0.0 ? h[j] : h[j] * 0.0);
+    f += P.a[j] * (h[j] > 0.0 ? h[j] : 0.0);
+    poison += h[j] * 0.0;
   }
-  return f;
+  return f + poison;
 }
 
 // One sample's contribution to the block sums acc = [sum r^2, sum r relu(h) (k), sum r g (p)].
+// Patches with h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum
+// that starts at +0 changes no bit).
 template <class T>
 inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* g, double* acc) {
   const double r = forward(P, x, h) - y;
@@ -127,8 +215,7 @@ inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double
   const std::int64_t p = P.p;
   for (std::int64_t t = 0; t < p; ++t) g[t] = T(0);
   for (std::int64_t j = 0; j < P.k; ++j) {
-    if (!(h[j] > 0.0)) continue;
-    const T c = P.aT[j];
+    const T c = h[j] > 0.0 ? P.aT[j] : T(0);
     const T* patch = x + j * P.stride;
     for (std::int64_t t = 0; t < p; ++t) g[t] += c * patch[t];
   }
