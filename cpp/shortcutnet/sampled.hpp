@@ -38,6 +38,8 @@ namespace SHORTCUTNET_ISA_NAMESPACE {
 
 // Samples per block: the unit of parallel work and of the fixed summation order.
 constexpr std::int64_t kBlock = 256;
+// Entries per thread below which waking an OpenMP team costs more than it saves.
+constexpr std::int64_t kEntriesPerThread = std::int64_t(1) << 16;
 // Blocks whose partial sums are held at once; bounds the memory of the partials for huge n.
 constexpr std::int64_t kBlocksPerRound = 1024;
 
@@ -52,9 +54,10 @@ struct Network {
 };
 
 // <x, v> over p entries with 64-byte lane groups (acc_l = sum of the products with t = l mod L,
-// L = 64 / sizeof(T)) reduced by the fixed pairwise tree acc_l += acc_(l + L/2), ... .  The lane
-// group is held in 64/NB native vectors of NB bytes, and the first tree levels add whole vectors,
-// so every instruction set computes the same bits with its own registers.
+// L = 64 / sizeof(T)) reduced by the fixed pairwise tree acc_l += acc_(l + L/2), ... when L
+// divides p, else by an in-order sum of the lanes.  The lane group is held in 64/NB native
+// vectors of NB bytes and the first tree levels add whole vectors, so every instruction set
+// computes the same bits with its own registers.
 #if defined(__AVX512F__)
 constexpr int kNativeBytes = 64;
 #elif defined(__AVX__)
@@ -135,17 +138,25 @@ inline T dot_lanes(const T* x, const T* v, std::int64_t p) {
   std::int64_t t = 0;
   for (; t + L <= p; t += L)
     for (int q = 0; q < R; ++q) acc[q] += load_native<V>(x + t + q * W) * load_native<V>(v + t + q * W);
-  if (t < p) {
-    T xs[L] = {}, vs[L] = {};
-    for (std::int64_t l = 0; t + l < p; ++l) {
-      xs[l] = x[t + l];
-      vs[l] = v[t + l];
-    }
-    for (int q = 0; q < R; ++q) acc[q] += load_native<V>(xs + q * W) * load_native<V>(vs + q * W);
+  if (t == p) {
+    for (int half = R / 2; half >= 1; half /= 2)
+      for (int q = 0; q < half; ++q) acc[q] += acc[q + half];
+    return reduce_native(acc[0]);
   }
-  for (int half = R / 2; half >= 1; half /= 2)
-    for (int q = 0; q < half; ++q) acc[q] += acc[q + half];
-  return reduce_native(acc[0]);
+  // A partial last group (or p < L): finish with in-order scalar sums, which no instruction set
+  // reorders (and which never reload a vector just written lane by lane).
+  const int count = static_cast<int>(p - t);
+  if (t == 0) {
+    T h = x[0] * v[0];
+    for (int l = 1; l < count; ++l) h += x[l] * v[l];
+    return h;
+  }
+  T lanes[L];
+  std::memcpy(lanes, acc, sizeof lanes);
+  for (int l = 0; l < count; ++l) lanes[l] += x[t + l] * v[t + l];
+  T h = lanes[0];
+  for (int l = 1; l < static_cast<int>(L); ++l) h += lanes[l];
+  return h;
 }
 
 // The filter direction v (double, length p) and |u|; false when u = 0 in the normalized model.
@@ -231,13 +242,19 @@ inline int resolve_threads(int threads) {
 #endif
 }
 
-// Runs block(b, acc, scratch_index) for every block b of n samples and adds the partial sums
-// acc (length m, zeroed before each block) in block order into total.  Deterministic for any
-// thread count; below two blocks no OpenMP team is started.
-template <class BlockFn>
-inline void reduce_blocks(std::int64_t n, std::int64_t m, int threads, double* total, BlockFn&& block) {
+// Threads worth using for n rows of d entries: at most one per block and per kEntriesPerThread.
+inline int team_size(int threads, std::int64_t n, std::int64_t d) {
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const std::int64_t by_work = std::max<std::int64_t>(1, n * d / kEntriesPerThread);
+  return static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::min(nblocks, by_work)));
+}
+
+// Runs block(b, acc) for every block b of n samples on team threads and adds the partial sums
+// acc (length m, zeroed before each block) in block order into total.  Deterministic for any
+// thread count; with team = 1 no OpenMP team is started.
+template <class BlockFn>
+inline void reduce_blocks(std::int64_t n, std::int64_t m, int team, double* total, BlockFn&& block) {
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::fill(total, total + m, 0.0);
   const std::int64_t round_blocks = std::min(nblocks, kBlocksPerRound);
   std::vector<double> partial(static_cast<std::size_t>(round_blocks * m));
@@ -279,7 +296,7 @@ template <class T>
 inline void predict(const Network& net, const T* X, std::int64_t n, int threads, T* f) {
   const Prepared<T> P = prepare<T>(net);
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const int team = team_size(threads, n, P.d);
   auto run = [&](std::int64_t b, std::vector<double>& h) {
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) f[i] = static_cast<T>(forward(P, X + i * P.d, h.data()));
@@ -307,8 +324,8 @@ struct Scratch {
 };
 
 template <class T>
-inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int threads, bool with_row) {
-  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, resolve_threads(threads))));
+inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, bool with_row) {
+  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
   for (auto& s : scratch) {
     s.h.resize(static_cast<std::size_t>(P.k));
     s.g.resize(static_cast<std::size_t>(P.p));
@@ -331,9 +348,10 @@ inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std:
                                 double* grad_w, double* grad_a) {
   const Prepared<T> P = prepare<T>(net);
   const std::int64_t m = 1 + P.k + P.p;
-  std::vector<Scratch<T>> scratch = make_scratch(P, threads, false);
+  const int team = team_size(threads, n, P.d);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, false);
   std::vector<double> total(static_cast<std::size_t>(m));
-  reduce_blocks(n, m, threads, total.data(), [&](std::int64_t b, double* acc) {
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i)
@@ -347,7 +365,7 @@ template <class T>
 inline void sample_inputs(std::int64_t n, std::int64_t d, std::uint64_t seed, int threads, T* X) {
   const PhiloxKey key = philox_key(seed);
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const int team = team_size(threads, n, 8 * d);  // generating costs about 8 reads
   auto run = [&](std::int64_t b) {
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) gaussian_row(key, i, d, X + i * d);
@@ -374,9 +392,10 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
   const Prepared<T> Q = prepare<T>(teacher);
   const PhiloxKey key = philox_key(seed);
   const std::int64_t m = 1 + P.k + P.p;
-  std::vector<Scratch<T>> scratch = make_scratch(P, threads, true);
+  const int team = team_size(threads, n, 8 * P.d);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, true);
   std::vector<double> total(static_cast<std::size_t>(m));
-  reduce_blocks(n, m, threads, total.data(), [&](std::int64_t b, double* acc) {
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) {
