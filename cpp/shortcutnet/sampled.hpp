@@ -198,13 +198,18 @@ inline Prepared<T> prepare(const Network& net) {
   return P;
 }
 
-// f(x) = sum_j a_j relu(<patch_j, v>) in double; h receives the k pre-activations.  A non-finite
-// pre-activation (a NaN or infinite input) makes f NaN instead of vanishing behind the relu:
-// sum_j h_j * 0 is +0 when every h_j is finite and NaN otherwise, so callers detect bad input from
-// the output alone.  No branches: the relu signs are random, a branch would mispredict half the time.
+// The k pre-activations h_j = <patch_j, v> of one row, in double.
 template <class T>
-inline double forward(const Prepared<T>& P, const T* x, double* h) {
+inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
   for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
+}
+
+// f = sum_j a_j relu(h_j) in double.  A non-finite pre-activation (a NaN or infinite input) makes
+// f NaN instead of vanishing behind the relu: sum_j h_j * 0 is +0 when every h_j is finite and NaN
+// otherwise, so callers detect bad input from the output alone.  No branches: the relu signs are
+// random, a branch would mispredict half the time.
+template <class T>
+inline double output(const Prepared<T>& P, const double* h) {
   double f = 0.0, poison = 0.0;
   for (std::int64_t j = 0; j < P.k; ++j) {
     f += P.a[j] * (h[j] > 0.0 ? h[j] : 0.0);
@@ -213,24 +218,46 @@ inline double forward(const Prepared<T>& P, const T* x, double* h) {
   return f + poison;
 }
 
-// One sample's contribution to the block sums acc = [sum r^2, sum r relu(h) (k), sum r g (p)].
-// Patches with h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum
-// that starts at +0 changes no bit).
 template <class T>
-inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* g, double* acc) {
-  const double r = forward(P, x, h) - y;
+inline double forward(const Prepared<T>& P, const T* x, double* h) {
+  preactivations(P, x, h);
+  return output(P, h);
+}
+
+// g = sum_j a_j 1[h_j > 0] patch_j in T, summed over j in order for each entry.  Patches with
+// h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum that starts
+// at +0 changes no bit).  Each native vector of g stays in a register across the k patches.
+template <class T>
+inline void active_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  const std::int64_t k = P.k, p = P.p, stride = P.stride;
+  for (std::int64_t j = 0; j < k; ++j) c[j] = h[j] > 0.0 ? P.aT[j] : T(0);
+  std::int64_t t = 0;
+  for (; t + W <= p; t += W) {
+    V gv = V{};
+    for (std::int64_t j = 0; j < k; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
+    std::memcpy(g + t, &gv, sizeof gv);
+  }
+  for (; t < p; ++t) {
+    T gt = T(0);
+    for (std::int64_t j = 0; j < k; ++j) gt += c[j] * x[j * stride + t];
+    g[t] = gt;
+  }
+}
+
+// One sample's contribution to the block sums acc = [sum r^2, sum r relu(h) (k), sum r g (p)].
+// g depends on the signs of h only, so it is formed while f and r are still being summed.
+template <class T>
+inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* c, T* g, double* acc) {
+  preactivations(P, x, h);
+  active_patch_sum(P, x, h, c, g);
+  const double r = output(P, h) - y;
   acc[0] += r * r;
   double* acc_a = acc + 1;
   double* acc_G = acc + 1 + P.k;
   for (std::int64_t j = 0; j < P.k; ++j) acc_a[j] += r * (h[j] > 0.0 ? h[j] : 0.0);
-  const std::int64_t p = P.p;
-  for (std::int64_t t = 0; t < p; ++t) g[t] = T(0);
-  for (std::int64_t j = 0; j < P.k; ++j) {
-    const T c = h[j] > 0.0 ? P.aT[j] : T(0);
-    const T* patch = x + j * P.stride;
-    for (std::int64_t t = 0; t < p; ++t) g[t] += c * patch[t];
-  }
-  for (std::int64_t t = 0; t < p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
+  for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
 }
 
 inline int resolve_threads(int threads) {
@@ -320,7 +347,7 @@ inline void predict(const Network& net, const T* X, std::int64_t n, int threads,
 template <class T>
 struct Scratch {
   std::vector<double> h;
-  std::vector<T> g, row;
+  std::vector<T> c, g, row;
 };
 
 template <class T>
@@ -328,6 +355,7 @@ inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, bool
   std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
   for (auto& s : scratch) {
     s.h.resize(static_cast<std::size_t>(P.k));
+    s.c.resize(static_cast<std::size_t>(P.k));
     s.g.resize(static_cast<std::size_t>(P.p));
     if (with_row) s.row.resize(static_cast<std::size_t>(P.d));
   }
@@ -355,7 +383,7 @@ inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std:
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i)
-      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.g.data(), acc);
+      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.c.data(), s.g.data(), acc);
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
 }
@@ -401,7 +429,7 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
     for (std::int64_t i = b * kBlock; i < end; ++i) {
       gaussian_row(key, i, P.d, s.row.data());
       const T y = static_cast<T>(forward(Q, s.row.data(), s.h.data()));
-      accumulate_sample(P, s.row.data(), static_cast<double>(y), s.h.data(), s.g.data(), acc);
+      accumulate_sample(P, s.row.data(), static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
     }
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
