@@ -19,12 +19,16 @@
 // on one thread.  So results are identical to the last bit for any number of threads.
 //
 // All indices are 64-bit.  Nothing here allocates per sample; nothing touches Python.
+// Needs GCC or Clang (vector extensions).  Included directly, the kernels live in
+// shortcutnet::sampled and use the instruction set the includer compiles for; the dispatch
+// library (dispatch.hpp) compiles them once per level and picks one at run time.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #ifdef SHORTCUTNET_OPENMP
@@ -100,7 +104,8 @@ struct Native<double, 16> {
   typedef F64x2 type;
 };
 
-// The tree inside one native vector.
+// The tree inside one native vector: halves added lane by lane, down to one lane.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 inline float reduce_native(F32x4 a4) {
   const float a0 = a4[0] + a4[2], a1 = a4[1] + a4[3];
   return a0 + a1;
@@ -119,6 +124,19 @@ inline double reduce_native(F64x4 a4) {
 inline double reduce_native(F64x8 a8) {
   return reduce_native(F64x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
 }
+#else
+// Compilers without __builtin_shufflevector: the same tree on an array.
+template <class V>
+inline auto reduce_native(V acc) -> typename std::remove_reference<decltype(acc[0])>::type {
+  typedef typename std::remove_reference<decltype(acc[0])>::type T;
+  constexpr int W = sizeof(V) / sizeof(T);
+  T lanes[W];
+  std::memcpy(lanes, &acc, sizeof lanes);
+  for (int half = W / 2; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+  return lanes[0];
+}
+#endif
 
 template <class V, class T>
 inline V load_native(const T* x) {
