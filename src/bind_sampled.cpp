@@ -74,6 +74,9 @@ NetworkArgs network(const carray<double>& s, const carray<double>& w, const carr
   if (k > (std::int64_t(1) << 40) || p > (std::int64_t(1) << 40) || stride > (std::int64_t(1) << 40))
     fail("k, p, stride: expected sizes below 2**40, got k=" + std::to_string(k) + ", p=" + std::to_string(p) +
          ", stride=" + std::to_string(stride));
+  if (k - 1 > ((std::int64_t(1) << 62) - p) / stride)
+    fail("k, p, stride: expected a row length (k - 1) * stride + p below 2**62, got k=" + std::to_string(k) +
+         ", p=" + std::to_string(p) + ", stride=" + std::to_string(stride));
   require_vector(s, "s", p);
   require_vector(w, "w", p);
   require_vector(a, "a", k);

@@ -232,6 +232,23 @@ def test_fused_equals_materialized_bitwise(rng, dtype, normalize, k, p, stride):
     np.testing.assert_array_equal(mat[2], fused[2])
 
 
+def test_more_blocks_than_one_round_of_partial_sums(rng):
+    # Above 1024 blocks of 256 rows the partial sums are reduced in rounds; the order must not change.
+    k, p, n = 2, 1, 1024 * 256 + 300
+    s, w, a = np.zeros(p), np.array([0.7]), np.array([1.0, -0.5])
+    w_star, a_star = np.array([1.3]), np.array([0.25, 0.5])
+    X = compiled.sample_inputs(n, k * p, 1, "float64", 0)
+    y = compiled.predict(s, w_star, a_star, X, k, p, p, False, 0)
+    mat = compiled.sampled_loss_grad(s, w, a, X, y, k, p, p, False, 1)
+    fused = compiled.stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, p, False, 1, "float64", 2)
+    assert mat[0] == fused[0]
+    np.testing.assert_array_equal(mat[1], fused[1])
+    expected = loss_grad_numpy(s, w, a, X, y, k, p, p, False)
+    assert mat[0] == pytest.approx(expected[0], rel=1e-10)
+    np.testing.assert_allclose(mat[1], expected[1], rtol=1e-10)
+    np.testing.assert_allclose(mat[2], expected[2], rtol=1e-10)
+
+
 def test_fused_is_the_teacher_student_loss(rng):
     k, p = 4, 6
     s, w, a = network(rng, k, p)
@@ -301,6 +318,7 @@ def _good(rng):
     (dict(p=-1), ValueError, "p"),
     (dict(stride=0), ValueError, "stride"),
     (dict(threads=-1), ValueError, "threads"),
+    (dict(k=2**40, stride=2**40), ValueError, "stride"),
 ])
 def test_bad_arguments_raise(rng, change, error, name):
     args = _good(rng)
