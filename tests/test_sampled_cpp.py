@@ -331,6 +331,23 @@ def test_bad_arguments_raise(rng, change, error, name):
             _core.predict(**args)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_one_non_finite_entry_is_named(rng, value):
+    args = _good(rng)
+    args["X"][7, 5] = value
+    with pytest.raises(ValueError, match="X: expected finite values, got .* at flat index 89"):
+        _core.sampled_loss_grad(**args)
+
+
+def test_overflowing_finite_batch_is_no_error():
+    s, w, a = np.full(2, 1 / math.sqrt(2)), np.zeros(2), np.ones(1)
+    X = np.full((3, 2), 3e38, dtype=np.float32)  # each dot product overflows float32
+    f = _core.predict(s, w, a, X, 1, 2, 2, True, 0)
+    assert f.dtype == np.float32 and np.all(np.isposinf(f))
+    loss, _, _ = _core.sampled_loss_grad(s, w, a, X, np.zeros(3, dtype=np.float32), 1, 2, 2, True, 0)
+    assert loss == np.inf
+
+
 def test_undefined_direction_raises(rng):
     args = _good(rng)
     args["w"] = -args["s"]

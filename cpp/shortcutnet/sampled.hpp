@@ -222,16 +222,16 @@ inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
   for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
 }
 
-// f = sum_j a_j relu(h_j) in double.  A non-finite pre-activation (a NaN or infinite input) makes
-// f NaN instead of vanishing behind the relu: sum_j h_j * 0 is +0 when every h_j is finite and NaN
-// otherwise, so callers detect bad input from the output alone.  No branches: the relu signs are
-// random, a branch would mispredict half the time.
+// f = sum_j a_j relu(h_j) in double.  A NaN pre-activation (a NaN input) makes f NaN instead of
+// vanishing behind the relu, so callers detect bad input from the output alone; +inf passes
+// through the relu as itself (an overflowing dot product of finite values is no error).  No
+// branches: the relu signs are random, a branch would mispredict half the time.
 template <class T>
 inline double output(const Prepared<T>& P, const double* h) {
   double f = 0.0, poison = 0.0;
   for (std::int64_t j = 0; j < P.k; ++j) {
     f += P.a[j] * (h[j] > 0.0 ? h[j] : 0.0);
-    poison += h[j] * 0.0;
+    poison += h[j] == h[j] ? 0.0 : h[j];
   }
   return f + poison;
 }
