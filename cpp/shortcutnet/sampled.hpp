@@ -9,10 +9,11 @@
 // the counter-based generator of philox.hpp into a per-thread buffer and never stores the batch.
 //
 // Precision.  Inputs are float32 or float64 (T).  Dot products run in T over 64-byte lane groups
-// (16 float / 8 double partial sums, reduced by a fixed pairwise tree), so every instruction set
+// (16 float / 8 double partial sums in a fixed order, see dot_lanes), so every instruction set
 // computes the same bits; everything after the dot product is float64: relu, f_i, r_i, the loss,
-// grad_a.  For a sample, g_i = sum_j a_j 1[h_ij > 0] patch_ij is summed in T (k terms), then
-// r_i g_i is added to float64 block sums.
+// grad_a.  For a sample, g_i = sum_j a_j 1[h_ij > 0] patch_ij is summed in T (k terms, a_j rounded
+// to T), then r_i g_i is added to float64 block sums.  For float32 input this keeps the relative
+// error of each h_ij near sqrt(p) 2^-24 and of G near k 2^-24, with no error growth in n.
 //
 // Determinism.  Samples are cut into blocks of kBlock rows, independent of the thread count; each
 // block is reduced serially into its own float64 partial sums; partials are added in block order
@@ -48,6 +49,7 @@ constexpr std::int64_t kEntriesPerThread = std::int64_t(1) << 16;
 constexpr std::int64_t kBlocksPerRound = 1024;
 
 // The network as the kernels see it: shortcut s (p), first layer w (p), second layer a (k).
+// The normalized model needs w + s != 0 (the bindings check it; the kernels do not).
 struct Network {
   const double* s;
   const double* w;
