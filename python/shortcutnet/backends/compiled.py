@@ -33,3 +33,28 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, 
     if threads is None:
         threads = _core.default_threads()
     return _core.run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads)
+
+
+# --------------------------------------------------------------------------- sampled kernels
+def _dtype_name(dtype):
+    import numpy as np
+
+    return np.dtype(dtype).name
+
+
+def predict(s, w, a, X, k, p, stride, normalize, threads):
+    return _core.predict(s, w, a, X, k, p, stride, normalize, threads)
+
+
+def sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads):
+    return _core.sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads)
+
+
+def sample_inputs(n, d, seed, dtype, threads):
+    return _core.sample_inputs(n, d, seed, _dtype_name(dtype), threads)
+
+
+def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, dtype, threads):
+    return _core.stochastic_loss_grad(
+        s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, _dtype_name(dtype), threads
+    )

@@ -1,0 +1,463 @@
+// Sampled (empirical) loss and gradients of the two-layer convolutional network, MODEL.md section 3:
+//   h_ij = <patch_ij, v>,  r_i = sum_j a_j relu(h_ij) - y_i,  loss = (1/2n) sum_i r_i^2,
+//   grad_a = (1/n) sum_i r_i relu(h_i.),  G = (1/n) sum_i r_i sum_j a_j 1[h_ij > 0] patch_ij,
+//   grad_w = (G - (v.G) v)/|u| (normalized, v = u/|u|) or G (v = u), u = w + s.
+// Patch j of row i is X[i, j*stride : j*stride + p] (overlapping patches are read in place).
+//
+// One pass per sample: the k dot products, the residual, then the backward accumulation of the
+// sample's gradient while its row is still in L1.  The fused stochastic kernel draws each row with
+// the counter-based generator of philox.hpp into a per-thread buffer and never stores the batch.
+//
+// Precision.  Inputs are float32 or float64 (T).  Dot products run in T over 64-byte lane groups
+// (16 float / 8 double partial sums in a fixed order, see dot_lanes), so every instruction set
+// computes the same bits; everything after the dot product is float64: relu, f_i, r_i, the loss,
+// grad_a.  For a sample, g_i = sum_j a_j 1[h_ij > 0] patch_ij is summed in T (k terms, a_j rounded
+// to T), then r_i g_i is added to float64 block sums.  For float32 input this keeps the relative
+// error of each h_ij near sqrt(p) 2^-24 and of G near k 2^-24, with no error growth in n.
+//
+// Determinism.  Samples are cut into blocks of kBlock rows, independent of the thread count; each
+// block is reduced serially into its own float64 partial sums; partials are added in block order
+// on one thread.  So results are identical to the last bit for any number of threads.
+//
+// All indices are 64-bit.  Nothing here allocates per sample; nothing touches Python.
+// Needs GCC or Clang (vector extensions).  Included directly, the kernels live in
+// shortcutnet::sampled and use the instruction set the includer compiles for; the dispatch
+// library (dispatch.hpp) compiles them once per level and picks one at run time.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#ifdef SHORTCUTNET_OPENMP
+#include <omp.h>
+#endif
+
+#include "philox.hpp"
+
+namespace shortcutnet {
+namespace SHORTCUTNET_ISA_NAMESPACE {
+
+// Samples per block: the unit of parallel work and of the fixed summation order.
+constexpr std::int64_t kBlock = 256;
+// Entries per thread below which waking an OpenMP team costs more than it saves.
+constexpr std::int64_t kEntriesPerThread = std::int64_t(1) << 16;
+// Blocks whose partial sums are held at once; bounds the memory of the partials for huge n.
+constexpr std::int64_t kBlocksPerRound = 1024;
+
+// The network as the kernels see it: shortcut s (p), first layer w (p), second layer a (k).
+// The normalized model needs w + s != 0 (the bindings check it; the kernels do not).
+struct Network {
+  const double* s;
+  const double* w;
+  const double* a;
+  std::int64_t k, p, stride;
+  bool normalize;
+  std::int64_t d() const { return (k - 1) * stride + p; }
+};
+
+// <x, v> over p entries with 64-byte lane groups (acc_l = sum of the products with t = l mod L,
+// L = 64 / sizeof(T)) reduced by the fixed pairwise tree acc_l += acc_(l + L/2), ... when L
+// divides p, else by an in-order sum of the lanes.  The lane group is held in 64/NB native
+// vectors of NB bytes and the first tree levels add whole vectors, so every instruction set
+// computes the same bits with its own registers.
+#if defined(__AVX512F__)
+constexpr int kNativeBytes = 64;
+#elif defined(__AVX__)
+constexpr int kNativeBytes = 32;
+#else
+constexpr int kNativeBytes = 16;
+#endif
+
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef float F32x8 __attribute__((vector_size(32)));
+typedef float F32x4 __attribute__((vector_size(16)));
+typedef double F64x8 __attribute__((vector_size(64)));
+typedef double F64x4 __attribute__((vector_size(32)));
+typedef double F64x2 __attribute__((vector_size(16)));
+
+template <class T, int NB>
+struct Native;
+template <>
+struct Native<float, 64> {
+  typedef F32x16 type;
+};
+template <>
+struct Native<float, 32> {
+  typedef F32x8 type;
+};
+template <>
+struct Native<float, 16> {
+  typedef F32x4 type;
+};
+template <>
+struct Native<double, 64> {
+  typedef F64x8 type;
+};
+template <>
+struct Native<double, 32> {
+  typedef F64x4 type;
+};
+template <>
+struct Native<double, 16> {
+  typedef F64x2 type;
+};
+
+// The tree inside one native vector: halves added lane by lane, down to one lane.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+inline float reduce_native(F32x4 a4) {
+  const float a0 = a4[0] + a4[2], a1 = a4[1] + a4[3];
+  return a0 + a1;
+}
+inline float reduce_native(F32x8 a8) {
+  return reduce_native(F32x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+inline float reduce_native(F32x16 a16) {
+  return reduce_native(F32x8(__builtin_shufflevector(a16, a16, 0, 1, 2, 3, 4, 5, 6, 7) +
+                             __builtin_shufflevector(a16, a16, 8, 9, 10, 11, 12, 13, 14, 15)));
+}
+inline double reduce_native(F64x2 a2) { return a2[0] + a2[1]; }
+inline double reduce_native(F64x4 a4) {
+  return reduce_native(F64x2(__builtin_shufflevector(a4, a4, 0, 1) + __builtin_shufflevector(a4, a4, 2, 3)));
+}
+inline double reduce_native(F64x8 a8) {
+  return reduce_native(F64x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+#else
+// Compilers without __builtin_shufflevector: the same tree on an array.
+template <class V>
+inline auto reduce_native(V acc) -> typename std::remove_reference<decltype(acc[0])>::type {
+  typedef typename std::remove_reference<decltype(acc[0])>::type T;
+  constexpr int W = sizeof(V) / sizeof(T);
+  T lanes[W];
+  std::memcpy(lanes, &acc, sizeof lanes);
+  for (int half = W / 2; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+  return lanes[0];
+}
+#endif
+
+template <class V, class T>
+inline V load_native(const T* x) {
+  V out;
+  std::memcpy(&out, x, sizeof out);
+  return out;
+}
+
+template <class T>
+inline T dot_lanes(const T* x, const T* v, std::int64_t p) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);  // lanes per native vector
+  constexpr int R = 64 / kNativeBytes;          // native vectors per lane group
+  constexpr std::int64_t L = W * R;
+  V acc[R];
+  for (int q = 0; q < R; ++q) acc[q] = V{};
+  std::int64_t t = 0;
+  for (; t + L <= p; t += L)
+    for (int q = 0; q < R; ++q) acc[q] += load_native<V>(x + t + q * W) * load_native<V>(v + t + q * W);
+  if (t == p) {
+    for (int half = R / 2; half >= 1; half /= 2)
+      for (int q = 0; q < half; ++q) acc[q] += acc[q + half];
+    return reduce_native(acc[0]);
+  }
+  // A partial last group (or p < L): finish with in-order scalar sums, which no instruction set
+  // reorders (and which never reload a vector just written lane by lane).
+  const int count = static_cast<int>(p - t);
+  if (t == 0) {
+    T h = x[0] * v[0];
+    for (int l = 1; l < count; ++l) h += x[l] * v[l];
+    return h;
+  }
+  T lanes[L];
+  std::memcpy(lanes, acc, sizeof lanes);
+  for (int l = 0; l < count; ++l) lanes[l] += x[t + l] * v[t + l];
+  T h = lanes[0];
+  for (int l = 1; l < static_cast<int>(L); ++l) h += lanes[l];
+  return h;
+}
+
+// The filter direction v (double, length p) and |u|; false when u = 0 in the normalized model.
+inline bool filter_direction(const double* s, const double* w, std::int64_t p, bool normalize, double* v,
+                             double* norm_u) {
+  double nn = 0.0;
+  for (std::int64_t t = 0; t < p; ++t) {
+    v[t] = w[t] + s[t];
+    nn += v[t] * v[t];
+  }
+  *norm_u = std::sqrt(nn);
+  if (!normalize) return true;
+  if (!(nn > 0.0)) return false;
+  for (std::int64_t t = 0; t < p; ++t) v[t] /= *norm_u;
+  return true;
+}
+
+// Per-call constants shared by all threads.
+template <class T>
+struct Prepared {
+  std::int64_t k, p, stride, d;
+  std::vector<double> v, a;  // v in double, a
+  std::vector<T> vT, aT;     // the same rounded to T, for the T-precision loops
+  double norm_u;
+};
+
+template <class T>
+inline Prepared<T> prepare(const Network& net) {
+  Prepared<T> P;
+  P.k = net.k;
+  P.p = net.p;
+  P.stride = net.stride;
+  P.d = net.d();
+  P.v.resize(static_cast<std::size_t>(net.p));
+  filter_direction(net.s, net.w, net.p, net.normalize, P.v.data(), &P.norm_u);
+  P.a.assign(net.a, net.a + net.k);
+  P.vT.assign(P.v.begin(), P.v.end());
+  P.aT.assign(P.a.begin(), P.a.end());
+  return P;
+}
+
+// The k pre-activations h_j = <patch_j, v> of one row, in double.
+template <class T>
+inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
+  for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
+}
+
+// f = sum_j a_j relu(h_j) in double.  A NaN pre-activation (a NaN input) makes f NaN instead of
+// vanishing behind the relu, so callers detect bad input from the output alone; +inf passes
+// through the relu as itself (an overflowing dot product of finite values is no error).  No
+// branches: the relu signs are random, a branch would mispredict half the time.
+template <class T>
+inline double output(const Prepared<T>& P, const double* h) {
+  double f = 0.0, poison = 0.0;
+  for (std::int64_t j = 0; j < P.k; ++j) {
+    f += P.a[j] * (h[j] > 0.0 ? h[j] : 0.0);
+    poison += h[j] == h[j] ? 0.0 : h[j];
+  }
+  return f + poison;
+}
+
+template <class T>
+inline double forward(const Prepared<T>& P, const T* x, double* h) {
+  preactivations(P, x, h);
+  return output(P, h);
+}
+
+// g = sum_j a_j 1[h_j > 0] patch_j in T, summed over j in order for each entry.  Patches with
+// h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum that starts
+// at +0 changes no bit).  Each native vector of g stays in a register across the k patches.
+template <class T>
+inline void active_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  const std::int64_t k = P.k, p = P.p, stride = P.stride;
+  for (std::int64_t j = 0; j < k; ++j) c[j] = h[j] > 0.0 ? P.aT[j] : T(0);
+  std::int64_t t = 0;
+  for (; t + W <= p; t += W) {
+    V gv = V{};
+    for (std::int64_t j = 0; j < k; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
+    std::memcpy(g + t, &gv, sizeof gv);
+  }
+  for (; t < p; ++t) {
+    T gt = T(0);
+    for (std::int64_t j = 0; j < k; ++j) gt += c[j] * x[j * stride + t];
+    g[t] = gt;
+  }
+}
+
+// One sample's contribution to the block sums acc = [sum r^2, sum r relu(h) (k), sum r g (p)].
+// g depends on the signs of h only, so it is formed while f and r are still being summed.
+template <class T>
+inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* c, T* g, double* acc) {
+  preactivations(P, x, h);
+  active_patch_sum(P, x, h, c, g);
+  const double r = output(P, h) - y;
+  acc[0] += r * r;
+  double* acc_a = acc + 1;
+  double* acc_G = acc + 1 + P.k;
+  for (std::int64_t j = 0; j < P.k; ++j) acc_a[j] += r * (h[j] > 0.0 ? h[j] : 0.0);
+  for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
+}
+
+inline int thread_index() {
+#ifdef SHORTCUTNET_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+inline int resolve_threads(int threads) {
+#ifdef SHORTCUTNET_OPENMP
+  return threads > 0 ? threads : omp_get_max_threads();
+#else
+  (void)threads;
+  return 1;
+#endif
+}
+
+// Threads worth using for n rows of d entries: at most one per block and per kEntriesPerThread.
+inline int team_size(int threads, std::int64_t n, std::int64_t d) {
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const std::int64_t by_work = std::max<std::int64_t>(1, n * d / kEntriesPerThread);
+  return static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::min(nblocks, by_work)));
+}
+
+// Runs block(b, acc) for every block b of n samples on team threads and adds the partial sums
+// acc (length m, zeroed before each block) in block order into total.  Deterministic for any
+// thread count; with team = 1 no OpenMP team is started.
+template <class BlockFn>
+inline void reduce_blocks(std::int64_t n, std::int64_t m, int team, double* total, BlockFn&& block) {
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+  std::fill(total, total + m, 0.0);
+  const std::int64_t round_blocks = std::min(nblocks, kBlocksPerRound);
+  std::vector<double> partial(static_cast<std::size_t>(round_blocks * m));
+  for (std::int64_t first = 0; first < nblocks; first += kBlocksPerRound) {
+    const std::int64_t count = std::min(kBlocksPerRound, nblocks - first);
+    std::fill(partial.begin(), partial.begin() + count * m, 0.0);
+    if (team <= 1) {
+      for (std::int64_t b = 0; b < count; ++b) block(first + b, partial.data() + b * m);
+    } else {
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel for schedule(static) num_threads(team)
+      for (std::int64_t b = 0; b < count; ++b) block(first + b, partial.data() + b * m);
+#endif
+    }
+    for (std::int64_t b = 0; b < count; ++b)
+      for (std::int64_t q = 0; q < m; ++q) total[q] += partial[static_cast<std::size_t>(b * m + q)];
+  }
+}
+
+// Turns the summed [sum r^2, sum r relu(h), sum r g] into the loss and the gradients.
+template <class T>
+inline double finish(const Prepared<T>& P, bool normalize, std::int64_t n, const double* total, double* grad_w,
+                     double* grad_a) {
+  const double inv_n = 1.0 / static_cast<double>(n);
+  for (std::int64_t j = 0; j < P.k; ++j) grad_a[j] = total[1 + j] * inv_n;
+  const double* G = total + 1 + P.k;
+  if (normalize) {
+    double vG = 0.0;
+    for (std::int64_t t = 0; t < P.p; ++t) vG += P.v[t] * (G[t] * inv_n);
+    for (std::int64_t t = 0; t < P.p; ++t) grad_w[t] = (G[t] * inv_n - vG * P.v[t]) / P.norm_u;
+  } else {
+    for (std::int64_t t = 0; t < P.p; ++t) grad_w[t] = G[t] * inv_n;
+  }
+  return 0.5 * total[0] * inv_n;
+}
+
+// f = network output on each row of X (n, d); f has X's type.
+template <class T>
+inline void predict(const Network& net, const T* X, std::int64_t n, int threads, T* f) {
+  const Prepared<T> P = prepare<T>(net);
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const int team = team_size(threads, n, P.d);
+  auto run = [&](std::int64_t b, std::vector<double>& h) {
+    const std::int64_t end = std::min(n, (b + 1) * kBlock);
+    for (std::int64_t i = b * kBlock; i < end; ++i) f[i] = static_cast<T>(forward(P, X + i * P.d, h.data()));
+  };
+  if (team <= 1) {
+    std::vector<double> h(static_cast<std::size_t>(P.k));
+    for (std::int64_t b = 0; b < nblocks; ++b) run(b, h);
+    return;
+  }
+#ifdef SHORTCUTNET_OPENMP
+  // Allocated before the team starts: an exception must not escape a parallel region.
+  std::vector<std::vector<double>> h(static_cast<std::size_t>(team), std::vector<double>(static_cast<std::size_t>(P.k)));
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (std::int64_t b = 0; b < nblocks; ++b) run(b, h[static_cast<std::size_t>(thread_index())]);
+#endif
+}
+
+// Per-thread scratch of the gradient kernels, sized once per call.
+template <class T>
+struct Scratch {
+  std::vector<double> h;
+  std::vector<T> c, g, row;
+};
+
+template <class T>
+inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, std::int64_t rows) {
+  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
+  for (auto& s : scratch) {
+    s.h.resize(static_cast<std::size_t>(P.k));
+    s.c.resize(static_cast<std::size_t>(P.k));
+    s.g.resize(static_cast<std::size_t>(P.p));
+    s.row.resize(static_cast<std::size_t>(rows * P.d));
+  }
+  return scratch;
+}
+
+// Loss and gradients over X (n, d) with labels y (n); returns the loss.
+template <class T>
+inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std::int64_t n, int threads,
+                                double* grad_w, double* grad_a) {
+  const Prepared<T> P = prepare<T>(net);
+  const std::int64_t m = 1 + P.k + P.p;
+  const int team = team_size(threads, n, P.d);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, 0);
+  std::vector<double> total(static_cast<std::size_t>(m));
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
+    Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
+    const std::int64_t end = std::min(n, (b + 1) * kBlock);
+    for (std::int64_t i = b * kBlock; i < end; ++i)
+      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.c.data(), s.g.data(), acc);
+  });
+  return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
+}
+
+// X (n, d) filled with the generator's entries for seed (row i = rows i of the batch).
+template <class T>
+inline void sample_inputs(std::int64_t n, std::int64_t d, std::uint64_t seed, int threads, T* X) {
+  const PhiloxKey key = philox_key(seed);
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+  const int team = team_size(threads, n, 8 * d);  // generating costs about 8 reads
+  auto run = [&](std::int64_t b) {
+    const std::int64_t end = std::min(n, (b + 1) * kBlock);
+    gaussian_rows(key, b * kBlock, end - b * kBlock, d, X + b * kBlock * d);
+  };
+  if (team <= 1) {
+    for (std::int64_t b = 0; b < nblocks; ++b) run(b);
+    return;
+  }
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (std::int64_t b = 0; b < nblocks; ++b) run(b);
+#endif
+}
+
+// Fused: loss and gradients on n fresh rows of the generator (seed) labelled by the teacher
+// (w_star, a_star, same s, stride and normalization).  Each row lives only in a per-thread buffer.
+// The label is rounded to T, exactly as predict() stores it, so the result is bitwise that of
+// sampled_loss_grad(X = sample_inputs(...), y = predict(teacher, X)).
+template <class T>
+inline double stochastic_loss_grad(const Network& net, const double* w_star, const double* a_star, std::int64_t n,
+                                   std::uint64_t seed, int threads, double* grad_w, double* grad_a) {
+  const Prepared<T> P = prepare<T>(net);
+  const Network teacher{net.s, w_star, a_star, net.k, net.p, net.stride, net.normalize};
+  const Prepared<T> Q = prepare<T>(teacher);
+  const PhiloxKey key = philox_key(seed);
+  const std::int64_t m = 1 + P.k + P.p;
+  const int team = team_size(threads, n, 8 * P.d);
+  // Rows drawn together into the per-thread buffer: about 2048 entries, which stay in L1.
+  const std::int64_t group = std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / P.d));
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, group);
+  std::vector<double> total(static_cast<std::size_t>(m));
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
+    Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
+    const std::int64_t end = std::min(n, (b + 1) * kBlock);
+    for (std::int64_t i = b * kBlock; i < end; i += group) {
+      const std::int64_t rows = std::min(group, end - i);
+      gaussian_rows(key, i, rows, P.d, s.row.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const T* x = s.row.data() + r * P.d;
+        const T y = static_cast<T>(forward(Q, x, s.h.data()));
+        accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
+      }
+    }
+  });
+  return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
+}
+
+}  // namespace SHORTCUTNET_ISA_NAMESPACE
+}  // namespace shortcutnet
