@@ -229,3 +229,7 @@ def spurious_second_layer(a_star):
     """a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a*, the second layer of the spurious optimum (section 4)."""
     k = a_star.shape[0]
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
+
+
+# Sampled kernels and the Gaussian generator (MODEL.md section 3).
+from .reference_sampled import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad  # noqa: E402,F401
