@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "shortcutnet/dispatch.hpp"
+
 #ifdef SHORTCUTNET_OPENMP
 #include <omp.h>
 #endif
@@ -17,12 +19,7 @@ namespace {
 
 py::list simd_levels_supported() {
   py::list levels;
-  levels.append("scalar");
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) levels.append("avx2");
-  if (__builtin_cpu_supports("avx512f")) levels.append("avx512");
-#endif
+  for (const auto& level : shortcutnet::dispatch::simd_supported()) levels.append(level);
   return levels;
 }
 
@@ -45,6 +42,7 @@ py::dict build_info() {
   info["native"] = false;
 #endif
   info["simd_supported"] = simd_levels_supported();
+  info["simd_in_use"] = shortcutnet::dispatch::kernels().name;
   return info;
 }
 

@@ -17,3 +17,28 @@ def angle(x, y):
 
 def spurious_second_layer(a_star):
     return _core.spurious_second_layer(a_star)
+
+
+# --------------------------------------------------------------------------- sampled kernels
+def _dtype_name(dtype):
+    import numpy as np
+
+    return np.dtype(dtype).name
+
+
+def predict(s, w, a, X, k, p, stride, normalize, threads):
+    return _core.predict(s, w, a, X, k, p, stride, normalize, threads)
+
+
+def sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads):
+    return _core.sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads)
+
+
+def sample_inputs(n, d, seed, dtype, threads):
+    return _core.sample_inputs(n, d, seed, _dtype_name(dtype), threads)
+
+
+def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, dtype, threads):
+    return _core.stochastic_loss_grad(
+        s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, _dtype_name(dtype), threads
+    )

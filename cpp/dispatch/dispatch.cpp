@@ -1,0 +1,59 @@
+// Picks the instruction-set level of the sampled kernels at run time (see dispatch.hpp).
+#include "shortcutnet/dispatch.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace shortcutnet::dispatch {
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+std::vector<std::string> simd_supported() {
+  std::vector<std::string> levels{"scalar"};
+  if (cpu_has_avx2()) levels.emplace_back("avx2");
+  if (cpu_has_avx512()) levels.emplace_back("avx512");
+  return levels;
+}
+
+const Level& kernels() {
+  static const bool avx2 = cpu_has_avx2();
+  static const bool avx512 = cpu_has_avx512();
+  // Read on every call (a getenv is cheap next to a kernel) so tests can switch levels.
+  const char* forced = std::getenv("SHORTCUTNET_SIMD");
+  int cap = 2;
+  if (forced != nullptr && forced[0] != '\0') {
+    if (std::strcmp(forced, "scalar") == 0) cap = 0;
+    else if (std::strcmp(forced, "avx2") == 0) cap = 1;
+    else if (std::strcmp(forced, "avx512") == 0) cap = 2;
+    else
+      throw std::invalid_argument(std::string("SHORTCUTNET_SIMD: expected one of 'scalar', 'avx2', 'avx512', got '") +
+                                  forced + "'");
+  }
+  if (cap >= 2 && avx512) return level_avx512();
+  if (cap >= 1 && avx2) return level_avx2();
+  return level_scalar();
+}
+
+}  // namespace shortcutnet::dispatch
