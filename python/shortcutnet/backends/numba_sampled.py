@@ -171,24 +171,23 @@ def filter_direction(s, w, normalize):
 
 @njit(**_opts)
 def patch_dot(x, base, v, p):
-    """<x[base : base + p], v> in float64, over eight fixed lanes so that it vectorizes
-    without reassociation (the summation order is part of the definition, not the compiler's)."""
+    """<x[base : base + p], v> in float64, over eight fixed lanes: the summation order is part of
+    the definition (no reassociation by the compiler), yet the lanes pipeline well."""
+    xs = x[base : base + p]  # a slice lets the compiler drop the negative-index checks
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    t = 0
-    while t + 8 <= p:
-        a0 += np.float64(x[base + t]) * v[t]
-        a1 += np.float64(x[base + t + 1]) * v[t + 1]
-        a2 += np.float64(x[base + t + 2]) * v[t + 2]
-        a3 += np.float64(x[base + t + 3]) * v[t + 3]
-        a4 += np.float64(x[base + t + 4]) * v[t + 4]
-        a5 += np.float64(x[base + t + 5]) * v[t + 5]
-        a6 += np.float64(x[base + t + 6]) * v[t + 6]
-        a7 += np.float64(x[base + t + 7]) * v[t + 7]
-        t += 8
+    m = p - p % 8
+    for t in range(0, m, 8):
+        a0 += np.float64(xs[t]) * v[t]
+        a1 += np.float64(xs[t + 1]) * v[t + 1]
+        a2 += np.float64(xs[t + 2]) * v[t + 2]
+        a3 += np.float64(xs[t + 3]) * v[t + 3]
+        a4 += np.float64(xs[t + 4]) * v[t + 4]
+        a5 += np.float64(xs[t + 5]) * v[t + 5]
+        a6 += np.float64(xs[t + 6]) * v[t + 6]
+        a7 += np.float64(xs[t + 7]) * v[t + 7]
     acc = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    while t < p:
-        acc += np.float64(x[base + t]) * v[t]
-        t += 1
+    for t in range(m, p):
+        acc += np.float64(xs[t]) * v[t]
     return acc
 
 
@@ -215,9 +214,9 @@ def accumulate(x, v, a, y, k, p, stride, h, grad_v, grad_a):
         if h[j] > 0.0:
             grad_a[j] += r * h[j]
             c = r * a[j]
-            base = j * stride
+            xs = x[j * stride : j * stride + p]
             for t in range(p):
-                grad_v[t] += c * np.float64(x[base + t])
+                grad_v[t] += c * np.float64(xs[t])
     return r * r
 
 
