@@ -250,13 +250,38 @@ def _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a):
 
 
 # --------------------------------------------------------------------------- batched kernels
+@njit(**_opts)
+def _predict_rows(v, a, X, k, p, stride, out, start, stop):
+    h = np.empty(k)
+    for i in range(start, stop):
+        out[i] = forward(X[i], v, a, k, p, stride, h)
+
+
 @njit(parallel=True, **_opts)
 def predict_into(s, w, a, X, k, p, stride, normalize, out):
     """out[i] = f(X[i]; w, a) for every row (accumulated in float64, stored in out's dtype)."""
+    n = X.shape[0]
     v, _ = filter_direction(s, w, normalize)
-    for i in prange(X.shape[0]):
-        h = np.empty(k)
-        out[i] = forward(X[i], v, a, k, p, stride, h)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    if nblocks > 1:
+        for blk in prange(nblocks):
+            _predict_rows(v, a, X, k, p, stride, out, blk * BLOCK, min(n, (blk + 1) * BLOCK))
+    else:  # one block: not worth waking the thread pool
+        _predict_rows(v, a, X, k, p, stride, out, 0, n)
+
+
+@njit(**_opts)
+def _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a):
+    """Block blk of samples summed serially into its own partials."""
+    h = np.empty(k)
+    gv = np.zeros(p)
+    ga = np.zeros(k)
+    acc = 0.0
+    for i in range(blk * BLOCK, min(X.shape[0], (blk + 1) * BLOCK)):
+        acc += accumulate(X[i], v, a, np.float64(y[i]), k, p, stride, h, gv, ga)
+    part_loss[blk] = acc
+    part_v[blk, :] = gv
+    part_a[blk, :] = ga
 
 
 @njit(parallel=True, **_opts)
@@ -268,24 +293,35 @@ def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_
     part_loss = np.empty(nblocks)
     part_v = np.empty((nblocks, p))
     part_a = np.empty((nblocks, k))
-    for blk in prange(nblocks):
-        h = np.empty(k)
-        gv = np.zeros(p)
-        ga = np.zeros(k)
-        acc = 0.0
-        for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-            acc += accumulate(X[i], v, a, np.float64(y[i]), k, p, stride, h, gv, ga)
-        part_loss[blk] = acc
-        part_v[blk, :] = gv
-        part_a[blk, :] = ga
+    if nblocks > 1:
+        for blk in prange(nblocks):
+            _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a)
+    else:
+        _loss_grad_block(v, a, X, y, k, p, stride, 0, part_loss, part_v, part_a)
     return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
+
+
+@njit(**_opts)
+def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
+    """Block blk of the fused kernel: draw each row into a buffer, label it, accumulate it."""
+    row = np.empty((k - 1) * stride + p)
+    h = np.empty(k)
+    gv = np.zeros(p)
+    ga = np.zeros(k)
+    acc = 0.0
+    for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+        _fill_row_rounded(row, i, k0, k1, single)
+        y = forward(row, v_star, a_star, k, p, stride, h)
+        acc += accumulate(row, v, a, y, k, p, stride, h, gv, ga)
+    part_loss[blk] = acc
+    part_v[blk, :] = gv
+    part_a[blk, :] = ga
 
 
 @njit(parallel=True, **_opts)
 def stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, single, grad_w, grad_a):
     """sampled_loss_grad_into on rows 0..n-1 of the batch of ``seed``, labelled by the teacher
     (w_star, a_star), drawing each row into a small buffer instead of storing the batch."""
-    d = (k - 1) * stride + p
     k0, k1 = _split_seed(seed)
     v, norm_u = filter_direction(s, w, normalize)
     v_star, _ = filter_direction(s, w_star, normalize)
@@ -293,17 +329,9 @@ def stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normaliz
     part_loss = np.empty(nblocks)
     part_v = np.empty((nblocks, p))
     part_a = np.empty((nblocks, k))
-    for blk in prange(nblocks):
-        row = np.empty(d)
-        h = np.empty(k)
-        gv = np.zeros(p)
-        ga = np.zeros(k)
-        acc = 0.0
-        for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-            _fill_row_rounded(row, i, k0, k1, single)
-            y = forward(row, v_star, a_star, k, p, stride, h)
-            acc += accumulate(row, v, a, y, k, p, stride, h, gv, ga)
-        part_loss[blk] = acc
-        part_v[blk, :] = gv
-        part_a[blk, :] = ga
+    if nblocks > 1:
+        for blk in prange(nblocks):
+            _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a)
+    else:
+        _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, 0, part_loss, part_v, part_a)
     return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
