@@ -5,6 +5,10 @@ with the teacher and takes a gradient step, all without returning to Python.  Th
 plain Numba dispatchers (``shortcutnet.backends.numba_sampled``), so they inline into your code
 like any other ``@njit`` function; they still run their sample loops on Numba's thread pool.
 
+Caching: ``cache=True`` stores the compiled loop next to this file, kernels included.  Numba's
+cache of YOUR function does not notice a new version of shortcutnet, so delete this folder's
+``__pycache__`` after upgrading the package (or compile without ``cache=True``).
+
 Run:  python examples/numba_embedding.py
 """
 from __future__ import annotations

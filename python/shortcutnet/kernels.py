@@ -119,8 +119,9 @@ def stochastic_loss_grad(model: Model, w, a, w_star, a_star, n: int, seed: int, 
     """Fused sampling and gradient: ``sampled_loss_grad`` on ``Z = sample_inputs(model, n, seed,
     dtype=dtype)`` labelled by the teacher (w*, a*), without storing Z.
 
-    The labels keep their float64 accumulation, so in float32 the result differs from the
-    materialized pipeline (whose labels are rounded to float32) by that rounding only.
+    Same result as the materialized pipeline ``sampled_loss_grad(model, w, a, Z, teacher_labels(
+    model, w_star, a_star, Z))`` (labels rounded to ``dtype`` as ``predict`` stores them); bitwise
+    on the C++ and Numba backends, to rounding on the NumPy reference (which sums in chunks).
     """
     check_model(model)
     w, a = _as_filter(model, w, a)

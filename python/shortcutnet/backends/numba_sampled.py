@@ -33,6 +33,9 @@ integer in [0, 2^64) (cast to uint64); ``single`` True for the float32 uniform r
 kernels do not validate (the public API in ``shortcutnet.kernels`` does): ``w + s`` must be
 non-zero when normalizing and the shapes must agree.  The loops use ``prange`` and run on Numba's
 thread pool (``numba.set_num_threads``); their results do not depend on it.
+
+If your function is compiled with ``cache=True``, its cache embeds these kernels and is not
+invalidated when shortcutnet is upgraded: clear it (its ``__pycache__``) after an upgrade.
 """
 from __future__ import annotations
 
@@ -312,6 +315,8 @@ def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk
     for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
         _fill_row_rounded(row, i, k0, k1, single)
         y = forward(row, v_star, a_star, k, p, stride, h)
+        if single:  # the label predict() would store for this row
+            y = np.float64(np.float32(y))
         acc += accumulate(row, v, a, y, k, p, stride, h, gv, ga)
     part_loss[blk] = acc
     part_v[blk, :] = gv
@@ -321,7 +326,10 @@ def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk
 @njit(parallel=True, **_opts)
 def stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, single, grad_w, grad_a):
     """sampled_loss_grad_into on rows 0..n-1 of the batch of ``seed``, labelled by the teacher
-    (w_star, a_star), drawing each row into a small buffer instead of storing the batch."""
+    (w_star, a_star), drawing each row into a small buffer instead of storing the batch.
+
+    Bitwise the materialized pipeline: the rows hold the values sample_inputs_into stores and each
+    label is rounded to the batch's dtype as predict_into stores it."""
     k0, k1 = _split_seed(seed)
     v, norm_u = filter_direction(s, w, normalize)
     v_star, _ = filter_direction(s, w_star, normalize)

@@ -157,7 +157,8 @@ def sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads=0):
 def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, dtype, threads=0):
     """sampled_loss_grad on the batch of sample_inputs(n, d, seed, dtype), labelled by the teacher.
 
-    The labels keep their float64 accumulation (they are not rounded to dtype).  The reference
+    Each label is accumulated in float64 and rounded to dtype, as predict() stores it, so this is
+    the materialized pipeline sampled_loss_grad(X, predict(teacher, X)).  The reference
     materializes the batch chunk by chunk; the fast backends never store it.
     """
     d = (k - 1) * stride + p
@@ -170,7 +171,7 @@ def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, se
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         X = sample_rows(np.arange(start, stop, dtype=np.int64), d, seed, dtype)
-        y = np.maximum(patch_outputs(v_star, X, k, p, stride), 0.0) @ a_star
+        y = (np.maximum(patch_outputs(v_star, X, k, p, stride), 0.0) @ a_star).astype(dtype).astype(np.float64)
         part = _loss_grad_of(v, norm_u, a, X, y, k, p, stride, normalize)
         weight = (stop - start) / n  # each part is a mean over its own rows
         loss += weight * part[0]
