@@ -69,6 +69,15 @@ def test_undefined_direction(backend):
         sn.predict(MODEL, W, np.array([1.0, np.nan, 0.0]), Z, backend=backend)
 
 
+def test_unnormalized_network_is_defined_at_zero_filter(backend):
+    """Without normalization v = u = 0 is a valid (dead) network: f = 0, gradients from the labels."""
+    model = sn.Model(3, 4, normalize=False)
+    loss, grad_w, grad_a = sn.sampled_loss_grad(model, -model.s, A, Z, Y, backend=backend)
+    assert loss == pytest.approx(0.5 * np.mean(Y**2), rel=1e-14)
+    assert not grad_w.any() and not grad_a.any()
+    assert not sn.predict(model, -model.s, A, Z, backend=backend).any()
+
+
 @pytest.mark.parametrize("n, error, words", [(0, ValueError, ["n", "positive number of samples", "0"]),
                                              (-3, ValueError, ["n", "-3"]),
                                              (2.0, TypeError, ["n", "integer"]),
@@ -156,3 +165,14 @@ def test_odd_layouts_and_dtypes_are_converted(backend):
     # Nested lists are arrays too.
     assert sn.sampled_loss_grad(MODEL, W.tolist(), A.tolist(), Z.tolist(), Y.tolist(), backend=backend)[0] == pytest.approx(
         sn.sampled_loss_grad(MODEL, W, A, Z, Y, backend=backend)[0], rel=1e-15)
+
+
+def test_huge_finite_values_are_not_mistaken_for_non_finite(backend):
+    """The finiteness check sums the batch first; an overflowing sum of finite values is no error."""
+    model = sn.Model(1, 2)
+    Z = np.full((3, 1, 2), 3e38, dtype=np.float32)
+    f = sn.predict(model, np.zeros(2), np.ones(1), Z, backend=backend)
+    assert f.dtype == np.float32 and np.all(np.isinf(f))
+    Z[1, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="Z: expected finite values, got nan at flat index 3"):
+        sn.predict(model, np.zeros(2), np.ones(1), Z, backend=backend)

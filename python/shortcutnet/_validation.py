@@ -136,7 +136,9 @@ def _shape_matches(shape, pattern) -> bool:
 def require_finite(name: str, arr: np.ndarray) -> None:
     """ValueError naming the first non-finite entry.  A finite sum proves every entry finite
     (an inf or nan would propagate), so the entry-wise scan runs only when the sum is not."""
-    if arr.size == 0 or np.isfinite(np.add.reduce(arr, axis=None)):
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite entries may overflow the sum
+        total = np.add.reduce(arr, axis=None) if arr.size else 0.0
+    if np.isfinite(total):
         return
     bad = np.flatnonzero(~np.isfinite(arr.ravel()))
     if bad.size:

@@ -51,7 +51,8 @@ def _as_batch(model: Model, Z, *, check_finite: bool = True) -> Array:
 def _as_filter(model: Model, w, a, names=("w", "a")):
     w = as_float_array(names[0], w, ndim=1, shape=(model.p,))
     a = as_float_array(names[1], a, ndim=1, shape=(model.k,))
-    check_direction(names[0], w, model)
+    if model.normalize:  # v = u/|u| needs u != 0; the un-normalized network is defined everywhere
+        check_direction(names[0], w, model)
     return w, a
 
 

@@ -127,7 +127,8 @@ def patch_outputs(v, X, k, p, stride):
 def predict(s, w, a, X, k, p, stride, normalize, threads=0):
     v, _ = filter_direction(s, w, normalize)
     h = patch_outputs(v, X, k, p, stride)
-    return (np.maximum(h, 0.0) @ a).astype(X.dtype)
+    with np.errstate(over="ignore"):  # float32 outputs beyond its range become inf, as in the kernels
+        return (np.maximum(h, 0.0) @ a).astype(X.dtype)
 
 
 def _loss_grad_of(v, norm_u, a, X, y, k, p, stride, normalize):
