@@ -2,8 +2,10 @@
 
 Each step draws a fresh Gaussian batch from the counter-based generator (seed + step), labels it
 with the teacher and takes a gradient step, all without returning to Python.  The kernels are
-plain Numba dispatchers (``shortcutnet.backends.numba_sampled``), so they inline into your code
-like any other ``@njit`` function; they still run their sample loops on Numba's thread pool.
+plain Numba dispatchers (``shortcutnet.backends.numba_sampled``), so they compile into your code
+like any other ``@njit`` function.  This loop uses the serial flavour, which may be cached; the
+``*_into`` flavour runs each batch on Numba's thread pool instead (same bits), but a function
+calling it must not be compiled with ``cache=True`` (Numba crashes reloading it).
 
 Caching: ``cache=True`` stores the compiled loop next to this file, kernels included.  Numba's
 cache of YOUR function does not notice a new version of shortcutnet, so delete this folder's
@@ -29,7 +31,7 @@ def sgd(s, w0, a0, w_star, a_star, k, p, stride, normalize, batch, steps, lr_w, 
     grad_a = np.empty_like(a)
     losses = np.empty(steps)
     for t in range(steps):
-        losses[t] = ks.stochastic_loss_grad_into(
+        losses[t] = ks.stochastic_loss_grad_serial_into(
             s, w, a, w_star, a_star, batch, k, p, stride, normalize, seed + t, single, grad_w, grad_a
         )
         w -= lr_w * grad_w

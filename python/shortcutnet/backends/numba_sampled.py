@@ -16,26 +16,29 @@ between steps (see ``examples/numba_embedding.py``)::
     from numba import njit
     from shortcutnet.backends import numba_sampled as ks
 
-    @njit
+    @njit(cache=True)
     def sgd(s, w, a, w_star, a_star, k, p, stride, normalize, n, steps, lr, seed):
         grad_w = np.empty_like(w)
         grad_a = np.empty_like(a)
         for t in range(steps):
-            ks.stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normalize,
-                                         seed + t, False, grad_w, grad_a)
+            ks.stochastic_loss_grad_serial_into(s, w, a, w_star, a_star, n, k, p, stride, normalize,
+                                                seed + t, False, grad_w, grad_a)
             w -= lr * grad_w
             a -= lr * grad_a
         return w, a
 
+Two flavours, with bitwise the same results: ``*_into`` run their blocks of samples on Numba's
+thread pool (``prange``; ``numba.set_num_threads``), ``*_serial_into`` on the calling thread.
+From a function compiled with ``cache=True`` call the serial ones: Numba (0.68) crashes when it
+reloads from its cache a function that calls a parallel kernel.  The serial ones also suit a
+``prange`` of your own over independent runs.  A cached function of yours embeds these kernels
+and is not invalidated when shortcutnet is upgraded: clear its ``__pycache__`` after an upgrade.
+
 Arguments: ``s, w, a, w_star, a_star`` float64 1-D arrays; ``X`` a 2-D C-contiguous float32 or
 float64 array (n, d) with ``d = (k - 1) * stride + p``; ``y`` float64 or X's dtype; ``seed`` an
-integer in [0, 2^64) (cast to uint64); ``single`` True for the float32 uniform rule.  The
-kernels do not validate (the public API in ``shortcutnet.kernels`` does): ``w + s`` must be
-non-zero when normalizing and the shapes must agree.  The loops use ``prange`` and run on Numba's
-thread pool (``numba.set_num_threads``); their results do not depend on it.
-
-If your function is compiled with ``cache=True``, its cache embeds these kernels and is not
-invalidated when shortcutnet is upgraded: clear it (its ``__pycache__``) after an upgrade.
+integer in [0, 2^64) (cast to uint64); ``single`` True for the float32 uniform rule (and labels
+rounded to float32).  The kernels do not validate (the public API in ``shortcutnet.kernels``
+does): ``w + s`` must be non-zero when normalizing and the shapes must agree.
 """
 from __future__ import annotations
 
@@ -343,3 +346,44 @@ def stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normaliz
     else:
         _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, 0, part_loss, part_v, part_a)
     return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
+
+
+# --------------------------------------------------------------------------- serial twins
+# The same block sums on the calling thread: bitwise the results of the parallel kernels.  Use
+# them inside your own @njit(cache=True) code, or inside your own prange over independent runs:
+# Numba (0.68) crashes when it reloads from its cache a function that calls a parallel kernel.
+@njit(**_opts)
+def sampled_loss_grad_serial_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_a):
+    """sampled_loss_grad_into without the thread pool."""
+    n = X.shape[0]
+    v, norm_u = filter_direction(s, w, normalize)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    part_loss = np.empty(nblocks)
+    part_v = np.empty((nblocks, p))
+    part_a = np.empty((nblocks, k))
+    for blk in range(nblocks):
+        _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a)
+    return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
+
+
+@njit(**_opts)
+def stochastic_loss_grad_serial_into(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, single, grad_w, grad_a):
+    """stochastic_loss_grad_into without the thread pool."""
+    k0, k1 = _split_seed(seed)
+    v, norm_u = filter_direction(s, w, normalize)
+    v_star, _ = filter_direction(s, w_star, normalize)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    part_loss = np.empty(nblocks)
+    part_v = np.empty((nblocks, p))
+    part_a = np.empty((nblocks, k))
+    for blk in range(nblocks):
+        _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a)
+    return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
+
+
+@njit(**_opts)
+def sample_inputs_serial_into(X, seed, single):
+    """sample_inputs_into without the thread pool."""
+    k0, k1 = _split_seed(seed)
+    for i in range(X.shape[0]):
+        fill_row(X[i], i, k0, k1, single)
