@@ -57,9 +57,23 @@ def record(benchmark, refs):
         benchmark.extra_info["percent_of_read_bandwidth"] = round(100.0 * refs["read"] / median, 1)
 
 
-def run(benchmark, fn, refs, rounds=7):
-    """Time fn (one warm-up call for JIT and caches), then record the ratios."""
-    if fn is None:
-        pytest.skip("the library of this contender is not installed")
-    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
-    record(benchmark, refs)
+@pytest.fixture
+def timed(benchmark):
+    """timed(fn, refs, rounds, warmup): time fn after warm-up calls (JIT, caches), record ratios."""
+
+    def run(fn, refs, rounds=7, warmup=1):
+        if fn is None:
+            pytest.skip("the library of this contender is not installed")
+        benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup)
+        record(benchmark, refs)
+
+    return run
+
+
+@pytest.fixture
+def needs_backend():
+    def check(name):
+        if name not in sn.backends():
+            pytest.skip(f"backend {name!r} is not available")
+
+    return check

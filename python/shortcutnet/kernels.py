@@ -26,6 +26,7 @@ from ._validation import (
     as_sample_count,
     as_seed,
     as_threads,
+    require_finite,
 )
 from .model import Model, check_model
 from .population import check_direction
@@ -40,12 +41,25 @@ def _batch_shapes(model: Model):
     return shapes
 
 
-def _as_batch(model: Model, Z, *, check_finite: bool = True) -> Array:
-    """Validate a batch and return it as (n, d), C-contiguous, float32 or float64."""
-    X = as_sample_array("Z", Z, _batch_shapes(model), check_finite=check_finite)
+def _as_batch(model: Model, Z) -> Array:
+    """Validate a batch and return it as (n, d), C-contiguous, float32 or float64.
+
+    Finiteness is checked after the kernel, from its output (see ``_require_finite_inputs``).
+    """
+    X = as_sample_array("Z", Z, _batch_shapes(model), check_finite=False)
     if X.shape[0] == 0:
         raise ValueError("Z: expected a positive number of samples, got 0")
     return X.reshape(X.shape[0], model.d)  # no copy: X is C-contiguous
+
+
+def _require_finite_inputs(output, *named_arrays) -> None:
+    """Every backend turns a non-finite input it reads into a non-finite output (the relu does not
+    hide a nan), so the inputs are scanned only when the output is not finite: a finite result
+    costs no extra pass over the batch.  Entries no patch reads (stride > p) are not checked."""
+    if np.all(np.isfinite(output)):
+        return
+    for name, arr in named_arrays:
+        require_finite(name, arr)
 
 
 def _as_filter(model: Model, w, a, names=("w", "a")):
@@ -73,15 +87,15 @@ def sample_inputs(model: Model, n: int, seed: int, *, dtype=np.float64, threads:
     return X
 
 
-def predict(model: Model, w, a, Z, *, backend: Optional[str] = None, threads: Optional[int] = None,
-            check_finite: bool = True) -> Array:
+def predict(model: Model, w, a, Z, *, backend: Optional[str] = None, threads: Optional[int] = None) -> Array:
     """Network outputs f(Z_i; w, a) = sum_j a_j relu(<Z_ij, v>) of a batch, shape (n,), in Z's dtype."""
     check_model(model)
     w, a = _as_filter(model, w, a)
-    X = _as_batch(model, Z, check_finite=check_finite)
+    X = _as_batch(model, Z)
     threads = as_threads("threads", threads)
-    f = backends.get(backend).predict(model.s, w, a, X, model.k, model.p, model.stride, model.normalize, threads)
-    return np.asarray(f)
+    f = np.asarray(backends.get(backend).predict(model.s, w, a, X, model.k, model.p, model.stride, model.normalize, threads))
+    _require_finite_inputs(f, ("Z", X))
+    return f
 
 
 def teacher_labels(model: Model, w_star, a_star, Z, *, backend: Optional[str] = None,
@@ -92,26 +106,25 @@ def teacher_labels(model: Model, w_star, a_star, Z, *, backend: Optional[str] = 
     X = _as_batch(model, Z)
     threads = as_threads("threads", threads)
     f = backends.get(backend).predict(model.s, w_star, a_star, X, model.k, model.p, model.stride, model.normalize, threads)
-    return np.asarray(f)
+    f = np.asarray(f)
+    _require_finite_inputs(f, ("Z", X))
+    return f
 
 
-def sampled_loss_grad(model: Model, w, a, Z, y, *, backend: Optional[str] = None, threads: Optional[int] = None,
-                      check_finite: bool = True) -> Tuple[float, Array, Array]:
-    """Empirical loss (1/2n) sum_i (f(Z_i) - y_i)^2 and its gradients ``(loss, dL/dw, dL/da)``.
-
-    ``check_finite=False`` skips the scan of Z and y for inf and nan (one extra read of the batch);
-    non-finite data then gives unspecified results.
-    """
+def sampled_loss_grad(model: Model, w, a, Z, y, *, backend: Optional[str] = None,
+                      threads: Optional[int] = None) -> Tuple[float, Array, Array]:
+    """Empirical loss (1/2n) sum_i (f(Z_i) - y_i)^2 and its gradients ``(loss, dL/dw, dL/da)``."""
     check_model(model)
     w, a = _as_filter(model, w, a)
-    X = _as_batch(model, Z, check_finite=check_finite)
-    y = as_sample_array("y", y, [(None,)], dtype=X.dtype, check_finite=check_finite)
+    X = _as_batch(model, Z)
+    y = as_sample_array("y", y, [(None,)], dtype=X.dtype, check_finite=False)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y: expected shape ({X.shape[0]},) (one label per sample of Z), got shape {y.shape}")
     threads = as_threads("threads", threads)
     loss, grad_w, grad_a = backends.get(backend).sampled_loss_grad(
         model.s, w, a, X, y, model.k, model.p, model.stride, model.normalize, threads
     )
+    _require_finite_inputs(loss, ("Z", X), ("y", y))
     return float(loss), np.asarray(grad_w), np.asarray(grad_a)
 
 

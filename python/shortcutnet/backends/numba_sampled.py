@@ -199,13 +199,16 @@ def patch_dot(x, base, v, p):
 
 @njit(**_opts)
 def forward(x, v, a, k, p, stride, h):
-    """f = sum_j a_j relu(h_j); fills h (k,) with the patch outputs h_j = <patch_j, v>."""
+    """f = sum_j a_j relu(h_j); fills h (k,) with the patch outputs h_j = <patch_j, v>.
+
+    A non-finite h_j (a nan or inf input) makes f nan instead of vanishing behind the relu
+    (h * 0 is 0 for finite h), so bad input shows in the output and needs no extra pass.
+    """
     f = 0.0
     for j in range(k):
         hj = patch_dot(x, j * stride, v, p)
         h[j] = hj
-        if hj > 0.0:
-            f += a[j] * hj
+        f += a[j] * (hj if hj > 0.0 else hj * 0.0)
     return f
 
 
