@@ -2,8 +2,10 @@
 // cpp/shortcutnet/dispatch.hpp): argument checks, float32/float64 dispatch, GIL release.
 //
 // Finiteness of X and y is not checked by an extra pass over the batch (that pass would cost as
-// much as the kernel): the kernels turn any non-finite pre-activation into a NaN output, and only
-// then are X and y scanned to name the offending entry.
+// much as the kernel): a NaN or infinite entry read by a patch makes an output non-finite, and
+// only then are X and y scanned to name the offending entry (finite batches whose sums overflow
+// return their infinite results).  predict cannot see an infinite entry whose every patch has
+// pre-activation -inf (the relu maps it to 0, the limit of the formula).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -74,6 +76,9 @@ NetworkArgs network(const carray<double>& s, const carray<double>& w, const carr
   if (k > (std::int64_t(1) << 40) || p > (std::int64_t(1) << 40) || stride > (std::int64_t(1) << 40))
     fail("k, p, stride: expected sizes below 2**40, got k=" + std::to_string(k) + ", p=" + std::to_string(p) +
          ", stride=" + std::to_string(stride));
+  if (k - 1 > ((std::int64_t(1) << 62) - p) / stride)
+    fail("k, p, stride: expected a row length (k - 1) * stride + p below 2**62, got k=" + std::to_string(k) +
+         ", p=" + std::to_string(p) + ", stride=" + std::to_string(stride));
   require_vector(s, "s", p);
   require_vector(w, "w", p);
   require_vector(a, "a", k);
@@ -146,7 +151,11 @@ py::tuple loss_grad_typed(const NetworkArgs& args, const py::array& X_in, const 
     py::gil_scoped_release release;
     loss = table.sampled_loss_grad(args.net, X.data(), y.data(), n, threads, gw, ga);
   }
-  if (!std::isfinite(loss)) {
+  // An infinite input makes some output NaN (the active-patch sum multiplies it by 0 or by a_j).
+  bool finite = std::isfinite(loss);
+  for (std::int64_t t = 0; t < args.net.p; ++t) finite = finite && std::isfinite(gw[t]);
+  for (std::int64_t j = 0; j < args.net.k; ++j) finite = finite && std::isfinite(ga[j]);
+  if (!finite) {
     require_finite(X, "X");
     require_finite(y, "y");
   }

@@ -86,7 +86,8 @@ inline float log_u25(std::int32_t U) {
   const std::int32_t exponent = (ubits >> 23) - 127;
   const std::int32_t K = exponent + (((ubits & 0x7fffff) > 0x3504f3) ? 1 : 0);  // U/2^K in [0.707, 1.414)
   const float scale = bits_as<float>((127 - K) << 23);                          // 2^-K
-  const float f = static_cast<float>(U - (std::int32_t(1) << K)) * scale;
+  const std::int32_t two_to_K = static_cast<std::int32_t>(bits_as<float>((127 + K) << 23));  // no variable shift
+  const float f = static_cast<float>(U - two_to_K) * scale;
   const float e = static_cast<float>(K - 25);
   const float s = f / (2.0f + f);
   const float z = s * s;
@@ -98,14 +99,14 @@ inline float log_u25(std::int32_t U) {
   return e * 6.9313812256e-01f - ((hfsq - (s * (hfsq + R) + e * 9.0580006145e-06f)) - f);
 }
 
-// ln u for u = U 2^-33 with U odd below 2^33: exact as a double, fdlibm's log kernel.
-inline double log_u33(std::int64_t U) {
-  const double u = static_cast<double>(U) * 0x1p-33;
-  const std::int64_t ubits = bits_as<std::int64_t>(u);
-  const std::int64_t exponent = (ubits >> 52) - 1023;
-  const std::int64_t K = exponent + (((ubits & 0xfffffffffffffLL) > 0x6a09e667f3bccLL) ? 1 : 0);
-  const double scale = bits_as<double>((1023 - K) << 52);
-  const double f = u * scale - 1.0;  // exact: u 2^-K is in [0.707, 1.414)
+// ln u for u = (x + 1/2) 2^-32: exact as a double, fdlibm's log kernel.  Only 32-bit integer
+// lanes are used (the high word of u), so AVX2 vectorizes it as well as AVX-512.
+inline double log_u33(std::uint32_t x) {
+  const double u = (static_cast<double>(static_cast<std::int32_t>(x ^ 0x80000000u)) + 2147483648.5) * 0x1p-32;
+  const std::int32_t hi = static_cast<std::int32_t>(bits_as<std::uint64_t>(u) >> 32);
+  const std::int32_t K = ((hi >> 20) - 1023) + (((hi & 0xfffff) > 0x6a09e) ? 1 : 0);  // u/2^K in [0.707, 1.414)
+  const double scale = bits_as<double>(static_cast<std::uint64_t>(static_cast<std::uint32_t>((1023 - K) << 20)) << 32);
+  const double f = u * scale - 1.0;  // exact (Sterbenz)
   const double e = static_cast<double>(K);
   const double s = f / (2.0 + f);
   const double z = s * s;
@@ -143,19 +144,34 @@ inline void sincos_turn_poly(double y, double& c, double& s) {
                                                                    a * (0.28200596845579123 + a * -0.03638284114254567))))))));
 }
 
-// Quarter-turn reduction: with U = u 2^B (B = 25 or 33), q = nearest multiple of 2^(B-2), the rest
-// y = U 2^-B - q/4 is exact; then (cos, sin) are rotated back by q quarter turns.
-template <class T, class I, int B>
-inline void sincos_turn(I U, T& c, T& s) {
-  const I q = (U + (I(1) << (B - 3))) >> (B - 2);
-  const T y = static_cast<T>(U - (q << (B - 2))) * (B == 25 ? T(0x1p-25) : T(0x1p-33));
-  T cy, sy;
-  sincos_turn_poly(y, cy, sy);
-  const bool swap = (q & 1) != 0;
+// Quarter-turn reduction: with U = u 2^B (B = 25 for float32, 33 for float64, U odd), q is the
+// nearest multiple of 2^(B-2) and y = U 2^-B - q/4 is exact; (cos, sin) of 2 pi y are then
+// rotated back by q quarter turns.  U is never formed for float64: with x the 32-bit word,
+// q = round(x / 2^30) and U - q 2^31 = 2 (x - q 2^30) + 1 fit in 32-bit lanes.
+template <class T>
+inline void rotate_quarters(std::uint32_t q, T cy, T sy, T& c, T& s) {
+  const bool swap = (q & 1u) != 0;
   const T c1 = swap ? sy : cy;
   const T s1 = swap ? cy : sy;
-  c = ((q + 1) & 2) ? -c1 : c1;
-  s = (q & 2) ? -s1 : s1;
+  c = ((q + 1u) & 2u) ? -c1 : c1;
+  s = (q & 2u) ? -s1 : s1;
+}
+
+inline void sincos_turn25(std::int32_t U, float& c, float& s) {
+  const std::int32_t q = (U + (1 << 22)) >> 23;
+  const float y = static_cast<float>(U - (q << 23)) * 0x1p-25f;
+  float cy, sy;
+  sincos_turn_poly(y, cy, sy);
+  rotate_quarters(static_cast<std::uint32_t>(q), cy, sy, c, s);
+}
+
+inline void sincos_turn33(std::uint32_t x, double& c, double& s) {
+  const std::uint32_t q = (x >> 30) + ((x >> 29) & 1u);
+  const std::int32_t m = static_cast<std::int32_t>(x - (q << 30));  // wraps correctly for q = 4
+  const double y = static_cast<double>(2 * m + 1) * 0x1p-33;
+  double cy, sy;
+  sincos_turn_poly(y, cy, sy);
+  rotate_quarters(q, cy, sy, c, s);
 }
 
 // One Box-Muller pair from two Philox words.
@@ -164,17 +180,15 @@ inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, float& z_c
   const std::int32_t U1 = static_cast<std::int32_t>(((x_second >> 8) << 1) | 1u);
   const float r = __builtin_sqrtf(-2.0f * log_u25(U0));
   float c, s;
-  sincos_turn<float, std::int32_t, 25>(U1, c, s);
+  sincos_turn25(U1, c, s);
   z_cos = r * c;
   z_sin = r * s;
 }
 
 inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, double& z_cos, double& z_sin) {
-  const std::int64_t U0 = (static_cast<std::int64_t>(x_first) << 1) | 1;
-  const std::int64_t U1 = (static_cast<std::int64_t>(x_second) << 1) | 1;
-  const double r = __builtin_sqrt(-2.0 * log_u33(U0));
+  const double r = __builtin_sqrt(-2.0 * log_u33(x_first));
   double c, s;
-  sincos_turn<double, std::int64_t, 33>(U1, c, s);
+  sincos_turn33(x_second, c, s);
   z_cos = r * c;
   z_sin = r * s;
 }

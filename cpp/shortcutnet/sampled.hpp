@@ -19,11 +19,16 @@
 // on one thread.  So results are identical to the last bit for any number of threads.
 //
 // All indices are 64-bit.  Nothing here allocates per sample; nothing touches Python.
+// Needs GCC or Clang (vector extensions).  Included directly, the kernels live in
+// shortcutnet::sampled and use the instruction set the includer compiles for; the dispatch
+// library (dispatch.hpp) compiles them once per level and picks one at run time.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #ifdef SHORTCUTNET_OPENMP
@@ -37,6 +42,8 @@ namespace SHORTCUTNET_ISA_NAMESPACE {
 
 // Samples per block: the unit of parallel work and of the fixed summation order.
 constexpr std::int64_t kBlock = 256;
+// Entries per thread below which waking an OpenMP team costs more than it saves.
+constexpr std::int64_t kEntriesPerThread = std::int64_t(1) << 16;
 // Blocks whose partial sums are held at once; bounds the memory of the partials for huge n.
 constexpr std::int64_t kBlocksPerRound = 1024;
 
@@ -50,18 +57,124 @@ struct Network {
   std::int64_t d() const { return (k - 1) * stride + p; }
 };
 
-// <x, v> over p entries with 64-byte lane groups and a fixed reduction tree.
+// <x, v> over p entries with 64-byte lane groups (acc_l = sum of the products with t = l mod L,
+// L = 64 / sizeof(T)) reduced by the fixed pairwise tree acc_l += acc_(l + L/2), ... when L
+// divides p, else by an in-order sum of the lanes.  The lane group is held in 64/NB native
+// vectors of NB bytes and the first tree levels add whole vectors, so every instruction set
+// computes the same bits with its own registers.
+#if defined(__AVX512F__)
+constexpr int kNativeBytes = 64;
+#elif defined(__AVX__)
+constexpr int kNativeBytes = 32;
+#else
+constexpr int kNativeBytes = 16;
+#endif
+
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef float F32x8 __attribute__((vector_size(32)));
+typedef float F32x4 __attribute__((vector_size(16)));
+typedef double F64x8 __attribute__((vector_size(64)));
+typedef double F64x4 __attribute__((vector_size(32)));
+typedef double F64x2 __attribute__((vector_size(16)));
+
+template <class T, int NB>
+struct Native;
+template <>
+struct Native<float, 64> {
+  typedef F32x16 type;
+};
+template <>
+struct Native<float, 32> {
+  typedef F32x8 type;
+};
+template <>
+struct Native<float, 16> {
+  typedef F32x4 type;
+};
+template <>
+struct Native<double, 64> {
+  typedef F64x8 type;
+};
+template <>
+struct Native<double, 32> {
+  typedef F64x4 type;
+};
+template <>
+struct Native<double, 16> {
+  typedef F64x2 type;
+};
+
+// The tree inside one native vector: halves added lane by lane, down to one lane.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+inline float reduce_native(F32x4 a4) {
+  const float a0 = a4[0] + a4[2], a1 = a4[1] + a4[3];
+  return a0 + a1;
+}
+inline float reduce_native(F32x8 a8) {
+  return reduce_native(F32x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+inline float reduce_native(F32x16 a16) {
+  return reduce_native(F32x8(__builtin_shufflevector(a16, a16, 0, 1, 2, 3, 4, 5, 6, 7) +
+                             __builtin_shufflevector(a16, a16, 8, 9, 10, 11, 12, 13, 14, 15)));
+}
+inline double reduce_native(F64x2 a2) { return a2[0] + a2[1]; }
+inline double reduce_native(F64x4 a4) {
+  return reduce_native(F64x2(__builtin_shufflevector(a4, a4, 0, 1) + __builtin_shufflevector(a4, a4, 2, 3)));
+}
+inline double reduce_native(F64x8 a8) {
+  return reduce_native(F64x4(__builtin_shufflevector(a8, a8, 0, 1, 2, 3) + __builtin_shufflevector(a8, a8, 4, 5, 6, 7)));
+}
+#else
+// Compilers without __builtin_shufflevector: the same tree on an array.
+template <class V>
+inline auto reduce_native(V acc) -> typename std::remove_reference<decltype(acc[0])>::type {
+  typedef typename std::remove_reference<decltype(acc[0])>::type T;
+  constexpr int W = sizeof(V) / sizeof(T);
+  T lanes[W];
+  std::memcpy(lanes, &acc, sizeof lanes);
+  for (int half = W / 2; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+  return lanes[0];
+}
+#endif
+
+template <class V, class T>
+inline V load_native(const T* x) {
+  V out;
+  std::memcpy(&out, x, sizeof out);
+  return out;
+}
+
 template <class T>
 inline T dot_lanes(const T* x, const T* v, std::int64_t p) {
-  constexpr int L = 64 / sizeof(T);
-  T acc[L] = {};
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);  // lanes per native vector
+  constexpr int R = 64 / kNativeBytes;          // native vectors per lane group
+  constexpr std::int64_t L = W * R;
+  V acc[R];
+  for (int q = 0; q < R; ++q) acc[q] = V{};
   std::int64_t t = 0;
   for (; t + L <= p; t += L)
-    for (int l = 0; l < L; ++l) acc[l] += x[t + l] * v[t + l];
-  for (int l = 0; t + l < p; ++l) acc[l] += x[t + l] * v[t + l];
-  for (int half = L / 2; half >= 1; half /= 2)
-    for (int l = 0; l < half; ++l) acc[l] += acc[l + half];
-  return acc[0];
+    for (int q = 0; q < R; ++q) acc[q] += load_native<V>(x + t + q * W) * load_native<V>(v + t + q * W);
+  if (t == p) {
+    for (int half = R / 2; half >= 1; half /= 2)
+      for (int q = 0; q < half; ++q) acc[q] += acc[q + half];
+    return reduce_native(acc[0]);
+  }
+  // A partial last group (or p < L): finish with in-order scalar sums, which no instruction set
+  // reorders (and which never reload a vector just written lane by lane).
+  const int count = static_cast<int>(p - t);
+  if (t == 0) {
+    T h = x[0] * v[0];
+    for (int l = 1; l < count; ++l) h += x[l] * v[l];
+    return h;
+  }
+  T lanes[L];
+  std::memcpy(lanes, acc, sizeof lanes);
+  for (int l = 0; l < count; ++l) lanes[l] += x[t + l] * v[t + l];
+  T h = lanes[0];
+  for (int l = 1; l < static_cast<int>(L); ++l) h += lanes[l];
+  return h;
 }
 
 // The filter direction v (double, length p) and |u|; false when u = 0 in the normalized model.
@@ -103,36 +216,66 @@ inline Prepared<T> prepare(const Network& net) {
   return P;
 }
 
-// f(x) = sum_j a_j relu(<patch_j, v>) in double; h receives the k pre-activations.  A non-finite
-// pre-activation (a NaN or infinite input) makes f NaN instead of vanishing behind the relu
-// (h * 0 is 0 for finite h), so callers detect bad input from the output alone.
+// The k pre-activations h_j = <patch_j, v> of one row, in double.
+template <class T>
+inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
+  for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
+}
+
+// f = sum_j a_j relu(h_j) in double.  A NaN pre-activation (a NaN input) makes f NaN instead of
+// vanishing behind the relu, so callers detect bad input from the output alone; +inf passes
+// through the relu as itself (an overflowing dot product of finite values is no error).  No
+// branches: the relu signs are random, a branch would mispredict half the time.
+template <class T>
+inline double output(const Prepared<T>& P, const double* h) {
+  double f = 0.0, poison = 0.0;
+  for (std::int64_t j = 0; j < P.k; ++j) {
+    f += P.a[j] * (h[j] > 0.0 ? h[j] : 0.0);
+    poison += h[j] == h[j] ? 0.0 : h[j];
+  }
+  return f + poison;
+}
+
 template <class T>
 inline double forward(const Prepared<T>& P, const T* x, double* h) {
-  double f = 0.0;
-  for (std::int64_t j = 0; j < P.k; ++j) {
-    h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
-    f += P.a[j] * (h[j] > 0.0 ? h[j] : h[j] * 0.0);
+  preactivations(P, x, h);
+  return output(P, h);
+}
+
+// g = sum_j a_j 1[h_j > 0] patch_j in T, summed over j in order for each entry.  Patches with
+// h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum that starts
+// at +0 changes no bit).  Each native vector of g stays in a register across the k patches.
+template <class T>
+inline void active_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  const std::int64_t k = P.k, p = P.p, stride = P.stride;
+  for (std::int64_t j = 0; j < k; ++j) c[j] = h[j] > 0.0 ? P.aT[j] : T(0);
+  std::int64_t t = 0;
+  for (; t + W <= p; t += W) {
+    V gv = V{};
+    for (std::int64_t j = 0; j < k; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
+    std::memcpy(g + t, &gv, sizeof gv);
   }
-  return f;
+  for (; t < p; ++t) {
+    T gt = T(0);
+    for (std::int64_t j = 0; j < k; ++j) gt += c[j] * x[j * stride + t];
+    g[t] = gt;
+  }
 }
 
 // One sample's contribution to the block sums acc = [sum r^2, sum r relu(h) (k), sum r g (p)].
+// g depends on the signs of h only, so it is formed while f and r are still being summed.
 template <class T>
-inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* g, double* acc) {
-  const double r = forward(P, x, h) - y;
+inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double* h, T* c, T* g, double* acc) {
+  preactivations(P, x, h);
+  active_patch_sum(P, x, h, c, g);
+  const double r = output(P, h) - y;
   acc[0] += r * r;
   double* acc_a = acc + 1;
   double* acc_G = acc + 1 + P.k;
   for (std::int64_t j = 0; j < P.k; ++j) acc_a[j] += r * (h[j] > 0.0 ? h[j] : 0.0);
-  const std::int64_t p = P.p;
-  for (std::int64_t t = 0; t < p; ++t) g[t] = T(0);
-  for (std::int64_t j = 0; j < P.k; ++j) {
-    if (!(h[j] > 0.0)) continue;
-    const T c = P.aT[j];
-    const T* patch = x + j * P.stride;
-    for (std::int64_t t = 0; t < p; ++t) g[t] += c * patch[t];
-  }
-  for (std::int64_t t = 0; t < p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
+  for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
 }
 
 inline int resolve_threads(int threads) {
@@ -144,13 +287,19 @@ inline int resolve_threads(int threads) {
 #endif
 }
 
-// Runs block(b, acc, scratch_index) for every block b of n samples and adds the partial sums
-// acc (length m, zeroed before each block) in block order into total.  Deterministic for any
-// thread count; below two blocks no OpenMP team is started.
-template <class BlockFn>
-inline void reduce_blocks(std::int64_t n, std::int64_t m, int threads, double* total, BlockFn&& block) {
+// Threads worth using for n rows of d entries: at most one per block and per kEntriesPerThread.
+inline int team_size(int threads, std::int64_t n, std::int64_t d) {
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const std::int64_t by_work = std::max<std::int64_t>(1, n * d / kEntriesPerThread);
+  return static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::min(nblocks, by_work)));
+}
+
+// Runs block(b, acc) for every block b of n samples on team threads and adds the partial sums
+// acc (length m, zeroed before each block) in block order into total.  Deterministic for any
+// thread count; with team = 1 no OpenMP team is started.
+template <class BlockFn>
+inline void reduce_blocks(std::int64_t n, std::int64_t m, int team, double* total, BlockFn&& block) {
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::fill(total, total + m, 0.0);
   const std::int64_t round_blocks = std::min(nblocks, kBlocksPerRound);
   std::vector<double> partial(static_cast<std::size_t>(round_blocks * m));
@@ -192,7 +341,7 @@ template <class T>
 inline void predict(const Network& net, const T* X, std::int64_t n, int threads, T* f) {
   const Prepared<T> P = prepare<T>(net);
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const int team = team_size(threads, n, P.d);
   auto run = [&](std::int64_t b, std::vector<double>& h) {
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) f[i] = static_cast<T>(forward(P, X + i * P.d, h.data()));
@@ -216,14 +365,15 @@ inline void predict(const Network& net, const T* X, std::int64_t n, int threads,
 template <class T>
 struct Scratch {
   std::vector<double> h;
-  std::vector<T> g, row;
+  std::vector<T> c, g, row;
 };
 
 template <class T>
-inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int threads, bool with_row) {
-  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, resolve_threads(threads))));
+inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, bool with_row) {
+  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
   for (auto& s : scratch) {
     s.h.resize(static_cast<std::size_t>(P.k));
+    s.c.resize(static_cast<std::size_t>(P.k));
     s.g.resize(static_cast<std::size_t>(P.p));
     if (with_row) s.row.resize(static_cast<std::size_t>(P.d));
   }
@@ -244,13 +394,14 @@ inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std:
                                 double* grad_w, double* grad_a) {
   const Prepared<T> P = prepare<T>(net);
   const std::int64_t m = 1 + P.k + P.p;
-  std::vector<Scratch<T>> scratch = make_scratch(P, threads, false);
+  const int team = team_size(threads, n, P.d);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, false);
   std::vector<double> total(static_cast<std::size_t>(m));
-  reduce_blocks(n, m, threads, total.data(), [&](std::int64_t b, double* acc) {
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i)
-      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.g.data(), acc);
+      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.c.data(), s.g.data(), acc);
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
 }
@@ -260,7 +411,7 @@ template <class T>
 inline void sample_inputs(std::int64_t n, std::int64_t d, std::uint64_t seed, int threads, T* X) {
   const PhiloxKey key = philox_key(seed);
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int team = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), nblocks));
+  const int team = team_size(threads, n, 8 * d);  // generating costs about 8 reads
   auto run = [&](std::int64_t b) {
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) gaussian_row(key, i, d, X + i * d);
@@ -287,15 +438,16 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
   const Prepared<T> Q = prepare<T>(teacher);
   const PhiloxKey key = philox_key(seed);
   const std::int64_t m = 1 + P.k + P.p;
-  std::vector<Scratch<T>> scratch = make_scratch(P, threads, true);
+  const int team = team_size(threads, n, 8 * P.d);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, true);
   std::vector<double> total(static_cast<std::size_t>(m));
-  reduce_blocks(n, m, threads, total.data(), [&](std::int64_t b, double* acc) {
+  reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
     for (std::int64_t i = b * kBlock; i < end; ++i) {
       gaussian_row(key, i, P.d, s.row.data());
       const T y = static_cast<T>(forward(Q, s.row.data(), s.h.data()));
-      accumulate_sample(P, s.row.data(), static_cast<double>(y), s.h.data(), s.g.data(), acc);
+      accumulate_sample(P, s.row.data(), static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
     }
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);

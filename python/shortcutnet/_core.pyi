@@ -1,0 +1,31 @@
+"""Type hints of the compiled core (src/*.cpp)."""
+from typing import Any, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_F64 = npt.NDArray[np.float64]
+_Real = npt.NDArray[Union[np.float32, np.float64]]
+_DType = Union[str, type, np.dtype]
+
+def build_info() -> dict[str, Any]: ...
+def population_loss_grad(
+    s: npt.ArrayLike, w: npt.ArrayLike, a: npt.ArrayLike, w_star: npt.ArrayLike, a_star: npt.ArrayLike,
+    stride: int, normalize: bool, want_grad: bool = True,
+) -> Union[float, Tuple[float, _F64, _F64]]: ...
+def angle(u: npt.ArrayLike, v: npt.ArrayLike) -> float: ...
+def spurious_second_layer(a_star: npt.ArrayLike) -> _F64: ...
+def predict(
+    s: npt.ArrayLike, w: npt.ArrayLike, a: npt.ArrayLike, X: _Real, k: int, p: int, stride: int,
+    normalize: bool, threads: int = 0,
+) -> _Real: ...
+def sampled_loss_grad(
+    s: npt.ArrayLike, w: npt.ArrayLike, a: npt.ArrayLike, X: _Real, y: _Real, k: int, p: int, stride: int,
+    normalize: bool, threads: int = 0,
+) -> Tuple[float, _F64, _F64]: ...
+def sample_inputs(n: int, d: int, seed: int, dtype: _DType, threads: int = 0) -> _Real: ...
+def stochastic_loss_grad(
+    s: npt.ArrayLike, w: npt.ArrayLike, a: npt.ArrayLike, w_star: npt.ArrayLike, a_star: npt.ArrayLike,
+    n: int, k: int, p: int, stride: int, normalize: bool, seed: int, dtype: _DType, threads: int = 0,
+) -> Tuple[float, _F64, _F64]: ...
+def philox4x32(counter: Tuple[int, int, int, int], key: Tuple[int, int]) -> Tuple[int, int, int, int]: ...
