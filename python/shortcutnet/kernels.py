@@ -52,10 +52,22 @@ def _as_batch(model: Model, Z) -> Array:
     return X.reshape(X.shape[0], model.d)  # no copy: X is C-contiguous
 
 
+def _run(kernel, args, *named_arrays):
+    """kernel(*args); a backend that checks finiteness itself names its own arguments (X, y):
+    such an error is reported again under the caller's names."""
+    try:
+        return kernel(*args)
+    except ValueError:
+        for name, arr in named_arrays:
+            require_finite(name, arr)
+        raise
+
+
 def _require_finite_inputs(output, *named_arrays) -> None:
-    """Every backend turns a non-finite input it reads into a non-finite output (the relu does not
-    hide a nan), so the inputs are scanned only when the output is not finite: a finite result
-    costs no extra pass over the batch.  Entries no patch reads (stride > p) are not checked."""
+    """Every backend turns a non-finite input it reads into a non-finite loss or gradient (the
+    relu does not hide a nan, and an infinite entry reaches the gradient), so the inputs are
+    scanned only when the output is not finite: a finite result costs no extra pass over the
+    batch.  Entries no patch reads (stride > p) are not checked."""
     if np.all(np.isfinite(output)):
         return
     for name, arr in named_arrays:
@@ -93,9 +105,11 @@ def predict(model: Model, w, a, Z, *, backend: Optional[str] = None, threads: Op
     w, a = _as_filter(model, w, a)
     X = _as_batch(model, Z)
     threads = as_threads("threads", threads)
-    f = np.asarray(backends.get(backend).predict(model.s, w, a, X, model.k, model.p, model.stride, model.normalize, threads))
-    _require_finite_inputs(f, ("Z", X))
-    return f
+    # An entry of -inf can vanish behind the relu of every patch reading it, so unlike the
+    # gradient (where it shows) the output alone cannot reveal it: scan the batch first.
+    require_finite("Z", X)
+    f = backends.get(backend).predict(model.s, w, a, X, model.k, model.p, model.stride, model.normalize, threads)
+    return np.asarray(f)
 
 
 def teacher_labels(model: Model, w_star, a_star, Z, *, backend: Optional[str] = None,
@@ -105,10 +119,9 @@ def teacher_labels(model: Model, w_star, a_star, Z, *, backend: Optional[str] = 
     w_star, a_star = _as_filter(model, w_star, a_star, names=("w_star", "a_star"))
     X = _as_batch(model, Z)
     threads = as_threads("threads", threads)
+    require_finite("Z", X)
     f = backends.get(backend).predict(model.s, w_star, a_star, X, model.k, model.p, model.stride, model.normalize, threads)
-    f = np.asarray(f)
-    _require_finite_inputs(f, ("Z", X))
-    return f
+    return np.asarray(f)
 
 
 def sampled_loss_grad(model: Model, w, a, Z, y, *, backend: Optional[str] = None,
@@ -121,10 +134,12 @@ def sampled_loss_grad(model: Model, w, a, Z, y, *, backend: Optional[str] = None
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y: expected shape ({X.shape[0]},) (one label per sample of Z), got shape {y.shape}")
     threads = as_threads("threads", threads)
-    loss, grad_w, grad_a = backends.get(backend).sampled_loss_grad(
-        model.s, w, a, X, y, model.k, model.p, model.stride, model.normalize, threads
+    loss, grad_w, grad_a = _run(
+        backends.get(backend).sampled_loss_grad,
+        (model.s, w, a, X, y, model.k, model.p, model.stride, model.normalize, threads),
+        ("Z", X), ("y", y),
     )
-    _require_finite_inputs(loss, ("Z", X), ("y", y))
+    _require_finite_inputs(np.concatenate([[loss], grad_w, grad_a]), ("Z", X), ("y", y))
     return float(loss), np.asarray(grad_w), np.asarray(grad_a)
 
 

@@ -124,25 +124,32 @@ def patch_outputs(v, X, k, p, stride):
     return np.einsum("nkp,p->nk", patches(X, k, p, stride), v, dtype=np.float64)
 
 
+def relu(h):
+    """max(h, 0), except that a non-finite h gives nan: bad input shows in the output."""
+    with np.errstate(invalid="ignore"):
+        return np.where(h > 0.0, h, h * 0.0)
+
+
 def predict(s, w, a, X, k, p, stride, normalize, threads=0):
     v, _ = filter_direction(s, w, normalize)
     h = patch_outputs(v, X, k, p, stride)
-    with np.errstate(over="ignore"):  # float32 outputs beyond its range become inf, as in the kernels
-        return (np.maximum(h, 0.0) @ a).astype(X.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are the caller's to report
+        return (relu(h) @ a).astype(X.dtype)
 
 
 def _loss_grad_of(v, norm_u, a, X, y, k, p, stride, normalize):
     """MODEL.md section 3 on a batch (X, y) with y in float64."""
     n = X.shape[0]
     P = patches(X, k, p, stride)
-    h = np.einsum("nkp,p->nk", P, v, dtype=np.float64)
-    relu = np.maximum(h, 0.0)
-    r = relu @ a - y
-    loss = 0.5 * float(r @ r) / n
-    grad_a = (relu.T @ r) / n
-    # dL/dv = (1/n) sum_i r_i sum_j a_j 1[h_ij > 0] patch_ij
-    coef = r[:, None] * a[None, :] * (h > 0.0)
-    G = np.einsum("nk,nkp->p", coef, P, dtype=np.float64) / n
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are the caller's to report
+        h = np.einsum("nkp,p->nk", P, v, dtype=np.float64)
+        out = relu(h)
+        r = out @ a - y
+        loss = 0.5 * float(r @ r) / n
+        grad_a = (out.T @ r) / n
+        # dL/dv = (1/n) sum_i r_i sum_j a_j 1[h_ij > 0] patch_ij
+        coef = r[:, None] * a[None, :] * (h > 0.0)
+        G = np.einsum("nk,nkp->p", coef, P, dtype=np.float64) / n
     if normalize:
         grad_w = (G - float(v @ G) * v) / norm_u
     else:
@@ -172,7 +179,7 @@ def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, se
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         X = sample_rows(np.arange(start, stop, dtype=np.int64), d, seed, dtype)
-        y = (np.maximum(patch_outputs(v_star, X, k, p, stride), 0.0) @ a_star).astype(dtype).astype(np.float64)
+        y = (relu(patch_outputs(v_star, X, k, p, stride)) @ a_star).astype(dtype).astype(np.float64)
         part = _loss_grad_of(v, norm_u, a, X, y, k, p, stride, normalize)
         weight = (stop - start) / n  # each part is a mean over its own rows
         loss += weight * part[0]
