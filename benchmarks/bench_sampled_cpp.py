@@ -38,19 +38,21 @@ def test_read_bandwidth(benchmark, batch):
 
 
 @pytest.mark.benchmark(group="sampled-materialized")
-def test_sampled_loss_grad(benchmark, batch):
+@pytest.mark.parametrize("threads", [1, THREADS])
+def test_sampled_loss_grad(benchmark, batch, threads):
     dtype, s, w, a, X, y = batch
-    benchmark.extra_info.update(dtype=dtype, bytes=X.nbytes, threads=THREADS, simd=_core.build_info()["simd_in_use"])
-    benchmark(_core.sampled_loss_grad, s, w, a, X, y, K, P, P, True, THREADS)
+    benchmark.extra_info.update(dtype=dtype, bytes=X.nbytes, threads=threads, simd=_core.build_info()["simd_in_use"])
+    benchmark(_core.sampled_loss_grad, s, w, a, X, y, K, P, P, True, threads)
 
 
 @pytest.mark.benchmark(group="sampled-fused")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_stochastic_loss_grad(benchmark, dtype):
+@pytest.mark.parametrize("threads", [1, THREADS])
+def test_stochastic_loss_grad(benchmark, dtype, threads):
     s, w, a, w_star, a_star = _network()
     n = 2**17
-    benchmark.extra_info.update(dtype=dtype, entries=n * K * P, threads=THREADS)
-    benchmark.pedantic(_core.stochastic_loss_grad, args=(s, w, a, w_star, a_star, n, K, P, P, True, 9, dtype, THREADS),
+    benchmark.extra_info.update(dtype=dtype, entries=n * K * P, threads=threads)
+    benchmark.pedantic(_core.stochastic_loss_grad, args=(s, w, a, w_star, a_star, n, K, P, P, True, 9, dtype, threads),
                        rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info["ns_per_entry"] = benchmark.stats.stats.min * 1e9 / (n * K * P)
 

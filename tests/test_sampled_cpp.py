@@ -102,10 +102,11 @@ def test_philox_numpy_reference_matches_core():
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype, ulps", [(np.float32, 4), (np.float64, 8)])
-@pytest.mark.parametrize("seed", [0, 12345, 2**64 - 1])
-def test_generator_follows_the_formula(monkeypatch, level, dtype, ulps, seed):
+@pytest.mark.parametrize("seed", [0, 2**64 - 1])
+@pytest.mark.parametrize("d", [301, 37, 6, 1])  # long rows, and short rows sharing Philox calls
+def test_generator_follows_the_formula(monkeypatch, level, dtype, ulps, seed, d):
     monkeypatch.setenv("SHORTCUTNET_SIMD", level)
-    n, d = 40, 301  # d not a multiple of 4 or of the lane count: the last block is cut
+    n = 40  # d not a multiple of 4 or of the lane count: the last block is cut
     X = _core.sample_inputs(n, d, seed, np.dtype(dtype).name, 0)
     assert X.dtype == dtype and X.shape == (n, d)
     z, r = gaussian_numpy(n, d, seed, dtype)

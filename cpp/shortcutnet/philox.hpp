@@ -18,6 +18,7 @@
 // operations without contraction are used, so every instruction set gives the same bits.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -195,8 +196,6 @@ inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, double& z_
 
 
 
-// Ten Philox rounds on kPhiloxLanes counters held as four word arrays.  With SSE2/AVX2/AVX-512
-// the 32x32->64 products come from (v)pmuludq on even and odd lanes; elsewhere a plain loop.
 #if defined(__AVX512F__)
 constexpr int kPhiloxVectorBytes = 64;
 #elif defined(__AVX2__)
@@ -222,14 +221,16 @@ inline PhiloxU64 mul_even(PhiloxU64 x, PhiloxU64 m) {
 }
 #endif
 
-// Ten Philox rounds on kPhiloxLanes counters, one 32-bit word per 64-bit lane: the full product
-// then comes from one (v)pmuludq and the high bits of each lane are never read.  On return the
-// low 32 bits of each lane hold the output words.
+// Ten Philox rounds on L counters, one 32-bit word per 64-bit lane: the full product then comes
+// from one (v)pmuludq (SSE2, AVX2, AVX-512; a plain loop elsewhere) and the high bits of each lane
+// are never read.  On return the low 32 bits of each lane hold the output words.
+template <int L = kPhiloxLanes>
 inline void philox_rounds(std::uint64_t* c0, std::uint64_t* c1, std::uint64_t* c2, std::uint64_t* c3, PhiloxKey key) {
   std::uint64_t k0 = key.k0, k1 = key.k1;
 #if defined(__SSE2__)
   // Rounds outside, vectors inside: the independent vectors hide the multiply latency.
-  constexpr int V = kPhiloxVectorBytes / 8, NV = kPhiloxLanes / V;
+  constexpr int V = kPhiloxVectorBytes / 8, NV = L / V;
+  static_assert(L % V == 0, "whole vectors of counters");
   const PhiloxU64 m0 = PhiloxU64{} + kPhiloxM0;
   const PhiloxU64 m1 = PhiloxU64{} + kPhiloxM1;
   PhiloxU64 x0[NV], x1[NV], x2[NV], x3[NV];
@@ -259,7 +260,7 @@ inline void philox_rounds(std::uint64_t* c0, std::uint64_t* c1, std::uint64_t* c
   }
 #else
   for (int round = 0; round < 10; ++round) {
-    for (int l = 0; l < kPhiloxLanes; ++l) {
+    for (int l = 0; l < L; ++l) {
       const std::uint64_t p0 = (c0[l] & 0xffffffffu) * kPhiloxM0;
       const std::uint64_t p1 = (c2[l] & 0xffffffffu) * kPhiloxM1;
       const std::uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
@@ -277,10 +278,9 @@ inline void philox_rounds(std::uint64_t* c0, std::uint64_t* c1, std::uint64_t* c
 
 }  // namespace detail
 
-// Entries [4 b0, 4 b0 + 64) of row i (blocks b0 .. b0 + 15), in order.
-template <class T>
+// Entries [4 b0, 4 b0 + 4 L) of row i (blocks b0 .. b0 + L - 1), in order.
+template <class T, int L = kPhiloxLanes>
 inline void gaussian_blocks(PhiloxKey key, std::int64_t i, std::int64_t b0, T* out) {
-  constexpr int L = kPhiloxLanes;
   std::uint64_t c0[L], c1[L], c2[L], c3[L];
   const std::uint32_t i_lo = static_cast<std::uint32_t>(static_cast<std::uint64_t>(i));
   const std::uint32_t i_hi = static_cast<std::uint32_t>(static_cast<std::uint64_t>(i) >> 32);
@@ -291,10 +291,12 @@ inline void gaussian_blocks(PhiloxKey key, std::int64_t i, std::int64_t b0, T* o
     c2[l] = i_lo;
     c3[l] = i_hi;
   }
-  detail::philox_rounds(c0, c1, c2, c3, key);
+  detail::philox_rounds<L>(c0, c1, c2, c3, key);
   T z0[L], z1[L], z2[L], z3[L];
-  for (int l = 0; l < L; ++l) detail::box_muller(static_cast<std::uint32_t>(c0[l]), static_cast<std::uint32_t>(c1[l]), z0[l], z1[l]);
-  for (int l = 0; l < L; ++l) detail::box_muller(static_cast<std::uint32_t>(c2[l]), static_cast<std::uint32_t>(c3[l]), z2[l], z3[l]);
+  for (int l = 0; l < L; ++l)
+    detail::box_muller(static_cast<std::uint32_t>(c0[l]), static_cast<std::uint32_t>(c1[l]), z0[l], z1[l]);
+  for (int l = 0; l < L; ++l)
+    detail::box_muller(static_cast<std::uint32_t>(c2[l]), static_cast<std::uint32_t>(c3[l]), z2[l], z3[l]);
   for (int l = 0; l < L; ++l) {
     out[4 * l + 0] = z0[l];
     out[4 * l + 1] = z1[l];
@@ -303,16 +305,67 @@ inline void gaussian_blocks(PhiloxKey key, std::int64_t i, std::int64_t b0, T* o
   }
 }
 
-// Row i of a batch of rows of length d: entries 0 .. d-1.
+// Row i of a batch of rows of length d: entries 0 .. d-1.  Long rows go 256 entries at a time; the
+// rest in groups of 32 so that short rows (small k p) do not pay for entries they drop.
 template <class T>
 inline void gaussian_row(PhiloxKey key, std::int64_t i, std::int64_t d, T* out) {
-  constexpr std::int64_t chunk = 4 * kPhiloxLanes;
+  constexpr int kSmall = 8;
+  constexpr std::int64_t big = 4 * kPhiloxLanes, small = 4 * kSmall;
   std::int64_t j = 0;
-  for (; j + chunk <= d; j += chunk) gaussian_blocks(key, i, j / 4, out + j);
+  for (; j + big <= d; j += big) gaussian_blocks<T, kPhiloxLanes>(key, i, j / 4, out + j);
+  for (; j + small <= d; j += small) gaussian_blocks<T, kSmall>(key, i, j / 4, out + j);
   if (j < d) {
-    T tail[chunk];
-    gaussian_blocks(key, i, j / 4, tail);
+    T tail[small];
+    gaussian_blocks<T, kSmall>(key, i, j / 4, tail);
     for (std::int64_t t = 0; j + t < d; ++t) out[j + t] = tail[t];
+  }
+}
+
+// Rows i0 .. i0 + rows - 1 into out (row-major, row length d).  Rows shorter than 4 kPhiloxLanes
+// entries share the lanes of one Philox call: lane l takes the (row, block) pair that comes l-th
+// in row-major order, so short rows waste no generated entries.  Each entry is the same as in
+// gaussian_row: its value depends on (seed, i, j) only.
+template <class T>
+inline void gaussian_rows(PhiloxKey key, std::int64_t i0, std::int64_t rows, std::int64_t d, T* out) {
+  constexpr int L = kPhiloxLanes;
+  const std::int64_t blocks = (d + 3) / 4;
+  if (blocks >= L) {
+    for (std::int64_t r = 0; r < rows; ++r) gaussian_row(key, i0 + r, d, out + r * d);
+    return;
+  }
+  const std::int64_t total = rows * blocks;
+  std::int64_t row = 0, block = 0;  // the pair of the first lane of the next call
+  for (std::int64_t first = 0; first < total; first += L) {
+    std::uint64_t c0[L], c1[L], c2[L], c3[L];
+    std::int64_t r = row, b = block;
+    for (int l = 0; l < L; ++l) {
+      const std::uint64_t i = static_cast<std::uint64_t>(i0 + r);
+      c0[l] = static_cast<std::uint64_t>(b) & 0xffffffffu;
+      c1[l] = static_cast<std::uint64_t>(b) >> 32;
+      c2[l] = i & 0xffffffffu;
+      c3[l] = i >> 32;
+      if (++b == blocks) {
+        b = 0;
+        ++r;
+      }
+    }
+    detail::philox_rounds<L>(c0, c1, c2, c3, key);
+    T z[4][L];
+    for (int l = 0; l < L; ++l)
+      detail::box_muller(static_cast<std::uint32_t>(c0[l]), static_cast<std::uint32_t>(c1[l]), z[0][l], z[1][l]);
+    for (int l = 0; l < L; ++l)
+      detail::box_muller(static_cast<std::uint32_t>(c2[l]), static_cast<std::uint32_t>(c3[l]), z[2][l], z[3][l]);
+    const int used = static_cast<int>(std::min<std::int64_t>(L, total - first));
+    for (int l = 0; l < used; ++l) {
+      T* dst = out + row * d + 4 * block;
+      const std::int64_t left = d - 4 * block;
+      for (int q = 0; q < 4; ++q)
+        if (q < left) dst[q] = z[q][l];
+      if (++block == blocks) {
+        block = 0;
+        ++row;
+      }
+    }
   }
 }
 

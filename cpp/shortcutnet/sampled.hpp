@@ -9,10 +9,11 @@
 // the counter-based generator of philox.hpp into a per-thread buffer and never stores the batch.
 //
 // Precision.  Inputs are float32 or float64 (T).  Dot products run in T over 64-byte lane groups
-// (16 float / 8 double partial sums, reduced by a fixed pairwise tree), so every instruction set
+// (16 float / 8 double partial sums in a fixed order, see dot_lanes), so every instruction set
 // computes the same bits; everything after the dot product is float64: relu, f_i, r_i, the loss,
-// grad_a.  For a sample, g_i = sum_j a_j 1[h_ij > 0] patch_ij is summed in T (k terms), then
-// r_i g_i is added to float64 block sums.
+// grad_a.  For a sample, g_i = sum_j a_j 1[h_ij > 0] patch_ij is summed in T (k terms, a_j rounded
+// to T), then r_i g_i is added to float64 block sums.  For float32 input this keeps the relative
+// error of each h_ij near sqrt(p) 2^-24 and of G near k 2^-24, with no error growth in n.
 //
 // Determinism.  Samples are cut into blocks of kBlock rows, independent of the thread count; each
 // block is reduced serially into its own float64 partial sums; partials are added in block order
@@ -48,6 +49,7 @@ constexpr std::int64_t kEntriesPerThread = std::int64_t(1) << 16;
 constexpr std::int64_t kBlocksPerRound = 1024;
 
 // The network as the kernels see it: shortcut s (p), first layer w (p), second layer a (k).
+// The normalized model needs w + s != 0 (the bindings check it; the kernels do not).
 struct Network {
   const double* s;
   const double* w;
@@ -278,6 +280,14 @@ inline void accumulate_sample(const Prepared<T>& P, const T* x, double y, double
   for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
 }
 
+inline int thread_index() {
+#ifdef SHORTCUTNET_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 inline int resolve_threads(int threads) {
 #ifdef SHORTCUTNET_OPENMP
   return threads > 0 ? threads : omp_get_max_threads();
@@ -352,12 +362,10 @@ inline void predict(const Network& net, const T* X, std::int64_t n, int threads,
     return;
   }
 #ifdef SHORTCUTNET_OPENMP
-#pragma omp parallel num_threads(team)
-  {
-    std::vector<double> h(static_cast<std::size_t>(P.k));
-#pragma omp for schedule(static)
-    for (std::int64_t b = 0; b < nblocks; ++b) run(b, h);
-  }
+  // Allocated before the team starts: an exception must not escape a parallel region.
+  std::vector<std::vector<double>> h(static_cast<std::size_t>(team), std::vector<double>(static_cast<std::size_t>(P.k)));
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (std::int64_t b = 0; b < nblocks; ++b) run(b, h[static_cast<std::size_t>(thread_index())]);
 #endif
 }
 
@@ -369,23 +377,15 @@ struct Scratch {
 };
 
 template <class T>
-inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, bool with_row) {
+inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, std::int64_t rows) {
   std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
   for (auto& s : scratch) {
     s.h.resize(static_cast<std::size_t>(P.k));
     s.c.resize(static_cast<std::size_t>(P.k));
     s.g.resize(static_cast<std::size_t>(P.p));
-    if (with_row) s.row.resize(static_cast<std::size_t>(P.d));
+    s.row.resize(static_cast<std::size_t>(rows * P.d));
   }
   return scratch;
-}
-
-inline int thread_index() {
-#ifdef SHORTCUTNET_OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
 }
 
 // Loss and gradients over X (n, d) with labels y (n); returns the loss.
@@ -395,7 +395,7 @@ inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std:
   const Prepared<T> P = prepare<T>(net);
   const std::int64_t m = 1 + P.k + P.p;
   const int team = team_size(threads, n, P.d);
-  std::vector<Scratch<T>> scratch = make_scratch(P, team, false);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, 0);
   std::vector<double> total(static_cast<std::size_t>(m));
   reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
@@ -414,7 +414,7 @@ inline void sample_inputs(std::int64_t n, std::int64_t d, std::uint64_t seed, in
   const int team = team_size(threads, n, 8 * d);  // generating costs about 8 reads
   auto run = [&](std::int64_t b) {
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
-    for (std::int64_t i = b * kBlock; i < end; ++i) gaussian_row(key, i, d, X + i * d);
+    gaussian_rows(key, b * kBlock, end - b * kBlock, d, X + b * kBlock * d);
   };
   if (team <= 1) {
     for (std::int64_t b = 0; b < nblocks; ++b) run(b);
@@ -439,15 +439,21 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
   const PhiloxKey key = philox_key(seed);
   const std::int64_t m = 1 + P.k + P.p;
   const int team = team_size(threads, n, 8 * P.d);
-  std::vector<Scratch<T>> scratch = make_scratch(P, team, true);
+  // Rows drawn together into the per-thread buffer: about 2048 entries, which stay in L1.
+  const std::int64_t group = std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / P.d));
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, group);
   std::vector<double> total(static_cast<std::size_t>(m));
   reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
     const std::int64_t end = std::min(n, (b + 1) * kBlock);
-    for (std::int64_t i = b * kBlock; i < end; ++i) {
-      gaussian_row(key, i, P.d, s.row.data());
-      const T y = static_cast<T>(forward(Q, s.row.data(), s.h.data()));
-      accumulate_sample(P, s.row.data(), static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
+    for (std::int64_t i = b * kBlock; i < end; i += group) {
+      const std::int64_t rows = std::min(group, end - i);
+      gaussian_rows(key, i, rows, P.d, s.row.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const T* x = s.row.data() + r * P.d;
+        const T y = static_cast<T>(forward(Q, x, s.h.data()));
+        accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
+      }
     }
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
