@@ -18,6 +18,7 @@ from .population import (
     population_loss_grad,
     spurious_optimum,
 )
+from .kernels import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad, teacher_labels
 
 
 def backends() -> list:
@@ -50,6 +51,11 @@ __all__ = [
     "population_loss",
     "population_loss_grad",
     "spurious_optimum",
+    "predict",
+    "sample_inputs",
+    "sampled_loss_grad",
+    "stochastic_loss_grad",
+    "teacher_labels",
 ]
 
 # Training: initializations, step-size schedules, gradient descent and its outcomes.

@@ -34,6 +34,14 @@ def _demo(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    """Backend comparison table (median ms, ratio to the fastest, percent of read bandwidth)."""
+    from .bench import main as bench_main
+
+    bench_main(quick=args.quick)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shortcutnet",
@@ -47,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lr", type=float, default=0.1, help="step size for both layers (default 0.1)")
     demo.add_argument("--seed", type=int, default=0, help="teacher and initialization seed (default 0)")
     demo.set_defaults(run=_demo)
+    bench = sub.add_parser("bench", help="time the sampled kernels of every backend against NumPy, PyTorch and JAX")
+    bench.add_argument("--quick", action="store_true", help="small batches and few repeats (seconds, not minutes)")
+    bench.set_defaults(run=_bench)
     return parser
 
 

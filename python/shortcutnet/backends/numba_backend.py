@@ -59,3 +59,63 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, 
     )
     code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
     return code, phi, loss, steps_to_tol, w, a, steps
+
+
+# --------------------------------------------------------------------------- sampled kernels
+from contextlib import contextmanager  # noqa: E402
+
+import numba  # noqa: E402
+
+from . import numba_sampled as _smp  # noqa: E402
+
+
+@contextmanager
+def _thread_count(threads):
+    """Run on ``threads`` Numba threads (0: leave the default), restoring the previous count.
+
+    Counts above Numba's pool size (NUMBA_NUM_THREADS) are capped to it; results do not depend
+    on the count, only the speed does.
+    """
+    if not threads:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def predict(s, w, a, X, k, p, stride, normalize, threads=0):
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    with _thread_count(threads):
+        _smp.predict_into(s, w, a, X, int(k), int(p), int(stride), bool(normalize), out)
+    return out
+
+
+def sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads=0):
+    grad_w = np.empty(w.shape[0])
+    grad_a = np.empty(a.shape[0])
+    with _thread_count(threads):
+        loss = _smp.sampled_loss_grad_into(s, w, a, X, y, int(k), int(p), int(stride), bool(normalize), grad_w, grad_a)
+    return float(loss), grad_w, grad_a
+
+
+def sample_inputs(n, d, seed, dtype, threads=0):
+    dtype = np.dtype(dtype)
+    X = np.empty((int(n), int(d)), dtype=dtype)
+    with _thread_count(threads):
+        _smp.sample_inputs_into(X, np.uint64(seed), dtype == np.float32)
+    return X
+
+
+def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, seed, dtype, threads=0):
+    grad_w = np.empty(w.shape[0])
+    grad_a = np.empty(a.shape[0])
+    single = np.dtype(dtype) == np.float32
+    with _thread_count(threads):
+        loss = _smp.stochastic_loss_grad_into(
+            s, w, a, w_star, a_star, int(n), int(k), int(p), int(stride), bool(normalize), np.uint64(seed), single, grad_w, grad_a
+        )
+    return float(loss), grad_w, grad_a

@@ -272,3 +272,7 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, 
     )
     code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
     return code, phi, loss, steps_to_tol, w, a, steps
+
+
+# Sampled kernels and the Gaussian generator (MODEL.md section 3).
+from .reference_sampled import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad  # noqa: E402,F401

@@ -1,0 +1,114 @@
+"""The counter-based Gaussian generator: Philox known answers, distribution, cross-backend identity."""
+import math
+
+import numpy as np
+import pytest
+
+import shortcutnet as sn
+from shortcutnet.backends import numba_sampled, reference_sampled
+from sampled_cases import BACKENDS, DTYPES, backend_or_skip
+
+# Random123's published known-answer vectors for Philox4x32-10: (counter, key, output).
+KNOWN_ANSWERS = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize("counter, key, expected", KNOWN_ANSWERS)
+def test_reference_philox_known_answers(counter, key, expected):
+    words = reference_sampled.philox4x32(*(np.array([c], dtype=np.uint64) for c in counter), *key)
+    assert tuple(int(x[0]) for x in words) == expected
+
+
+@pytest.mark.parametrize("counter, key, expected", KNOWN_ANSWERS)
+def test_numba_philox_known_answers(counter, key, expected):
+    words = numba_sampled.philox4x32(*(np.uint64(c) for c in counter), *(np.uint64(k) for k in key))
+    assert tuple(int(x) for x in words) == expected
+
+
+def test_reference_follows_the_construction():
+    """Entry (i, j) is Box-Muller of Philox block j // 4 of row i, written out for a few entries."""
+    seed = 0x0123456789ABCDEF
+    X = reference_sampled.sample_inputs(3, 11, seed, np.float64)
+    for i, j in [(0, 0), (1, 5), (2, 10), (2, 3)]:
+        b = j // 4
+        x = reference_sampled.philox4x32(*(np.array([c], dtype=np.uint64) for c in (b, 0, i, 0)),
+                                         seed & 0xFFFFFFFF, seed >> 32)
+        u = [(int(word[0]) + 0.5) * 2.0**-32 for word in x]
+        pair = (j % 4) // 2
+        r = math.sqrt(-2.0 * math.log(u[2 * pair]))
+        angle = 2.0 * math.pi * u[2 * pair + 1]
+        want = r * (math.cos(angle) if j % 2 == 0 else math.sin(angle))
+        assert abs(X[i, j] - want) <= 8 * np.finfo(np.float64).eps * r
+
+
+def pair_radius(X):
+    """r = sqrt(-2 ln u) of each entry, recovered as the norm of its Box-Muller pair."""
+    d = X.shape[1]
+    padded = np.zeros((X.shape[0], 2 * ((d + 1) // 2)))
+    padded[:, :d] = X
+    pairs = padded.reshape(X.shape[0], -1, 2)
+    return np.repeat(np.hypot(pairs[..., 0], pairs[..., 1]), 2, axis=1)[:, :d]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backends_draw_the_same_inputs(backend, dtype):
+    backend_or_skip(backend)
+    model = sn.Model(7, 5, stride=2)  # d = 17: the last Philox block is partly used
+    seed = 2**64 - 12345
+    X = sn.sample_inputs(model, 333, seed, dtype=dtype, backend=backend)
+    want = reference_sampled.sample_inputs(333, model.d, seed, np.float64)
+    assert X.shape == (333, model.d) and X.dtype == np.dtype(dtype)
+    # A few ulps of the dtype relative to the Box-Muller radius, plus the final rounding.
+    bound = 4 * np.finfo(dtype).eps * pair_radius(want) + np.abs(want) * (np.finfo(dtype).eps / 2)
+    if dtype == np.float32:
+        want = reference_sampled.sample_inputs(333, model.d, seed, np.float32).astype(np.float64)
+        bound = 4 * np.finfo(np.float32).eps * pair_radius(want)
+    err = np.abs(X.astype(np.float64) - want)
+    assert np.all(err <= bound), f"worst error {np.max(err / bound):.3g} x the bound"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_entries_do_not_depend_on_the_batch_shape(backend):
+    backend_or_skip(backend)
+    small = sn.sample_inputs(sn.Model(2, 5), 5, 99, backend=backend).reshape(5, 10)
+    large = sn.sample_inputs(sn.Model(13, 1), 40, 99, backend=backend).reshape(40, 13)
+    np.testing.assert_array_equal(small, large[:5, :10])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seeds_use_all_64_bits(backend):
+    backend_or_skip(backend)
+    model = sn.Model(4, 4)
+    draws = [sn.sample_inputs(model, 2, seed, backend=backend) for seed in (1, 2**32 + 1, 2**63 + 1)]
+    assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[0], draws[2])
+    np.testing.assert_array_equal(draws[0], sn.sample_inputs(model, 2, 1, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_distribution(backend, dtype):
+    """Moments, neighbour correlations and a Kolmogorov-Smirnov test on 2^18 draws.
+
+    Each moment is compared with its exact value within 5 standard errors of its estimator
+    (Var z = 2, Var z^2 = 2, Var z^3 = 15, Var z^4 = 96 for z ~ N(0, 1), over N draws).
+    """
+    stats = pytest.importorskip("scipy.stats")
+    backend_or_skip(backend)
+    X = sn.sample_inputs(sn.Model(64, 16), 256, 2024, dtype=dtype, backend=backend).reshape(256, 1024)
+    z = X.astype(np.float64).ravel()
+    N = z.size
+    assert abs(z.mean()) < 5 * math.sqrt(1 / N)
+    assert abs(np.mean(z**2) - 1) < 5 * math.sqrt(2 / N)
+    assert abs(np.mean(z**3)) < 5 * math.sqrt(15 / N)
+    assert abs(np.mean(z**4) - 3) < 5 * math.sqrt(96 / N)
+    # Within a row (both halves of a Box-Muller pair included) and across rows.
+    for lag_a, lag_b in ((X[:, :-1], X[:, 1:]), (X[:-1], X[1:]), (X[:, :-4], X[:, 4:])):
+        corr = np.mean(lag_a.astype(np.float64) * lag_b)
+        assert abs(corr) < 5 / math.sqrt(lag_a.size), corr
+    assert stats.kstest(z, "norm").pvalue > 1e-4
+    assert stats.kstest(X[:, 1].astype(np.float64), "norm").pvalue > 1e-4  # one coordinate alone
