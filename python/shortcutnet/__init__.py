@@ -8,7 +8,10 @@ import importlib
 
 from ._version import __version__
 from .backends import BackendWarning
+from .init import init_first_layer, init_second_layer
+from .kernels import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad, teacher_labels
 from .model import Model
+from .outcomes import OUTCOMES, Thresholds
 from .population import (
     angle,
     is_spurious_minimum,
@@ -18,7 +21,8 @@ from .population import (
     population_loss_grad,
     spurious_optimum,
 )
-from .kernels import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad, teacher_labels
+from .schedules import constant, make_schedule, piecewise
+from .train import History, TrainResult, TrialsResult, run_trials, train
 
 
 def backends() -> list:
@@ -28,7 +32,10 @@ def backends() -> list:
 
 
 def build_info() -> dict:
-    """What the compiled core was built with (compiler, OpenMP, SIMD levels); ``{}`` without it."""
+    """What the compiled core was built with: compiler, OpenMP, SIMD levels supported and in use.
+
+    ``{"available": False, "error": ...}`` when the compiled core cannot be imported.
+    """
     try:
         from . import _core
     except ImportError as exc:
@@ -41,40 +48,31 @@ def build_info() -> dict:
 __all__ = [
     "__version__",
     "BackendWarning",
-    "Model",
-    "angle",
-    "backends",
-    "build_info",
-    "is_spurious_minimum",
-    "objective",
-    "population_grad",
-    "population_loss",
-    "population_loss_grad",
-    "spurious_optimum",
-    "predict",
-    "sample_inputs",
-    "sampled_loss_grad",
-    "stochastic_loss_grad",
-    "teacher_labels",
-]
-
-# Training: initializations, step-size schedules, gradient descent and its outcomes.
-from .init import init_first_layer, init_second_layer  # noqa: E402
-from .outcomes import OUTCOMES, Thresholds  # noqa: E402
-from .schedules import constant, make_schedule, piecewise  # noqa: E402
-from .train import History, TrainResult, TrialsResult, run_trials, train  # noqa: E402
-
-__all__ += [
-    "OUTCOMES",
     "History",
+    "Model",
+    "OUTCOMES",
     "Thresholds",
     "TrainResult",
     "TrialsResult",
+    "angle",
+    "backends",
+    "build_info",
     "constant",
     "init_first_layer",
     "init_second_layer",
+    "is_spurious_minimum",
     "make_schedule",
+    "objective",
     "piecewise",
+    "population_grad",
+    "population_loss",
+    "population_loss_grad",
+    "predict",
     "run_trials",
+    "sample_inputs",
+    "sampled_loss_grad",
+    "spurious_optimum",
+    "stochastic_loss_grad",
+    "teacher_labels",
     "train",
 ]
