@@ -77,3 +77,18 @@ def test_results_are_fresh_arrays(backend, rng):
     _, g2, a2 = sn.population_loss_grad(model, *params, backend=backend)
     assert not np.shares_memory(g1, g2) and not np.shares_memory(a1, a2)
     assert g1.dtype == np.float64 and g1.shape == (model.p,) and a1.shape == (model.k,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_byte_swapped_batches_give_the_native_results(backend, dtype):
+    model = sn.Model(4, 3)
+    rng = np.random.default_rng(3)
+    w, a, w_star, a_star = rng.normal(size=3), rng.normal(size=4), rng.normal(size=3), rng.normal(size=4)
+    Z = sn.sample_inputs(model, 64, 1, dtype=dtype)
+    y = sn.teacher_labels(model, w_star, a_star, Z)
+    swapped = np.dtype(dtype).newbyteorder()
+    native = sn.sampled_loss_grad(model, w, a, Z, y, backend=backend)
+    other = sn.sampled_loss_grad(model, w.astype(">f8"), a, Z.astype(swapped), y.astype(swapped), backend=backend)
+    assert native[0] == other[0]
+    assert np.array_equal(native[1], other[1]) and np.array_equal(native[2], other[2])
+    assert np.array_equal(sn.predict(model, w, a, Z.astype(swapped), backend=backend), sn.predict(model, w, a, Z, backend=backend))

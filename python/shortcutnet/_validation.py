@@ -116,13 +116,14 @@ def as_sample_array(name: str, x, shapes, *, dtype=None, check_finite: bool = Tr
             raise TypeError(f"{name}: expected an array of real numbers, got {describe(x)}") from exc
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected float32 or float64 numbers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and arr.dtype not in FLOAT_DTYPES:
+    if arr.dtype.kind == "f" and np.dtype(arr.dtype.type) not in FLOAT_DTYPES:
         # float16 and long double: no kernel reads them; the nearest supported width is used.
         arr = arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
     if not any(_shape_matches(arr.shape, shape) for shape in shapes):
         expected = " or ".join(shape_text(tuple("n" if s is None else s for s in shape)) for shape in shapes)
         raise ValueError(f"{name}: expected shape {expected}, got shape {arr.shape}")
-    target = np.dtype(dtype) if dtype is not None else (arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64))
+    # np.dtype(type) is the native byte order: byte-swapped input is converted, not passed on.
+    target = np.dtype(dtype) if dtype is not None else np.dtype(arr.dtype.type if arr.dtype.kind == "f" else np.float64)
     arr = np.ascontiguousarray(arr, dtype=target)
     if check_finite:
         require_finite(name, arr)
