@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lr", type=float, default=0.1, help="step size for both layers (default 0.1)")
     demo.add_argument("--seed", type=int, default=0, help="teacher and initialization seed (default 0)")
     demo.set_defaults(run=_demo)
+    from .cli_experiments import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -44,7 +44,9 @@ def wilson_interval(successes, n, z: float = 1.959963984540054):
         denom = 1.0 + z * z / n
         centre = (phat + z * z / (2 * n)) / denom
         half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    lo, hi = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # the interval contains phat; rounding could put an endpoint a hair on the wrong side
+    lo = np.clip(np.minimum(centre - half, phat), 0.0, 1.0)
+    hi = np.clip(np.maximum(centre + half, phat), 0.0, 1.0)
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
