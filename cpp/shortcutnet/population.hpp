@@ -20,7 +20,7 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr double kTwoPi = 6.28318530717958647692;
 
 // Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
-// above it, the orthogonal part is rebuilt from exactly rounded cross terms.
+// above it, perp is formed from exact products and projected twice (see angle_and_perp).
 constexpr double kAccurateCos = 0.75;
 
 inline double dot(const double* x, const double* y, std::int64_t n) {
@@ -29,30 +29,48 @@ inline double dot(const double* x, const double* y, std::int64_t n) {
   return acc;
 }
 
+// Error-free product: a*b == hi + lo exactly.  With an FMA unit, lo = fma(a, b, -hi); without
+// one, Dekker's splitting (a library fma call would be far slower).  Both give the same exact lo,
+// so results do not depend on the instruction set.
+inline void two_prod(double a, double b, double& hi, double& lo) {
+  hi = a * b;
+#if defined(__FMA__) || defined(__aarch64__)
+  lo = std::fma(a, b, -hi);
+#else
+  constexpr double kSplitter = 134217729.0;  // 2^27 + 1
+  const double ca = kSplitter * a, a_hi = ca - (ca - a), a_lo = a - a_hi;
+  const double cb = kSplitter * b, b_hi = cb - (cb - b), b_lo = b - b_hi;
+  lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
+#endif
+}
+
 // a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
 inline double diff_of_products(double a, double b, double c, double d) {
-  const double ab = a * b;
-  const double ab_err = std::fma(a, b, -ab);
-  const double cd = c * d;
-  const double cd_err = std::fma(c, d, -cd);
+  double ab, ab_err, cd, cd_err;
+  two_prod(a, b, ab, ab_err);
+  two_prod(c, d, cd, cd_err);
   return (ab - cd) + (ab_err - cd_err);
 }
 
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
-// Near 0 and pi, perp comes from Lagrange's identity: perp_i = sum_j (y_i x_j - x_i y_j) x_j / |x|^2,
-// with each cross term exactly rounded, so the angle keeps full relative accuracy there.
+// Near 0 and pi, perp = y - c x is a tiny difference of nearly equal vectors.  There each
+// y_i - c x_i is formed from the exact product c x_i, so the only error left is the rounding of
+// c, which is parallel to x; a second projection removes it ("twice is enough", Kahan-Parlett).
+// The angle and perp then keep a relative accuracy of a few ulps in O(n) operations.
 inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
   const double xx = dot(x, x, n);
   const double xy = dot(x, y, n);
   const double yy = dot(y, y, n);
+  const double c = xy / xx;
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
     for (std::int64_t i = 0; i < n; ++i) {
-      double acc = 0.0;
-      for (std::int64_t j = 0; j < n; ++j) acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j];
-      perp[i] = acc / xx;
+      double p_hi, p_lo;
+      two_prod(c, x[i], p_hi, p_lo);
+      perp[i] = (y[i] - p_hi) - p_lo;
     }
+    const double c2 = dot(x, perp, n) / xx;
+    for (std::int64_t i = 0; i < n; ++i) perp[i] -= c2 * x[i];
   } else {
-    const double c = xy / xx;
     for (std::int64_t i = 0; i < n; ++i) perp[i] = y[i] - c * x[i];
   }
   const double sin_part = std::sqrt(dot(perp, perp, n) * xx);

@@ -51,3 +51,24 @@ __all__ = [
     "population_loss_grad",
     "spurious_optimum",
 ]
+
+# Training: initializations, step-size schedules, gradient descent and its outcomes.
+from .init import init_first_layer, init_second_layer  # noqa: E402
+from .outcomes import OUTCOMES, Thresholds  # noqa: E402
+from .schedules import constant, make_schedule, piecewise  # noqa: E402
+from .train import History, TrainResult, TrialsResult, run_trials, train  # noqa: E402
+
+__all__ += [
+    "OUTCOMES",
+    "History",
+    "Thresholds",
+    "TrainResult",
+    "TrialsResult",
+    "constant",
+    "init_first_layer",
+    "init_second_layer",
+    "make_schedule",
+    "piecewise",
+    "run_trials",
+    "train",
+]

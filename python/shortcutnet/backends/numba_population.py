@@ -50,19 +50,24 @@ def dot(x, y):
 
 @njit(**_opts)
 def angle_and_perp(x, y, perp):
-    """Angle between x and y by atan2; perp receives the component of y orthogonal to x."""
+    """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
+
+    Near 0 and pi, each y_i - c x_i uses the exact product c x_i and a second projection removes
+    the rounding of c (parallel to x), as in population.hpp: a few ulps, O(n).
+    """
     n = x.shape[0]
     xx = dot(x, x)
     xy = dot(x, y)
     yy = dot(y, y)
+    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
         for i in range(n):
-            acc = 0.0
-            for j in range(n):
-                acc += diff_of_products(y[i], x[j], x[i], y[j]) * x[j]
-            perp[i] = acc / xx
+            p_hi, p_lo = two_prod(c, x[i])
+            perp[i] = (y[i] - p_hi) - p_lo
+        c2 = dot(x, perp) / xx
+        for i in range(n):
+            perp[i] -= c2 * x[i]
     else:
-        c = xy / xx
         for i in range(n):
             perp[i] = y[i] - c * x[i]
     sin_part = math.sqrt(dot(perp, perp) * xx)

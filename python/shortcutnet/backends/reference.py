@@ -28,32 +28,38 @@ def _two_prod(a, b):
     return hi, lo
 
 
-def _cross_matrix(x, y):
-    """C[i, j] = y_i x_j - x_i y_j to full relative accuracy, even when x is nearly parallel to y."""
-    ph, pl = _two_prod(y[:, None], x[None, :])
-    qh, ql = _two_prod(x[:, None], y[None, :])
-    return (ph - qh) + (pl - ql)
-
-
 # Below this |cos|, the plain projection y - (x.y) x / |x|^2 loses no significant digits.
 ACCURATE_COS = 0.75
+
+
+def _dot(x, y):
+    """x.y summed left to right, in the order of the compiled kernels."""
+    acc = 0.0
+    for xi, yi in zip(x.tolist(), y.tolist()):
+        acc += xi * yi
+    return acc
 
 
 def angle_and_perp(x, y):
     """Angle between x and y (by atan2) and the component of y orthogonal to x.
 
-    Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors; there it
-    is computed from the exactly rounded cross terms y_i x_j - x_i y_j (Lagrange's identity),
-    so both the angle and the orthogonal part keep full relative accuracy.
+    Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors.  There
+    each y_i - c x_i is formed from the exact product c x_i (Dekker), so the only error left is
+    the rounding of c = x.y / x.x, which lies along x; a second projection removes it ("twice is
+    enough", Kahan and Parlett).  The angle and the orthogonal part keep a relative accuracy of
+    a few ulps.
     """
-    xx = float(x @ x)
-    xy = float(x @ y)
-    yy = float(y @ y)
+    xx = _dot(x, x)
+    xy = _dot(x, y)
+    yy = _dot(y, y)
+    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
-        perp = (_cross_matrix(x, y) @ x) / xx
+        p_hi, p_lo = _two_prod(c, x)
+        perp = (y - p_hi) - p_lo
+        perp = perp - (_dot(x, perp) / xx) * x
     else:
-        perp = y - (xy / xx) * x
-    sin_part = math.sqrt(float(perp @ perp) * xx)
+        perp = y - c * x
+    sin_part = math.sqrt(_dot(perp, perp) * xx)
     return math.atan2(sin_part, xy), perp
 
 
@@ -229,3 +235,15 @@ def spurious_second_layer(a_star):
     """a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a*, the second layer of the spurious optimum (section 4)."""
     k = a_star.shape[0]
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
+
+
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds, threads):
+    """B exact-GD trials vectorized over B: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
+    from .. import outcomes
+    from . import reference_trials
+
+    phi, loss, steps_to_tol, w, a, steps = reference_trials.run_trials(
+        s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds[4], threads
+    )
+    code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
+    return code, phi, loss, steps_to_tol, w, a, steps

@@ -1,0 +1,129 @@
+"""Where a gradient-descent run ended: global optimum, spurious local optimum, unconverged or diverged.
+
+The rule (MODEL.md section 4) is implemented in the compiled engine (``cpp/shortcutnet/trials.hpp``,
+``classify``); :func:`classify` mirrors it for runs driven from Python (user schedules, SGD, the
+Numba and NumPy backends), vectorized over a leading batch axis.
+
+- ``"diverged"``: a non-finite value, or the loss, ``|w|`` or ``|a|`` above ``divergence``;
+- ``"global"``: ``phi <= global_phi`` and ``|a - a*| <= global_a_err`` (un-normalized model:
+  ``|rho a - rho* a*|``, since only the products ``rho a`` are identifiable);
+- ``"spurious"`` (normalized, non-overlapping model): ``phi > pi/2``, ``|a - a_sp| <= spurious_a_err``
+  and ``|L - L(a_sp, pi)| <= spurious_loss_gap * max(1, L(a_sp, pi))``.  Not a tight tolerance on
+  ``pi - phi``: the minimum is degenerate in phi (``g(phi) ~ (pi - phi)^3/3``), so phi approaches
+  pi slowly while a has long settled;
+- otherwise ``"unconverged"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping
+
+import numpy as np
+
+from ._validation import describe
+
+# Index = the int8 code used by the engines.
+OUTCOMES = ("unconverged", "global", "spurious", "diverged")
+UNCONVERGED, GLOBAL, SPURIOUS, DIVERGED = range(4)
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Thresholds of the outcome rule (see the module docstring).
+
+    The defaults separate the two basins cleanly for population GD: runs on the global side reach
+    ``phi ~ 1e-8`` and ``|a - a*| ~ 1e-5`` by the time ``L <= 1e-10``, runs on the spurious side
+    have ``|a - a_sp| < 1e-5`` after a few thousand steps while ``pi - phi`` is still ~1e-2.
+    """
+
+    global_phi: float = 1e-3
+    global_a_err: float = 1e-3
+    spurious_a_err: float = 1e-3
+    spurious_loss_gap: float = 1e-4
+    divergence: float = 1e12
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"thresholds.{field.name}: expected a positive number, got {describe(value)}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"thresholds.{field.name}: expected a finite number > 0, got {value!r}")
+            object.__setattr__(self, field.name, float(value))
+
+    def as_tuple(self) -> tuple:
+        """The order the engines take them in."""
+        return (self.global_phi, self.global_a_err, self.spurious_a_err, self.spurious_loss_gap, self.divergence)
+
+
+def as_thresholds(thresholds) -> Thresholds:
+    """None (the defaults), a Thresholds, or a mapping of some of its fields."""
+    if thresholds is None:
+        return Thresholds()
+    if isinstance(thresholds, Thresholds):
+        return thresholds
+    if isinstance(thresholds, Mapping):
+        names = {f.name for f in dataclasses.fields(Thresholds)}
+        unknown = sorted(set(thresholds) - names)
+        if unknown:
+            raise ValueError(f"thresholds: unknown fields {unknown}, expected some of {sorted(names)}")
+        return Thresholds(**thresholds)
+    raise TypeError(f"thresholds: expected None, a shortcutnet.Thresholds or a dict, got {describe(thresholds)}")
+
+
+def spurious_loss(a_sp, a_star):
+    """L(a_sp, phi = pi) of the normalized model, over the last axis."""
+    diff = a_sp - a_star
+    return (diff.sum(-1) ** 2 + (math.pi - 1.0) * (diff * diff).sum(-1) + 2.0 * math.pi * (a_sp * a_star).sum(-1)) / (
+        4.0 * math.pi
+    )
+
+
+def classify(model, w, a, w_star, a_star, loss, phi, thresholds=None) -> np.ndarray:
+    """Outcome codes (int8, indices into OUTCOMES) for final states with a leading batch axis.
+
+    w (B, p), a (B, k), w_star (B, p), a_star (B, k), loss (B,), phi (B,).
+    """
+    return classify_raw(model.s, model.stride, model.normalize, w, a, w_star, a_star, loss, phi, thresholds)
+
+
+def classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, thresholds=None) -> np.ndarray:
+    """:func:`classify` on the model's raw data (shortcut vector, stride, normalization)."""
+    th = as_thresholds(thresholds)
+    w, a, w_star, a_star = (np.asarray(x, dtype=np.float64) for x in (w, a, w_star, a_star))
+    loss = np.asarray(loss, dtype=np.float64)
+    phi = np.asarray(phi, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        w_norm = np.sqrt((w * w).sum(-1))
+        a_norm = np.sqrt((a * a).sum(-1))
+        finite = np.isfinite(loss) & np.isfinite(phi) & np.isfinite(w_norm) & np.isfinite(a_norm)
+        diverged = ~finite | (loss > th.divergence) | (w_norm > th.divergence) | (a_norm > th.divergence)
+        if normalize:
+            a_err = np.sqrt(((a - a_star) ** 2).sum(-1))
+        else:
+            rho = np.sqrt(((w + s) ** 2).sum(-1))[..., None]
+            rho_star = np.sqrt(((w_star + s) ** 2).sum(-1))[..., None]
+            a_err = np.sqrt(((rho * a - rho_star * a_star) ** 2).sum(-1))
+        is_global = (phi <= th.global_phi) & (a_err <= th.global_a_err)
+        if normalize and stride >= np.shape(s)[0]:
+            k = a_star.shape[-1]
+            a_sp = ((math.pi / (math.pi - 1.0 + k)) * a_star.sum(-1, keepdims=True) - a_star) / (math.pi - 1.0)
+            loss_sp = spurious_loss(a_sp, a_star)
+            is_spurious = (
+                (phi > 0.5 * math.pi)
+                & (np.sqrt(((a - a_sp) ** 2).sum(-1)) <= th.spurious_a_err)
+                & (np.abs(loss - loss_sp) <= th.spurious_loss_gap * np.maximum(1.0, loss_sp))
+            )
+        else:
+            is_spurious = np.zeros_like(is_global)
+    code = np.full(np.shape(loss), UNCONVERGED, dtype=np.int8)
+    code[is_spurious] = SPURIOUS
+    code[is_global] = GLOBAL
+    code[diverged] = DIVERGED
+    return code
+
+
+def names(codes) -> np.ndarray:
+    """Outcome codes to their names, as a NumPy string array."""
+    return np.asarray(OUTCOMES)[np.asarray(codes, dtype=np.intp)]

@@ -1,0 +1,146 @@
+"""run_trials(): agreement with train(), across backends and thread counts; shapes; Ctrl-C."""
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import shortcutnet as sn
+from shortcutnet import outcomes
+from train_problems import BACKENDS, available, problem
+
+
+def batch(model, seed, size):
+    return problem(model, seed, size=size)
+
+
+def test_train_and_run_trials_agree():
+    model = sn.Model(10, 5, shortcut=False)
+    w_star, a_star, w0, a0 = batch(model, 7, 6)
+    out = sn.run_trials(model, w_star, a_star, w0, a0, steps=800, lr=(0.1, 0.12))
+    for b in range(6):
+        res = sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=800, lr=(0.1, 0.12), record_every=800)
+        assert (res.outcome, res.steps, res.steps_to_tol) == (out.outcome[b], out.steps[b], out.steps_to_tol[b])
+        assert np.array_equal(res.w, out.w[b]) and np.array_equal(res.a, out.a[b])
+        assert res.loss == out.loss[b] and res.phi == out.phi[b]
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_backends_agree(shortcut):
+    model = sn.Model(12, 6, shortcut=shortcut)
+    w_star, a_star, w0, a0 = batch(model, 8, 40)
+    results = {b: sn.run_trials(model, w_star, a_star, w0, a0, steps=1500, lr=0.1, backend=b)
+               for b in BACKENDS if available(b)}
+    first = results[next(iter(results))]
+    for other in results.values():
+        np.testing.assert_array_equal(other.outcome, first.outcome)
+        np.testing.assert_array_equal(other.steps_to_tol, first.steps_to_tol)
+        np.testing.assert_allclose(other.w, first.w, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(other.a, first.a, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(other.loss, first.loss, rtol=1e-9, atol=1e-20)
+        np.testing.assert_allclose(other.phi, first.phi, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+def test_thread_count_does_not_change_results(backend):
+    if not available(backend):
+        pytest.skip(f"{backend} backend not available")
+    model = sn.Model(10, 5, shortcut=False)
+    w_star, a_star, w0, a0 = batch(model, 9, 64)
+    one, two, three = (sn.run_trials(model, w_star, a_star, w0, a0, steps=600, lr=0.1, threads=t, backend=backend)
+                       for t in (1, 2, 3))
+    for other in (two, three):
+        for field in ("outcome_code", "phi", "loss", "steps_to_tol", "steps", "w", "a"):
+            assert np.array_equal(getattr(one, field), getattr(other, field)), field
+
+
+def test_shared_teacher_and_summary():
+    model = sn.Model(8, 4)
+    w_star, a_star, w0, a0 = batch(model, 10, 5)
+    shared = sn.run_trials(model, w_star[0], a_star[0], w0, a0, steps=300, lr=0.1)
+    explicit = sn.run_trials(model, np.tile(w_star[0], (5, 1)), np.tile(a_star[0], (5, 1)), w0, a0, steps=300, lr=0.1)
+    assert np.array_equal(shared.w, explicit.w)
+    summary = shared.summary()
+    assert set(summary) == {"global", "spurious", "unconverged", "diverged"} and sum(summary.values()) == 5
+    assert shared.rate("global") == summary["global"] / 5
+    assert "TrialsResult(B=5" in repr(shared)
+
+
+def test_python_rule_mirrors_the_engine():
+    # steps=1 with lr=0 leaves every state in place, so the engine classifies the given states.
+    model = sn.Model(10, 5, shortcut=False)
+    rng = np.random.default_rng(2)
+    w_star, a_star, w0, a0 = batch(model, 11, 200)
+    out = sn.run_trials(model, w_star, a_star, w0, a0, steps=3000, lr=0.1)
+    u_star = w_star + model.s
+    a_sp = np.array([sn.spurious_optimum(model, x) for x in a_star])
+    states_w = np.concatenate([out.w, u_star * 2.0, -u_star + 1e-9 * rng.normal(size=u_star.shape), w0])
+    states_a = np.concatenate([out.a, a_star + 1e-6, a_sp + 1e-7, 1e7 * a0])
+    teacher_w, teacher_a = np.tile(w_star, (4, 1)), np.tile(a_star, (4, 1))
+    th = sn.Thresholds()
+    engine = sn.run_trials(model, teacher_w, teacher_a, states_w, states_a, steps=1, lr=0.0, tol=0.0, thresholds=th)
+    mirror = outcomes.classify(model, states_w, states_a, teacher_w, teacher_a, engine.loss, engine.phi, th)
+    np.testing.assert_array_equal(mirror, engine.outcome_code)
+    assert set(engine.outcome[200:400]) == {"global"} and set(engine.outcome[400:600]) <= {"spurious", "unconverged"}
+    assert np.mean(engine.outcome[400:600] == "spurious") > 0.5
+
+
+def test_bad_batches():
+    model = sn.Model(6, 3)
+    w_star, a_star, w0, a0 = batch(model, 0, 4)
+    with pytest.raises(ValueError, match="a0"):
+        sn.run_trials(model, w_star, a_star, w0, a0[:3], steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="w0"):
+        sn.run_trials(model, w_star, a_star, w0[0], a0, steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="w_star"):
+        sn.run_trials(model, w_star[:2], a_star, w0, a0, steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="a_star"):
+        sn.run_trials(model, w_star, a_star[:, :5], w0, a0, steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="trial 2"):
+        sn.run_trials(model, w_star, a_star, np.where(np.arange(4)[:, None] == 2, -model.s, w0), a0, steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="w0"):
+        sn.run_trials(model, w_star, a_star, np.full_like(w0, np.nan), a0, steps=10, lr=0.1)
+    with pytest.raises(ValueError, match="steps"):
+        sn.run_trials(model, w_star, a_star, w0, a0, steps=0, lr=0.1)
+    with pytest.raises(ValueError, match="threads"):
+        sn.run_trials(model, w_star, a_star, w0, a0, steps=10, lr=0.1, threads=0)
+    with pytest.raises(ValueError, match="step 4"):
+        sn.run_trials(model, w_star, a_star, w0, a0, steps=10, lr=lambda t: -1.0 if t == 4 else 0.1)
+
+
+def interrupt_after(seconds):
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+def test_ctrl_c_stops_a_long_run(backend):
+    if not available(backend):
+        pytest.skip(f"{backend} backend not available")
+    model = sn.Model(20, 10, shortcut=False)
+    w_star, a_star, w0, a0 = batch(model, 1, 500)
+    sn.run_trials(model, w_star, a_star, w0, a0, steps=2, lr=0.1, backend=backend)  # compiled before timing
+    # lr tiny and tol 0: nothing stops early; uninterrupted this takes minutes.
+    timer = interrupt_after(0.3)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sn.run_trials(model, w_star, a_star, w0, a0, steps=400_000, lr=1e-7, tol=0.0, backend=backend)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 1.3
+
+
+def test_ctrl_c_stops_a_long_train():
+    model = sn.Model(20, 10, shortcut=False)
+    w_star, a_star, w0, a0 = problem(model, 1)
+    timer = interrupt_after(0.3)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sn.train(model, w_star, a_star, w0, a0, steps=3_000_000, lr=1e-7, tol=0.0, record_every=1000)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 1.3
