@@ -70,11 +70,11 @@ def plot_trajectory(result: dict, stem) -> list:
         if resnet and resnet[0]["stage1_end"] > 0:
             ax.axvspan(1, resnet[0]["stage1_end"] + 1, color=COLORS["resnet"], alpha=0.08)
     if resnet and resnet[0]["stage1_end"] > 0:
-        axes[0, 0].text(1.05, 0.04, "stage I (ResNet: a·a* < 0)", transform=axes[0, 0].get_xaxis_transform(),
-                        fontsize=8, color=COLORS["resnet"])
+        axes[1, 0].text(1.05, 0.9, f"shaded: stage I of the ResNet run (a·a* < 0, {resnet[0]['stage1_end']} steps)",
+                        transform=axes[1, 0].get_xaxis_transform(), fontsize=8, color=COLORS["resnet"])
     for ax in axes[1]:
         ax.set_xlabel("gradient step + 1 (log)")
-    axes[0, 0].legend(fontsize=8, loc="lower left")
+    axes[0, 1].legend(fontsize=8, loc="center right")
     fig.suptitle(f"Population gradient descent on one teacher (k = {first.get('k')}, p = {first.get('p')}, "
                  f"η = {first.get('lr')}): ResNet vs plain CNN from several random starts")
     fig.tight_layout()

@@ -10,6 +10,15 @@ from ._common import PROCESSES, cell_rng, draw_trials, make_model, map_tasks, me
 from .trajectory import _history_columns
 
 
+def sampled_gradient_available() -> bool:
+    """Whether this build has the sampled kernels that ``train(gradient="sampled")`` uses."""
+    try:
+        from .. import kernels  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def sgd_cell(config: dict) -> dict:
     """``trials`` runs of one architecture at one batch size (None: population GD).
 
@@ -71,6 +80,9 @@ def sgd_vs_gd(batch_sizes: Sequence[Optional[int]] = (None, 1024, 128, 16), *, k
     Wilson interval and the median final population loss, phi and |a - a*|; and the median
     population loss and phi along training.
     """
+    if not sampled_gradient_available():
+        raise RuntimeError("sgd_vs_gd: this build of shortcutnet has no sampled kernels (shortcutnet.kernels), "
+                           "which SGD needs")
     configs = [{"k": k, "p": p, "trials": trials, "steps": steps, "lr": lr, "seed": seed,
                 "batch_size": None if b is None or int(b) == 0 else int(b), "architecture": arch}
                for arch in architectures for b in batch_sizes]

@@ -18,8 +18,9 @@ def trajectory(k: int = 20, p: int = 10, *, steps: int = 3000, lr: float = 0.1, 
     """History of phi, a.a*, |a - a*| and the loss for one teacher: one ResNet run, several CNN runs.
 
     Both architectures share the teacher (a*, u*) and the second-layer initialization a0 (uniform
-    in B(0, |1'a*|/sqrt(k))); the ResNet starts at w0 = 0, each CNN run at its own w0 on the unit
-    sphere (its outcome, global or spurious, depends on that draw). With ``negative_start`` a0 is
+    in B(0, |1'a*|/sqrt(k))); the ResNet starts at w0 = 0, the CNN runs at ``cnn_runs`` points of
+    the unit sphere drawn in antipodal pairs (w0, -w0), so that both of the CNN's fates (global
+    or spurious, decided by the side of the start) typically appear. With ``negative_start`` a0 is
     reflected, if needed, so that a0.a* < 0 (the ball is symmetric, so a0 stays in it): then the
     ResNet run shows stage I of the proof, where a moves until a.a* > 0 while w stays near 0.
 
@@ -36,12 +37,16 @@ def trajectory(k: int = 20, p: int = 10, *, steps: int = 3000, lr: float = 0.1, 
         a0 = -a0
     starts = [("resnet", np.zeros(p))]
     cnn = make_model("cnn", k, p)
-    starts += [("cnn", init_first_layer(cnn, "sphere", rng)) for _ in range(cnn_runs)]
+    for i in range(cnn_runs):
+        if i % 2 == 0:
+            w0 = init_first_layer(cnn, "sphere", rng)
+        starts.append(("cnn", w0 if i % 2 == 0 else -w0))
     config = {"k": k, "p": p, "steps": steps, "lr": lr, "seed": seed, **metadata()}
     rows, runs = [], []
     for run, (architecture, w0) in enumerate(starts):
         model = make_model(architecture, k, p)
-        result = train(model, u_star - model.s, a_star, w0, a0, steps=steps, lr=lr, record_every=record_every)
+        # tol = 0: run all steps, so the figure shows the loss down to rounding
+        result = train(model, u_star - model.s, a_star, w0, a0, steps=steps, lr=lr, record_every=record_every, tol=0.0)
         hist = _history_columns(result.history)
         positive = np.flatnonzero(hist["a_dot_astar"] > 0)
         for i in range(len(hist["step"])):
