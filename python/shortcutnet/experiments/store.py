@@ -59,7 +59,7 @@ class ResultStore:
 
     def append(self, record: dict) -> None:
         """Write one finished cell as a single line, durably, before anything else happens."""
-        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        line = (json.dumps(record, allow_nan=True) + "\n").encode()  # keeps column order
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)  # one write call: the line lands whole or not at all in practice
