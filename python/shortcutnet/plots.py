@@ -126,7 +126,7 @@ def plot_convergence(result: dict, stem) -> list:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     cmap = plt.get_cmap("viridis")
     for ax, variable, fixed_name, fixed_value, xs in ((axes[0], "k", "p", p_fix, ks), (axes[1], "p", "k", k_fix, ps)):
-        for i, eps in enumerate(epss):
+        for i, eps in enumerate(sorted(epss, reverse=True)):
             sel = sorted(_select(rows, eps=eps, **{fixed_name: fixed_value}), key=lambda r: r[variable])
             x = np.array([r[variable] for r in sel], float)
             y = np.array([r["median_steps"] for r in sel], float)
@@ -142,6 +142,7 @@ def plot_convergence(result: dict, stem) -> list:
                 ax.plot(xx, np.exp(fit[0]["intercept"]) * xx ** slope, "-", color=color, lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log_ticks(ax, xs)
         ax.set_xlabel(f"{'number of patches k' if variable == 'k' else 'patch size p'} (log)")
         ax.set_ylabel("median steps to reach L ≤ ε (log)")
         ax.set_title(f"vs {variable} at {fixed_name} = {fixed_value}: T ∝ {variable}^slope", fontsize=10)
@@ -154,13 +155,23 @@ def plot_convergence(result: dict, stem) -> list:
                 color=plt.get_cmap("plasma")(i / max(1, len(ks) - 1)), label=f"k = {k}")
     ax.set_xlabel("log10(1/ε)")
     ax.set_ylabel("median steps to reach L ≤ ε")
-    ax.set_title(f"vs accuracy at p = {p_fix}: a straight line = linear convergence", fontsize=10)
+    ax.set_title(f"vs accuracy at p = {p_fix} (straight line: linear convergence)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     lr = rows[0]["lr"] if rows else None
     fig.suptitle(f"Polynomial time: ResNet from w0 = 0, population GD with η = {lr} (medians, bars: quartiles)")
     fig.tight_layout()
     return _save(fig, stem)
+
+
+def _plain_log_ticks(ax, values):
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(list(values)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
 
 
 def plot_phase(rows: Sequence[dict], stem) -> list:
@@ -184,7 +195,7 @@ def plot_phase(rows: Sequence[dict], stem) -> list:
     first = rows[0] if rows else {}
     ax.set_title(f"Where the ResNet guarantee breaks (k = {first.get('k')}, p = {first.get('p')}, "
                  f"{first.get('trials')} teachers per point, 95% Wilson bands)", fontsize=10)
-    ax.legend(fontsize=9, loc="lower left")
+    ax.legend(fontsize=9, loc="center left")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return _save(fig, stem)
@@ -250,7 +261,8 @@ def plot_stride(rows: Sequence[dict], stem) -> list:
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("fraction of runs reaching the global optimum")
     ax.set_title(f"Overlapping patches (k = {rows[0]['k']}, p = {p}, {rows[0]['trials']} teachers each, "
-                 "95% Wilson intervals)", fontsize=10)
+                 f"{rows[0]['steps']} steps, 95% Wilson intervals)", fontsize=10)
+    ax.set_xlabel("patch stride (patch j covers pixels j·stride ... j·stride + p − 1 of the input)")
     ax.legend(fontsize=9, loc="lower left")
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()

@@ -22,7 +22,8 @@ SETTINGS = {
         "convergence": dict(ks=(5, 10, 20, 40), ps=(5, 10, 20), eps=(1e-2, 1e-4, 1e-6, 1e-8), trials=20,
                             steps=10000, lr=0.1),
         "angle": dict(angles_deg=tuple(range(0, 181, 10)), k=20, p=10, trials=100, steps=3000, lr=0.1),
-        "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=100, steps=3000, lr=0.1),
+        # overlapping patches converge more slowly: more steps
+        "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=50, steps=10000, lr=0.1),
         "sgd": dict(batch_sizes=(None, 1024, 64), k=20, p=10, trials=10, steps=1500, lr=0.1),
     },
     "full": {
@@ -31,7 +32,7 @@ SETTINGS = {
         "convergence": dict(ks=(5, 10, 20, 40, 80), ps=(5, 10, 20, 40), eps=(1e-2, 1e-4, 1e-6, 1e-8, 1e-10),
                             trials=200, steps=20000, lr=0.1),
         "angle": dict(angles_deg=tuple(range(0, 181, 5)), k=20, p=10, trials=1000, steps=5000, lr=0.1),
-        "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=1000, steps=5000, lr=0.1),
+        "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=400, steps=20000, lr=0.1),
         "sgd": dict(batch_sizes=(None, 4096, 512, 64, 8), k=20, p=10, trials=50, steps=3000, lr=0.1),
     },
 }
