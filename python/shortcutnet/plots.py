@@ -221,7 +221,7 @@ def plot_sgd(result: dict, stem) -> list:
     axes[0].set_yscale("log")
     axes[0].set_xlabel("gradient step + 1 (log)")
     axes[0].set_ylabel("median population loss (log)")
-    axes[0].set_title("SGD settles at a noise floor that falls with the batch size", fontsize=10)
+    axes[0].set_title("Median population loss along training (solid: ResNet, dashed: CNN)", fontsize=10)
     axes[0].legend(fontsize=7, ncol=2)
     axes[0].grid(True, which="major", alpha=0.3)
     x = np.arange(len(sizes))

@@ -52,7 +52,8 @@ def convergence_time(ks: Sequence[int] = (5, 10, 20, 40), ps: Sequence[int] = (5
                 "threads": None if executor is None else 1} for k in ks for p in ps]
     results = map_tasks(convergence_cell, configs, executor, progress=progress, desc="convergence time")
     rows = [row for cell in results for row in cell]
-    return {"rows": rows, "slopes": fit_slopes(rows)}
+    slopes = [{**s, "trials": int(trials), "lr": float(lr), "seed": int(seed), **metadata()} for s in fit_slopes(rows)]
+    return {"rows": rows, "slopes": slopes}
 
 
 def _fit(x, y):

@@ -24,7 +24,7 @@ SETTINGS = {
         "angle": dict(angles_deg=tuple(range(0, 181, 10)), k=20, p=10, trials=100, steps=3000, lr=0.1),
         # overlapping patches converge more slowly: more steps
         "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=50, steps=10000, lr=0.1),
-        "sgd": dict(batch_sizes=(None, 1024, 64), k=20, p=10, trials=10, steps=1500, lr=0.1),
+        "sgd": dict(batch_sizes=(None, 256, 32), k=20, p=10, trials=6, steps=1000, lr=0.1),
     },
     "full": {
         "trajectory": dict(k=20, p=10, steps=3000, lr=0.1, cnn_runs=6, seed_offset=3),
@@ -33,7 +33,7 @@ SETTINGS = {
                             trials=200, steps=20000, lr=0.1),
         "angle": dict(angles_deg=tuple(range(0, 181, 5)), k=20, p=10, trials=1000, steps=5000, lr=0.1),
         "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=400, steps=20000, lr=0.1),
-        "sgd": dict(batch_sizes=(None, 4096, 512, 64, 8), k=20, p=10, trials=50, steps=3000, lr=0.1),
+        "sgd": dict(batch_sizes=(None, 1024, 128, 16, 4), k=20, p=10, trials=20, steps=2000, lr=0.1),
     },
 }
 
