@@ -67,9 +67,17 @@ def success_cell(config: dict) -> list:
             "frac_spurious_minimum": float(np.mean(spurious_exists)),
             "mean_teacher_angle": float(np.mean(angle_to_s)),
             "median_final_phi": float(np.median(out.phi)),
+            # where the failed runs stopped: tells a spurious point (phi ~ pi) from other stationary points
+            "median_failed_phi": _median(np.asarray(out.phi)[outcome != "global"]),
+            "median_failed_loss": _median(np.asarray(out.loss)[outcome != "global"]),
             **metadata(),
         })
     return rows
+
+
+def _median(x):
+    """Median, or None when there is nothing to take it of (None, unlike nan, compares equal)."""
+    return float(np.median(x)) if np.size(x) else None
 
 
 def _grid(ks, ps, strides, angles):
