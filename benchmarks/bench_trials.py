@@ -48,7 +48,7 @@ def test_run_trials_engine(benchmark, problem, backend):
     model, w_star, a_star, w0, a0 = problem
     sn.run_trials(model, w_star[:2], a_star[:2], w0[:2], a0[:2], steps=2, lr=LR, backend=backend)  # compile/warm up
     out = benchmark.pedantic(sn.run_trials, args=(model, w_star, a_star, w0, a0),
-                             kwargs=dict(steps=STEPS, lr=LR, tol=0.0, backend=backend), rounds=3, iterations=1)
+                             kwargs=dict(steps=STEPS, lr=LR, tol=0.0, backend=backend), rounds=5, iterations=1)
     assert int(out.steps.sum()) == B * STEPS
     benchmark.extra_info["threads"] = sn.build_info().get("max_threads")
     record(benchmark, backend, B * STEPS)
@@ -58,7 +58,7 @@ def test_numpy_batch_loop(benchmark, problem):
     model, w_star, a_star, w0, a0 = problem
     steps = 100
     benchmark.pedantic(sn.run_trials, args=(model, w_star, a_star, w0, a0),
-                       kwargs=dict(steps=steps, lr=LR, tol=0.0, backend="numpy"), rounds=3, iterations=1)
+                       kwargs=dict(steps=steps, lr=LR, tol=0.0, backend="numpy"), rounds=5, iterations=1)
     record(benchmark, "numpy_batch", B * steps)
 
 
@@ -71,7 +71,7 @@ def test_python_loop_over_trials(benchmark, problem):
             sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=steps, lr=LR, tol=0.0, backend="numpy",
                      record_every=steps)
 
-    benchmark.pedantic(loop, rounds=3, iterations=1)
+    benchmark.pedantic(loop, rounds=5, iterations=1)
     record(benchmark, "python_loop", trials * steps)
 
 
@@ -113,5 +113,5 @@ def test_jax_jit_vmap_scan(benchmark, problem):
     fn = jax_population_gd(jax, jnp)
     args = [jnp.asarray(x) for x in (w0, a0, w_star, a_star, model.s)]
     fn(*args, STEPS)[0].block_until_ready()  # compile
-    benchmark.pedantic(lambda: fn(*args, STEPS)[0].block_until_ready(), rounds=3, iterations=1)
+    benchmark.pedantic(lambda: fn(*args, STEPS)[0].block_until_ready(), rounds=5, iterations=1)
     record(benchmark, "jax", B * STEPS)

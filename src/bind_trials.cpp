@@ -38,9 +38,11 @@ shortcutnet::Thresholds thresholds_from(const py::tuple& t) {
   return th;
 }
 
-void check_rates(const carray<double>& rates) {
-  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1)
-    fail("lr: expected per-step rates of shape (steps, 2) with steps >= 1, got shape " + shape_of(rates));
+void check_rates(const carray<double>& rates, std::int64_t steps) {
+  if (steps < 1) fail("steps: expected an integer >= 1, got " + std::to_string(steps));
+  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps)
+    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= steps = " + std::to_string(steps) +
+         " (the last row repeats), got shape " + shape_of(rates));
   const double* r = rates.data();
   for (py::ssize_t i = 0; i < rates.size(); ++i)
     if (!std::isfinite(r[i]) || r[i] < 0.0)
@@ -68,7 +70,8 @@ struct History {
 // One trial with its trajectory.
 py::tuple train_population(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
                            const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride,
-                           bool normalize, const carray<double>& rates, double tol, std::int64_t record_every,
+                           bool normalize, const carray<double>& rates, std::int64_t n_steps, double tol,
+                           std::int64_t record_every,
                            const py::tuple& thresholds) {
   if (w0.ndim() != 1 || w0.shape(0) < 1) fail("w0: expected a non-empty 1-D array of shape (p,), got shape " + shape_of(w0));
   if (a0.ndim() != 1 || a0.shape(0) < 1) fail("a0: expected a non-empty 1-D array of shape (k,), got shape " + shape_of(a0));
@@ -81,11 +84,11 @@ py::tuple train_population(const carray<double>& s, const carray<double>& w0, co
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (record_every < 1) fail("record_every: expected an integer >= 1, got " + std::to_string(record_every));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
-  check_rates(rates);
+  check_rates(rates, n_steps);
   check_directions(s.data(), w0.data(), p, "w0", -1);
   check_directions(s.data(), w_star.data(), p, "w_star", -1);
   const shortcutnet::Thresholds th = thresholds_from(thresholds);
-  const std::int64_t n_steps = rates.shape(0);
+  const std::int64_t n_rates = rates.shape(0);
 
   py::array_t<double> w(p), a(k);
   std::copy_n(w0.data(), p, w.mutable_data());
@@ -101,8 +104,8 @@ py::tuple train_population(const carray<double>& s, const carray<double>& w0, co
     bool done;
     {
       py::gil_scoped_release release;
-      done = shortcutnet::advance_trial(arch, pw, pa, w_star.data(), a_star.data(), rates.data(), n_steps, tol,
-                                        record_every, th.divergence, last, state, work.data(), history);
+      done = shortcutnet::advance_trial(arch, pw, pa, w_star.data(), a_star.data(), rates.data(), n_rates, n_steps,
+                                        tol, record_every, th.divergence, last, state, work.data(), history);
     }
     check_signals();
     if (done) break;
@@ -120,7 +123,8 @@ py::tuple train_population(const carray<double>& s, const carray<double>& w0, co
 // B independent trials; every input has a leading batch axis.
 py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
                      const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride, bool normalize,
-                     const carray<double>& rates, double tol, const py::tuple& thresholds, int threads) {
+                     const carray<double>& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
+                     int threads) {
   if (w0.ndim() != 2 || w0.shape(0) < 1 || w0.shape(1) < 1)
     fail("w0: expected a 2-D array of shape (B, p) with B, p >= 1, got shape " + shape_of(w0));
   const std::int64_t B = w0.shape(0), p = w0.shape(1);
@@ -137,13 +141,13 @@ py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const ca
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
-  check_rates(rates);
+  check_rates(rates, n_steps);
   for (std::int64_t b = 0; b < B; ++b) {
     check_directions(s.data(), w0.data() + b * p, p, "w0", b);
     check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
   }
   const shortcutnet::Thresholds th = thresholds_from(thresholds);
-  const std::int64_t n_steps = rates.shape(0);
+  const std::int64_t n_rates = rates.shape(0);
 
   py::array_t<double> w({B, p}), a({B, k}), phi(B), loss(B);
   py::array_t<std::int8_t> outcome(B);
@@ -152,7 +156,7 @@ py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const ca
   std::copy_n(a0.data(), B * k, a.mutable_data());
   const shortcutnet::Architecture arch{s.data(), k, p, stride, normalize};
   shortcutnet::TrialBatch batch(arch, B, w.mutable_data(), a.mutable_data(), w_star.data(), a_star.data(),
-                                rates.data(), n_steps, tol, th, threads);
+                                rates.data(), n_rates, n_steps, tol, th, threads);
   const std::int64_t chunk = std::max<std::int64_t>(1, kTrialStepsPerChunk * threads / B);
   for (std::int64_t last = chunk - 1;; last += chunk) {
     bool done;
@@ -180,11 +184,12 @@ int default_threads() {
 
 void register_trials(py::module_& m) {
   m.def("train_population", &train_population, py::arg("s"), py::arg("w0"), py::arg("a0"), py::arg("w_star"),
-        py::arg("a_star"), py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("tol"),
-        py::arg("record_every"), py::arg("thresholds"),
+        py::arg("a_star"), py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("steps"),
+        py::arg("tol"), py::arg("record_every"), py::arg("thresholds"),
         "Exact population GD for one trial; returns (w, a, steps, steps_to_tol, outcome, loss, phi, history).");
   m.def("run_trials", &run_trials, py::arg("s"), py::arg("w0"), py::arg("a0"), py::arg("w_star"), py::arg("a_star"),
-        py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("tol"), py::arg("thresholds"),
+        py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
+        py::arg("thresholds"),
         py::arg("threads"),
         "B independent exact population-GD trials; returns (outcome, phi, loss, steps_to_tol, w, a, steps).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");

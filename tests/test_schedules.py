@@ -64,3 +64,11 @@ def test_piecewise_errors():
         sn.piecewise([0], [0.1, 0.2])
     with pytest.raises(ValueError, match=r"values\[1\]"):
         sn.piecewise([5], [0.1, -0.2])
+
+
+def test_tables_are_cut_after_the_last_change():
+    assert sn.make_schedule(0.1).table(10**9).shape == (1, 2)
+    table = sn.piecewise([3, 5], [0.1, 0.2, (0.3, 0.4)]).table(10**9)
+    np.testing.assert_array_equal(table, [[0.1, 0.1]] * 3 + [[0.2, 0.2]] * 2 + [[0.3, 0.4]])
+    np.testing.assert_array_equal(sn.piecewise([3, 5], [0.1, 0.2, 0.3]).table(2), [[0.1, 0.1]] * 2)
+    assert sn.make_schedule(lambda t: 0.1).table(4).shape == (4, 2)

@@ -85,7 +85,7 @@ def test_divergence_is_reported(backend):
     backend_or_skip(backend)
     model = sn.Model(10, 5, shortcut=False)
     w_star, a_star, w0, a0 = problem(model, seed=1)
-    for lr in (1e3, lambda t: 1e3):
+    for lr in (1e3, lambda t: 1e3, 1e200):
         res = sn.train(model, w_star, a_star, w0, a0, steps=1000, lr=lr, backend=backend)
         assert res.outcome == "diverged"
         assert res.steps < 1000
@@ -114,6 +114,12 @@ def test_bad_input():
         sn.train(*args, steps=10, lr=0.1, gradient="exact")
     with pytest.raises(ValueError, match="batch_size"):
         sn.train(*args, steps=10, lr=0.1, batch_size=100)
+    with pytest.raises(ValueError, match="threads"):
+        sn.train(*args, steps=10, lr=0.1, threads=2)
+    with pytest.raises(ValueError, match="dtype"):
+        sn.train(*args, steps=10, lr=0.1, dtype=np.float32)
+    with pytest.raises(TypeError, match="dtype"):
+        sn.train(*args, steps=10, lr=0.1, dtype="int8")
     with pytest.raises(ValueError, match="tol"):
         sn.train(*args, steps=10, lr=0.1, tol=-1.0)
     with pytest.raises(ValueError, match="record_every"):
@@ -128,3 +134,32 @@ def test_bad_input():
         sn.train(*args, steps=10, lr=0.1, thresholds={"divergence": -1.0})
     with pytest.raises(ValueError, match="unknown"):
         sn.train(*args, steps=10, lr=0.1, thresholds={"global_angle": 1e-3})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_runs_need_no_per_step_table(backend):
+    # A billion steps with a constant or piecewise rate: the engines read the last row of a short
+    # table, and the run stops at tol long before.
+    backend_or_skip(backend)
+    model = sn.Model(8, 4)
+    w_star, a_star, w0, a0 = problem(model, seed=5)
+    lr = sn.piecewise([50], [(0.0, 0.1), 0.1])
+    res = sn.train(model, w_star, a_star, w0, a0, steps=10**9, lr=lr, backend=backend, record_every=100)
+    short = sn.train(model, w_star, a_star, w0, a0, steps=res.steps, lr=lr, backend=backend, record_every=100)
+    assert res.outcome == "global" and res.steps_to_tol == res.steps < 10**4
+    assert np.array_equal(res.w, short.w) and np.array_equal(res.a, short.a)
+    out = sn.run_trials(model, w_star, a_star, w0[None], a0[None], steps=10**9, lr=lr, backend=backend)
+    assert out.steps[0] == res.steps and np.allclose(out.w[0], res.w, rtol=0, atol=1e-15)
+
+
+def test_history_across_engine_chunks():
+    # 300000 steps span more than one chunk of the Numba and C++ engines.
+    model = sn.Model(4, 3, shortcut=False)
+    w_star, a_star, w0, a0 = problem(model, seed=6)
+    runs = [sn.train(model, w_star, a_star, w0, a0, steps=300_000, lr=1e-6, tol=0.0, record_every=50_000, backend=b)
+            for b in ("cpp", "numba") if available(b)]
+    for res in runs:
+        np.testing.assert_array_equal(res.history["step"], np.arange(0, 300_001, 50_000))
+        assert res.steps == 300_000
+    for other in runs[1:]:
+        np.testing.assert_allclose(other.history["loss"], runs[0].history["loss"], rtol=1e-12)

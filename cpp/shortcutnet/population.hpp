@@ -18,6 +18,9 @@ namespace shortcutnet {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kTwoPi = 6.28318530717958647692;
+// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (all
+// backends use the same constant, so they agree to the last bit).
+constexpr double kInvTwoPi = 1.0 / kTwoPi;
 
 // Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
 // above it, perp is formed from exact products and projected twice (see angle_and_perp).
@@ -92,8 +95,13 @@ inline double pi_minus_g(double phi) {
     double term = phi, tail = 0.0;
     const double phi2 = phi * phi;
     for (int n = 1; n < 12; ++n) {
-      term *= -phi2 / static_cast<double>((2 * n) * (2 * n + 1));
-      tail += 2 * n * term;
+      // 1/((2n)(2n+1)) is a compile-time constant: a multiplication, not a division, per term.
+      term *= -phi2 * (1.0 / static_cast<double>((2 * n) * (2 * n + 1)));
+      const double add = 2 * n * term;
+      // The terms shrink; once one is below half an ulp of the sum, it and all later ones leave
+      // the sum unchanged (round to nearest), so stopping here gives the same bits as the full sum.
+      if (std::fabs(add) < std::fabs(tail) * 0x1p-54) break;
+      tail += add;
     }
     return head + tail;
   }
@@ -168,7 +176,7 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
   if (normalize) {
     if (grad_a != nullptr)
       for (std::int64_t j = 0; j < k; ++j)
-        grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) / kTwoPi;
+        grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) * kInvTwoPi;
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
       const double c = -(a_dot * (kPi - phi) / (kTwoPi * rho)) / rho_star;

@@ -2,13 +2,18 @@
 // trials at once, and the classification of where each run ended (MODEL.md sections 2, 4, 5).
 //
 // A trial is GD on the closed-form population loss, w <- w - lr_w(t) grad_w, a <- a - lr_a(t) grad_a,
-// with per-step rates given as a (steps, 2) array.  A run is advanced in chunks of steps with its
+// with per-step rates given as an (n_rates, 2) table whose last row repeats (a constant rate is
+// one row, a piecewise-constant schedule one row per step up to its last change).  A run is advanced in chunks of steps with its
 // state kept in TrialState, so that a caller can check for interrupts between chunks; the
 // results do not depend on the chunk length or on the number of threads (trials are independent).
+// One trial runs population_loss_grad step by step (advance_trial); a batch of the paper's model
+// (normalized, non-overlapping) runs LaneRunner, which performs the same operations for several
+// trials in lockstep and gives the same bits; other models run advance_trial per trial.
 //
 // Header-only, no Python, no allocation inside the step loop (the caller passes a workspace).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -149,15 +154,16 @@ struct NoRecord {
 };
 
 // Advance one trial until it stops or has evaluated step `last_step` (inclusive).
-//   rates: (n_steps, 2) row-major (lr_w, lr_a) for the update after step t; the run makes at most
-//   n_steps updates.  Step t evaluates L and its gradient at the current parameters, records when
+//   rates: (n_rates, 2) row-major (lr_w, lr_a) for the update after step t (row min(t, n_rates - 1));
+//   the run makes at most n_steps updates.  Step t evaluates L and its gradient at the current parameters, records when
 //   t % record_every == 0 (and at the final step), stops when L is non-finite or above the
 //   divergence threshold, when L <= tol, or when t == n_steps, and otherwise updates.
 //   w (p), a (k) are updated in place.  work: trial_workspace_size(k, p) doubles.
 // Returns true once the trial is done (state.done).
 template <class Recorder>
 bool advance_trial(const Architecture& arch, double* w, double* a, const double* w_star, const double* a_star,
-                   const double* rates, std::int64_t n_steps, double tol, std::int64_t record_every,
+                   const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+                   std::int64_t record_every,
                    double divergence, std::int64_t last_step, TrialState& state, double* work, Recorder& record) {
   const std::int64_t p = arch.p, k = arch.k;
   double* pop_work = work;
@@ -179,7 +185,8 @@ bool advance_trial(const Architecture& arch, double* w, double* a, const double*
       if (state.done || t % record_every == 0) record(t, observe(arch, w, a, w_star, a_star, loss, obs_work));
     }
     if (state.done) break;
-    const double lr_w = rates[2 * t], lr_a = rates[2 * t + 1];
+    const std::int64_t row = t < n_rates ? t : n_rates - 1;
+    const double lr_w = rates[2 * row], lr_a = rates[2 * row + 1];
     double w_sq = 0.0, a_sq = 0.0;
     for (std::int64_t i = 0; i < p; ++i) {
       w[i] -= lr_w * grad_w[i];
@@ -203,6 +210,220 @@ bool advance_trial(const Architecture& arch, double* w, double* a, const double*
   return state.done;
 }
 
+// The normalized, non-overlapping model (the paper's) advanced for L trials in lockstep.
+// One trial's step is a long chain of dependent dot products, square roots and atan2, so a
+// single trial leaves the core mostly idle; L independent trials in structure-of-arrays layout
+// ([i][lane]) fill it (and let the compiler use SIMD).  Every lane performs exactly the
+// operations of population_loss_grad / advance_trial in the same order, so results are
+// bit-identical to the one-trial path.  A lane whose trial stops is refilled with the next one.
+template <int L>
+class LaneRunner {
+ public:
+  LaneRunner(const Architecture& arch, const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+             double divergence)
+      : arch_(arch), rates_(rates), n_rates_(n_rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
+        p_(arch.p), k_(arch.k),
+        w_(static_cast<std::size_t>(p_ * L)), us_(w_.size()), u_(w_.size()), perp_(w_.size()), pn_(w_.size()),
+        a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()), gw_(w_.size()), ga_(a_.size()),
+        scratch_(static_cast<std::size_t>(population_workspace_size(p_) + 2 * p_ + 2 * k_)) {}
+
+  // Advance trials lo..hi-1 (w, a, w_star, a_star: row-major (B, p) / (B, k)) through last_step.
+  void run(std::int64_t lo, std::int64_t hi, std::int64_t last_step, TrialState* states, double* w, double* a,
+           const double* w_star, const double* a_star) {
+    std::int64_t next = lo;
+    int live = 0;
+    for (int l = 0; l < L; ++l) {
+      trial_[l] = -1;
+      for (std::int64_t i = 0; i < p_; ++i) w_[i * L + l] = us_[i * L + l] = 1.0;  // harmless filler
+      for (std::int64_t j = 0; j < k_; ++j) a_[j * L + l] = as_[j * L + l] = 0.0;
+    }
+    auto refill = [&](int l) {
+      trial_[l] = -1;
+      while (next < hi) {
+        const std::int64_t b = next++;
+        const TrialState& st = states[b];
+        if (st.done || st.step > last_step) continue;
+        load(l, b, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_);
+        return true;
+      }
+      return false;
+    };
+    for (int l = 0; l < L; ++l) live += refill(l) ? 1 : 0;
+    const double limit = divergence_ * divergence_;
+    while (live > 0) {
+      step_all();
+      // Which lanes stop at this step (their state is stored before the update), and the rates
+      // of the others; a stopped or empty lane gets rate 0 and is refilled below.
+      double lr_w[L], lr_a[L], w_sq[L], a_sq[L];
+      bool stopped[L];
+      for (int l = 0; l < L; ++l) {
+        lr_w[l] = lr_a[l] = w_sq[l] = a_sq[l] = 0.0;
+        stopped[l] = false;
+        const std::int64_t b = trial_[l];
+        if (b < 0) continue;
+        TrialState& st = states[b];
+        const std::int64_t t = st.step;
+        const double loss = loss_[l];
+        const bool diverged = !(loss <= divergence_);
+        const bool converged = !diverged && loss <= tol_;
+        if (converged) st.steps_to_tol = t;
+        if (diverged || converged || t == n_steps_) {
+          st.done = true;
+          st.loss = loss;
+          stopped[l] = true;
+          store(l, w + b * p_, a + b * k_);
+        } else {
+          const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+          lr_w[l] = rates_[2 * row];
+          lr_a[l] = rates_[2 * row + 1];
+        }
+      }
+      // The update of every lane, as in advance_trial.
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double wi = w_[i * L + l] - lr_w[l] * gw_[i * L + l];
+          w_[i * L + l] = wi;
+          w_sq[l] += wi * wi;
+        }
+      for (std::int64_t j = 0; j < k_; ++j)
+        for (int l = 0; l < L; ++l) {
+          const double aj = a_[j * L + l] - lr_a[l] * ga_[j * L + l];
+          a_[j * L + l] = aj;
+          a_sq[l] += aj * aj;
+        }
+      for (int l = 0; l < L; ++l) {
+        const std::int64_t b = trial_[l];
+        if (b < 0) continue;
+        if (stopped[l]) {
+          live -= refill(l) ? 0 : 1;
+          continue;
+        }
+        TrialState& st = states[b];
+        st.step += 1;
+        if (!(w_sq[l] <= limit) || !(a_sq[l] <= limit)) {
+          store(l, w + b * p_, a + b * k_);
+          st.done = true;
+          st.loss = population_loss_grad(arch_.s, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_, k_, p_,
+                                         arch_.stride, arch_.normalize, nullptr, nullptr, scratch_.data());
+          live -= refill(l) ? 0 : 1;
+        } else if (st.step > last_step) {
+          store(l, w + b * p_, a + b * k_);
+          live -= refill(l) ? 0 : 1;
+        }
+      }
+    }
+  }
+
+ private:
+  void load(int l, std::int64_t b, const double* w, const double* a, const double* w_star, const double* a_star) {
+    trial_[l] = b;
+    const double* s = arch_.s;
+    double yy = 0.0;
+    for (std::int64_t i = 0; i < p_; ++i) {
+      w_[i * L + l] = w[i];
+      us_[i * L + l] = w_star[i] + s[i];
+      yy += us_[i * L + l] * us_[i * L + l];
+    }
+    yy_[l] = yy;
+    rho_star_[l] = std::sqrt(yy);
+    for (std::int64_t j = 0; j < k_; ++j) {
+      a_[j * L + l] = a[j];
+      as_[j * L + l] = a_star[j];
+    }
+  }
+
+  void store(int l, double* w, double* a) const {
+    for (std::int64_t i = 0; i < p_; ++i) w[i] = w_[i * L + l];
+    for (std::int64_t j = 0; j < k_; ++j) a[j] = a_[j * L + l];
+  }
+
+  // Loss and gradients of every lane: population_loss_grad's normalized, non-overlapping branch.
+  void step_all() {
+    const double* s = arch_.s;
+    double xx[L], xy[L], c[L], c2[L], pp[L], phi[L], a_dot[L], sum_diff[L], sq_diff[L];
+    bool near[L];
+    for (int l = 0; l < L; ++l) xx[l] = xy[l] = pp[l] = a_dot[l] = sum_diff[l] = sq_diff[l] = c2[l] = 0.0;
+    for (std::int64_t i = 0; i < p_; ++i)
+      for (int l = 0; l < L; ++l) {
+        const double u = w_[i * L + l] + s[i];
+        u_[i * L + l] = u;
+        xx[l] += u * u;
+        xy[l] += u * us_[i * L + l];
+      }
+    for (int l = 0; l < L; ++l) {
+      c[l] = xy[l] / xx[l];
+      near[l] = std::fabs(xy[l]) > kAccurateCos * std::sqrt(xx[l] * yy_[l]);
+    }
+    // angle_and_perp: the branch each lane needs (both when the lanes disagree), then a
+    // per-lane choice.
+    bool any_near = false, any_far = false;
+    for (int l = 0; l < L; ++l) {
+      any_near = any_near || near[l];
+      any_far = any_far || !near[l];
+    }
+    if (any_near) {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double x = u_[i * L + l], y = us_[i * L + l];
+          double hi, lo;
+          two_prod(c[l], x, hi, lo);
+          const double pn = (y - hi) - lo;
+          pn_[i * L + l] = pn;
+          c2[l] += x * pn;
+        }
+      for (int l = 0; l < L; ++l) c2[l] = c2[l] / xx[l];
+    }
+    if (any_far)
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) perp_[i * L + l] = us_[i * L + l] - c[l] * u_[i * L + l];
+    if (any_near && !any_far) {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double q = pn_[i * L + l] - c2[l] * u_[i * L + l];
+          perp_[i * L + l] = q;
+          pp[l] += q * q;
+        }
+    } else {
+      for (std::int64_t i = 0; i < p_; ++i)
+        for (int l = 0; l < L; ++l) {
+          const double q = near[l] ? pn_[i * L + l] - c2[l] * u_[i * L + l] : perp_[i * L + l];
+          perp_[i * L + l] = q;
+          pp[l] += q * q;
+        }
+    }
+    for (int l = 0; l < L; ++l) phi[l] = std::atan2(std::sqrt(pp[l] * xx[l]), xy[l]);
+    for (std::int64_t j = 0; j < k_; ++j)
+      for (int l = 0; l < L; ++l) {
+        const double x = a_[j * L + l], y = as_[j * L + l];
+        a_dot[l] += x * y;
+        const double d = x - y;
+        sum_diff[l] += d;
+        sq_diff[l] += d * d;
+      }
+    double g[L], cw[L];
+    for (int l = 0; l < L; ++l) {
+      const double pmg = pi_minus_g(phi[l]);
+      loss_[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
+      g[l] = kPi - pmg;
+      cw[l] = -(a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]))) / rho_star_[l];
+    }
+    for (std::int64_t j = 0; j < k_; ++j)
+      for (int l = 0; l < L; ++l)
+        ga_[j * L + l] = (sum_diff[l] + (kPi - 1.0) * a_[j * L + l] - (g[l] - 1.0) * as_[j * L + l]) * kInvTwoPi;
+    for (std::int64_t i = 0; i < p_; ++i)
+      for (int l = 0; l < L; ++l) gw_[i * L + l] = cw[l] * perp_[i * L + l];
+  }
+
+  Architecture arch_;
+  const double* rates_;
+  std::int64_t n_rates_, n_steps_;
+  double tol_, divergence_;
+  std::int64_t p_, k_;
+  std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, gw_, ga_, scratch_;
+  std::int64_t trial_[L];
+  double yy_[L], rho_star_[L], loss_[L];
+};
+
 // Per-trial results of a batch.
 struct TrialsOutput {
   std::int8_t* outcome;       // (B,)
@@ -214,20 +435,37 @@ struct TrialsOutput {
 
 // B independent trials, advanced together one chunk of steps at a time.
 //   w (B, p), a (B, k): initial parameters on entry, current parameters after each chunk;
-//   w_star (B, p), a_star (B, k); rates (n_steps, 2) shared by all trials.
+//   w_star (B, p), a_star (B, k); rates (n_rates, 2) shared by all trials (see advance_trial).
 // Usage: construct, call run_chunk(last_step) for increasing last_step until it returns true,
 // then finish(out).  Between chunks the caller may stop (the state stays consistent).
 class TrialBatch {
  public:
   TrialBatch(const Architecture& arch, std::int64_t batch, double* w, double* a, const double* w_star,
-             const double* a_star, const double* rates, std::int64_t n_steps, double tol, const Thresholds& th,
-             int threads)
+             const double* a_star, const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
+             const Thresholds& th, int threads)
       : arch_(arch), batch_(batch), w_(w), a_(a), w_star_(w_star), a_star_(a_star), rates_(rates),
-        n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
+        n_rates_(n_rates), n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
 
   // Advance every unfinished trial through step last_step; true when all are done.
   bool run_chunk(std::int64_t last_step) {
     const std::int64_t p = arch_.p, k = arch_.k, B = batch_;
+    if (arch_.normalize && arch_.stride >= p) {
+      const std::int64_t n_groups = (B + kGroup - 1) / kGroup;
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel num_threads(threads_)
+#endif
+      {
+        LaneRunner<kLanes> runner(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence);
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (std::int64_t g = 0; g < n_groups; ++g)
+          runner.run(g * kGroup, std::min(B, (g + 1) * kGroup), last_step, state_.data(), w_, a_, w_star_, a_star_);
+      }
+      for (const TrialState& st : state_)
+        if (!st.done) return false;
+      return true;
+    }
     const std::int64_t ws = trial_workspace_size(k, p);
     bool all_done = true;
 #ifdef SHORTCUTNET_OPENMP
@@ -242,7 +480,7 @@ class TrialBatch {
       for (std::int64_t b = 0; b < B; ++b) {
         TrialState& st = state_[static_cast<std::size_t>(b)];
         const bool done = advance_trial(arch_, w_ + b * p, a_ + b * k, w_star_ + b * p, a_star_ + b * k, rates_,
-                                        n_steps_, tol_, 1, th_.divergence, last_step, st, work.data(), none);
+                                        n_rates_, n_steps_, tol_, 1, th_.divergence, last_step, st, work.data(), none);
         all_done = all_done && done;
       }
     }
@@ -265,11 +503,13 @@ class TrialBatch {
   }
 
  private:
+  static constexpr int kLanes = 8;           // trials in lockstep per thread
+  static constexpr std::int64_t kGroup = 64; // trials handed to a thread at a time
   Architecture arch_;
   std::int64_t batch_;
   double *w_, *a_;
   const double *w_star_, *a_star_, *rates_;
-  std::int64_t n_steps_;
+  std::int64_t n_rates_, n_steps_;
   double tol_;
   Thresholds th_;
   int threads_;

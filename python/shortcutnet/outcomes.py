@@ -32,9 +32,10 @@ UNCONVERGED, GLOBAL, SPURIOUS, DIVERGED = range(4)
 class Thresholds:
     """Thresholds of the outcome rule (see the module docstring).
 
-    The defaults separate the two basins cleanly for population GD: runs on the global side reach
-    ``phi ~ 1e-8`` and ``|a - a*| ~ 1e-5`` by the time ``L <= 1e-10``, runs on the spurious side
-    have ``|a - a_sp| < 1e-5`` after a few thousand steps while ``pi - phi`` is still ~1e-2.
+    The defaults separate the two basins cleanly for population GD.  Measured (plain CNN, k = 20,
+    p = 10, lr = 0.1, 3000 steps, 300 runs): on the global side ``phi <= 1.1e-16`` and
+    ``|a - a*| <= 2.5e-5`` once ``L <= 1e-10`` (after 345-429 steps); on the spurious side
+    ``|a - a_sp| <= 2e-7`` while ``pi - phi`` is still between 1.4e-3 and 7.6e-3.
     """
 
     global_phi: float = 1e-3

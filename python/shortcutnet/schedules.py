@@ -11,7 +11,9 @@ A step size ``lr`` may be
 - any callable ``step -> number or (lr_w, lr_a)``.
 
 :func:`make_schedule` turns each into a :class:`Schedule`; ``schedule.rates(steps)`` gives the
-``(steps, 2)`` float64 table ``[lr_w, lr_a]`` per step that the compiled engines consume.
+``(steps, 2)`` float64 table ``[lr_w, lr_a]`` per step; ``schedule.table(steps)`` the same table
+cut after its last change (the last row repeats; one row for a constant), which the compiled
+engines consume, so a long run with a built-in schedule needs no per-step table.
 Rates must be finite and non-negative; a callable that returns anything else raises an error
 naming the step.
 """
@@ -63,6 +65,10 @@ class Schedule:
             table[t] = self(t)
         return table
 
+    def table(self, steps: int) -> np.ndarray:
+        """The rates of steps 0..n-1 (n <= steps) with the last row repeating after n."""
+        return self.rates(steps)
+
 
 class Constant(Schedule):
     """The same (lr_w, lr_a) at every step."""
@@ -76,6 +82,10 @@ class Constant(Schedule):
     def rates(self, steps):
         steps = as_int("steps", steps, minimum=1)
         return np.tile(np.asarray(self.lr, dtype=np.float64), (steps, 1))
+
+    def table(self, steps):
+        as_int("steps", steps, minimum=1)
+        return np.asarray([self.lr], dtype=np.float64)
 
     def __repr__(self):
         return f"constant(lr_w={self.lr[0]!r}, lr_a={self.lr[1]!r})"
@@ -105,6 +115,10 @@ class Piecewise(Schedule):
         steps = as_int("steps", steps, minimum=1)
         index = np.searchsorted(np.asarray(self.boundaries, dtype=np.int64), np.arange(steps), side="right")
         return np.asarray(self.values, dtype=np.float64)[index]
+
+    def table(self, steps):
+        steps = as_int("steps", steps, minimum=1)
+        return self.rates(min(steps, self.boundaries[-1] + 1 if self.boundaries else 1))
 
     def __repr__(self):
         return f"piecewise(boundaries={list(self.boundaries)}, values={list(self.values)})"

@@ -199,10 +199,15 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr, gradient="populati
         raise ValueError(f"batch_size: only used with gradient='sampled', got {batch_size!r} with gradient='population'")
     if seed is not None:
         raise ValueError(f"seed: only used with gradient='sampled', got {seed!r} with gradient='population'")
+    if threads is not None:
+        raise ValueError(f"threads: only used with gradient='sampled' (run_trials parallelizes over trials), "
+                         f"got {threads!r} with gradient='population'")
+    if as_dtype("dtype", dtype) != np.float64:
+        raise ValueError(f"dtype: exact population GD runs in float64, got {np.dtype(dtype)} with gradient='population'")
     if schedule.tabulated and hasattr(module, "train_population"):
-        rates = schedule.rates(steps)
         w, a, n, steps_to_tol, code, loss, phi, history = module.train_population(
-            model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, tol, record_every, th.as_tuple()
+            model.s, w0, a0, w_star, a_star, model.stride, model.normalize, schedule.table(steps), steps, tol,
+            record_every, th.as_tuple()
         )
         return TrainResult(w=_frozen(w), a=_frozen(a), steps=int(n), outcome=OUTCOMES[int(code)], loss=float(loss),
                            phi=float(phi), steps_to_tol=int(steps_to_tol), history=History(history))
@@ -232,14 +237,20 @@ def _python_loop(model, module, w_star, a_star, w, a, steps, schedule, tol, reco
     def loss_only(w, a):
         if not finite(w, a) or not np.any(w + s):
             return math.nan
-        return float(module.population_loss_grad(s, w, a, w_star, a_star, model.stride, model.normalize, False)[0])
+        try:
+            return float(module.population_loss_grad(s, w, a, w_star, a_star, model.stride, model.normalize, False)[0])
+        except OverflowError:  # Python floats (the NumPy reference) raise where C++ gives inf
+            return math.inf
 
     limit = th.divergence * th.divergence
     steps_to_tol = -1
     t = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while True:
-            loss, grad_w, grad_a = gradient_at(w, a, t)
+            try:
+                loss, grad_w, grad_a = gradient_at(w, a, t)
+            except OverflowError:
+                loss, grad_w, grad_a = math.inf, None, None
             diverged = not (loss <= th.divergence)
             converged = not diverged and loss <= tol
             if converged:
@@ -300,10 +311,10 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr, tol=1e-10, th
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
     threads = _as_threads(threads)
-    rates = make_schedule(lr).rates(steps)
+    rates = make_schedule(lr).table(steps)
     module = get_backend(backend)
     code, phi, loss, steps_to_tol, w, a, n = module.run_trials(
-        model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, tol, th.as_tuple(), threads
+        model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, steps, tol, th.as_tuple(), threads
     )
     code = np.asarray(code, dtype=np.int8)
     return TrialsResult(outcome=_frozen(np.asarray(OUTCOMES)[code]), outcome_code=_frozen(code), phi=_frozen(phi),

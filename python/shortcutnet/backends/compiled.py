@@ -19,13 +19,17 @@ def spurious_second_layer(a_star):
     return _core.spurious_second_layer(a_star)
 
 
-def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, record_every, thresholds):
-    """One exact-GD trial in the compiled engine: (w, a, steps, steps_to_tol, outcome, loss, phi, history)."""
-    return _core.train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, record_every, thresholds)
+def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every, thresholds):
+    """One exact-GD trial in the compiled engine: (w, a, steps, steps_to_tol, outcome, loss, phi, history).
+
+    rates: (n, 2) per-step (lr_w, lr_a), 1 <= n <= steps, the last row repeating.
+    """
+    return _core.train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every,
+                                  thresholds)
 
 
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds, threads):
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
     """B exact-GD trials: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
     if threads is None:
         threads = _core.default_threads()
-    return _core.run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds, threads)
+    return _core.run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads)

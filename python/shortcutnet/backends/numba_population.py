@@ -12,6 +12,7 @@ from numba import njit
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
+INV_TWO_PI = 1.0 / TWO_PI  # as population.hpp: multiplications instead of divisions by 2 pi
 ACCURATE_COS = 0.75
 _SPLITTER = 134217729.0  # 2**27 + 1 (Veltkamp split)
 
@@ -90,7 +91,7 @@ def pi_minus_g(phi):
         tail = 0.0
         phi2 = phi * phi
         for n in range(1, 12):
-            term *= -phi2 / ((2 * n) * (2 * n + 1))
+            term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
             tail += 2 * n * term
         return head + tail
     return head + (phi * math.cos(phi) - math.sin(phi))
@@ -165,7 +166,7 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     g = PI - pmg
     if normalize:
         for j in range(k):
-            grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) / TWO_PI
+            grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) * INV_TWO_PI
         c = -(a_dot * (PI - phi) / (TWO_PI * rho)) / rho_star
         for t in range(p):
             grad_w[t] = c * perp[t]

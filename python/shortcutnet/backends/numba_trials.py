@@ -51,12 +51,12 @@ def _observe(s, w, a, w_star, a_star, loss, step, u, u_star, perp, row):
 
 
 @njit(**_opts)
-def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, tol, record_every, divergence, last_step,
-                  state_i, state_f, history, record):
+def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, record_every, divergence,
+                  last_step, state_i, state_f, history, record):
     """Advance one trial through step last_step (see trials.hpp, advance_trial); True when done."""
     p = w.shape[0]
     k = a.shape[0]
-    n_steps = rates.shape[0]
+    n_rates = rates.shape[0]
     grad_w = np.empty(p)
     grad_a = np.empty(k)
     u = np.empty(p)
@@ -78,8 +78,9 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, tol, record
             state_i[3] += 1
         if state_i[2] == 1:
             break
-        lr_w = rates[t, 0]
-        lr_a = rates[t, 1]
+        row = min(t, n_rates - 1)  # the last row repeats
+        lr_w = rates[row, 0]
+        lr_a = rates[row, 1]
         w_sq = 0.0
         a_sq = 0.0
         for i in range(p):
@@ -99,13 +100,13 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, tol, record
 
 
 @njit(**_opts)
-def advance_range(s, w, a, w_star, a_star, stride, normalize, rates, tol, divergence, last_step, state_i, state_f,
-                  lo, hi):
+def advance_range(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, last_step, state_i,
+                  state_f, lo, hi):
     """Advance the unfinished trials lo..hi-1 of a batch through step last_step (GIL released)."""
     no_history = np.empty((0, 6))
     for b in range(lo, hi):
         if state_i[b, 2] == 0:
-            advance_trial(s, w[b], a[b], w_star[b], a_star[b], stride, normalize, rates, tol, 1, divergence,
+            advance_trial(s, w[b], a[b], w_star[b], a_star[b], stride, normalize, rates, n_steps, tol, 1, divergence,
                           last_step, state_i[b], state_f[b], no_history, False)
 
 
@@ -119,25 +120,32 @@ def final_angles(s, w, w_star):
     return phi
 
 
-def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, record_every, divergence):
+def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, n_steps, tol, record_every, divergence):
     """One trial: (w, a, steps, steps_to_tol, loss, phi, history)."""
     w = np.array(w0, dtype=np.float64)
     a = np.array(a0, dtype=np.float64)
-    n_steps = rates.shape[0]
-    history = np.empty((n_steps // record_every + 2, 6))
+    n_steps = int(n_steps)
     state_i = np.array([0, -1, 0, 0], dtype=np.int64)
     state_f = np.zeros(1)
+    # One history buffer per chunk (a chunk records at most chunk/record_every + 2 rows), so a
+    # long run allocates only what it records.
+    buffer = np.empty((TRIAL_STEPS_PER_CHUNK // int(record_every) + 3, 6))
+    pieces = []
     last = -1
     while True:
         last += TRIAL_STEPS_PER_CHUNK
-        if advance_trial(s, w, a, w_star, a_star, int(stride), bool(normalize), rates, float(tol), int(record_every),
-                         float(divergence), last, state_i, state_f, history, True):
+        state_i[3] = 0
+        done = advance_trial(s, w, a, w_star, a_star, int(stride), bool(normalize), rates, n_steps, float(tol),
+                             int(record_every), float(divergence), last, state_i, state_f, buffer, True)
+        pieces.append(buffer[: state_i[3]].copy())
+        if done:
             break
+    history = np.concatenate(pieces)
     phi = float(final_angles(s, w[None, :], w_star[None, :])[0])
-    return w, a, int(state_i[0]), int(state_i[1]), float(state_f[0]), phi, history[: state_i[3]].copy()
+    return w, a, int(state_i[0]), int(state_i[1]), float(state_f[0]), phi, history
 
 
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, divergence, threads):
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, threads):
     """B trials: (phi, loss, steps_to_tol, w, a, steps); outcomes are classified by the caller."""
     w = np.array(w0, dtype=np.float64)
     a = np.array(a0, dtype=np.float64)
@@ -151,7 +159,7 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, diverge
     n_blocks = min(B, 8 * threads)
     edges = np.linspace(0, B, n_blocks + 1).astype(np.int64)
     blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
-    args = (s, w, a, w_star, a_star, int(stride), bool(normalize), rates, float(tol), float(divergence))
+    args = (s, w, a, w_star, a_star, int(stride), bool(normalize), rates, int(n_steps), float(tol), float(divergence))
     last = -1
     with ThreadPoolExecutor(max_workers=threads) as pool:
         while not np.all(state_i[:, 2] == 1):

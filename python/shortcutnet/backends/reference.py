@@ -11,6 +11,7 @@ import numpy as np
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
+INV_TWO_PI = 1.0 / TWO_PI  # as population.hpp: multiplications instead of divisions by 2 pi
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's constant for splitting a double in halves
 
 
@@ -80,7 +81,7 @@ def pi_minus_g(phi):
         tail = 0.0
         phi2 = phi * phi
         for n in range(1, 12):
-            term *= -phi2 / ((2 * n) * (2 * n + 1))
+            term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
             tail += 2 * n * term
         return head + tail
     return head + (phi * math.cos(phi) - math.sin(phi))
@@ -131,7 +132,7 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
         return loss, None, None
     g = PI - pmg
     if normalize:
-        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
+        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * INV_TWO_PI
         v_star_perp = perp / rho_star  # v* - (v.v*) v
         grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp
     else:
@@ -237,13 +238,13 @@ def spurious_second_layer(a_star):
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
 
 
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds, threads):
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
     """B exact-GD trials vectorized over B: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
     from .. import outcomes
     from . import reference_trials
 
     phi, loss, steps_to_tol, w, a, steps = reference_trials.run_trials(
-        s, w0, a0, w_star, a_star, stride, normalize, rates, tol, thresholds[4], threads
+        s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds[4], threads
     )
     code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
     return code, phi, loss, steps_to_tol, w, a, steps

@@ -44,7 +44,7 @@ def pi_minus_g(phi):
     tail = np.zeros_like(phi)
     phi2 = phi * phi
     for n in range(1, 12):
-        term *= -phi2 / ((2 * n) * (2 * n + 1))
+        term *= -phi2 * (1.0 / ((2 * n) * (2 * n + 1)))
         tail += 2 * n * term
     return np.where(phi < 0.5, head + tail, head + (phi * np.cos(phi) - np.sin(phi)))
 
@@ -70,7 +70,7 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
     loss = (sum_diff**2 + (PI - 1.0) * (diff * diff).sum(-1, keepdims=True) + 2.0 * cs * ct * pmg * a_dot) / (4.0 * PI)
     g = PI - pmg
     if normalize:
-        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) / TWO_PI
+        grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * reference.INV_TWO_PI
         grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) / rho_star * perp
     else:
         sum_a = a.sum(-1, keepdims=True)
@@ -82,9 +82,9 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
     return loss[:, 0], grad_w, grad_a
 
 
-def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, tol, divergence, last_step, state):
+def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, last_step, state):
     """Advance the unfinished trials through step last_step; state: dict of step, steps_to_tol, done, loss."""
-    n_steps = rates.shape[0]
+    n_rates = rates.shape[0]
     step, steps_to_tol, done, final_loss = state["step"], state["steps_to_tol"], state["done"], state["loss"]
     with np.errstate(all="ignore"):  # diverging trials are detected below, not warned about
         while True:
@@ -104,8 +104,9 @@ def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, tol, diverg
             go = active[~stop]
             if go.size == 0:
                 continue
-            w[go] -= rates[t, 0] * grad_w[~stop]
-            a[go] -= rates[t, 1] * grad_a[~stop]
+            row = min(t, n_rates - 1)  # the last row repeats
+            w[go] -= rates[row, 0] * grad_w[~stop]
+            a[go] -= rates[row, 1] * grad_a[~stop]
             step[go] = t + 1
             limit = divergence * divergence
             ran_away = go[~(((w[go] ** 2).sum(-1) <= limit) & ((a[go] ** 2).sum(-1) <= limit))]
@@ -115,7 +116,7 @@ def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, tol, diverg
                 done[ran_away] = True
 
 
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, divergence, threads):
+def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, threads):
     """B trials: (phi, loss, steps_to_tol, w, a, steps); ``threads`` is ignored (NumPy runs serially)."""
     w = np.array(w0, dtype=np.float64)
     a = np.array(a0, dtype=np.float64)
@@ -124,7 +125,8 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, tol, diverge
              "done": np.zeros(B, dtype=bool), "loss": np.zeros(B)}
     chunk = max(1, TRIAL_STEPS_PER_CHUNK // B)
     last = -1
-    while not advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, tol, divergence, last + chunk, state):
+    while not advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, last + chunk,
+                            state):
         last += chunk
     with np.errstate(all="ignore"):
         phi = angle_and_perp(w + s, w_star + s)[0]
