@@ -120,6 +120,26 @@ def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
     assert (out / "table.csv").read_text() == _csv(reference, tmp_path)
 
 
+def test_ctrl_c_saves_finished_cells_and_says_how_to_resume(tmp_path):
+    config = write_config(tmp_path, trials=150, steps=4000)
+    out = tmp_path / "out"
+    results = out / "results.jsonl"
+    command = [sys.executable, "-m", "shortcutnet.cli", "sweep", str(config), "--out", str(out),
+               "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and len(lines(results)) >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    saved = [json.loads(line) for line in lines(results)]  # every line whole
+    assert 1 <= len(saved) < 8
+
+
 def _csv(rows, tmp_path):
     from shortcutnet.experiments.tables import write_csv
 

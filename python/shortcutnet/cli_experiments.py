@@ -52,6 +52,10 @@ def _sweep(args) -> int:
     executor, client = _executor(args)
     try:
         rows = run_sweep(config, out, executor=executor, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished cells are saved in {os.path.join(out, 'results.jsonl')}: "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
     finally:
         if client is not None:
             client.close()
