@@ -1,7 +1,6 @@
 """The ``reproduce`` and ``sweep`` subcommands of the ``shortcutnet`` command line."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import multiprocessing
 import os
+import sys
 from typing import Callable, Iterable, List, Optional
 
 import numpy as np
@@ -96,6 +98,14 @@ def draw_trials(k: int, p: int, trials: int, rng: np.random.Generator, angle=Non
     return a_star, u_star, a0, w0_sphere
 
 
+def _process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    # Python >= 3.12 warns when forking a process that has threads (the OpenMP and Numba pools
+    # do); a fork server starts workers from a clean single-threaded process instead.
+    if sys.version_info >= (3, 12) and "forkserver" in multiprocessing.get_all_start_methods():
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    return cf.ProcessPoolExecutor(max_workers=workers)
+
+
 def resolve_executor(executor):
     """(executor or None, owned): None means run sequentially in this process."""
     if executor is None:
@@ -104,11 +114,11 @@ def resolve_executor(executor):
         workers = os.cpu_count() or 1
         if workers <= 1:
             return None, False
-        return cf.ProcessPoolExecutor(max_workers=workers), True
+        return _process_pool(workers), True
     if isinstance(executor, int) and not isinstance(executor, bool):
         if executor <= 1:
             return None, False
-        return cf.ProcessPoolExecutor(max_workers=executor), True
+        return _process_pool(executor), True
     if isinstance(executor, cf.Executor) or hasattr(executor, "submit"):
         if getattr(executor, "_max_workers", 2) == 1:
             return None, False
