@@ -89,29 +89,57 @@ def _rate_errors(rows):
 
 
 def plot_success(rows: Sequence[dict], stem) -> list:
-    """Success rate per (k, p) as grouped bars, ResNet vs CNN, with Wilson 95% error bars."""
+    """Success rate vs k for each p (Wilson 95% error bars), and a heatmap over (k, p), ResNet vs CNN."""
     plt = _plt()
-    cells = sorted({(r["k"], r["p"]) for r in rows})
+    ks = sorted({r["k"] for r in rows})
+    ps = sorted({r["p"] for r in rows})
     archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
-    x = np.arange(len(cells))
-    width = 0.8 / max(1, len(archs))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(cells) + 2), 4.5))
-    for i, arch in enumerate(archs):
-        sel = [(_select(rows, k=k, p=p, architecture=arch) or [None])[0] for k, p in cells]
-        present = [j for j, r in enumerate(sel) if r is not None]
-        rate, err = _rate_errors([sel[j] for j in present])
-        ax.bar(x[present] + (i - (len(archs) - 1) / 2) * width, rate, width, yerr=err, capsize=3,
-               color=COLORS[arch], alpha=0.85, label=LABELS[arch])
-    trials = sorted({r["trials"] for r in rows})
-    ax.set_xticks(x, [f"k={k}\np={p}" for k, p in cells])
-    ax.set_ylim(0, 1.08)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    ax = axes[0]
+    maps = {"resnet": plt.get_cmap("Blues"), "cnn": plt.get_cmap("Reds")}
+    for arch in archs:
+        for i, p in enumerate(ps):
+            sel = sorted(_select(rows, p=p, architecture=arch), key=lambda r: r["k"])
+            if not sel:
+                continue
+            rate, err = _rate_errors(sel)
+            shade = maps[arch](0.45 + 0.5 * i / max(1, len(ps) - 1))
+            offset = 1 + 0.03 * (i - (len(ps) - 1) / 2)  # keep overlapping error bars apart
+            ax.errorbar([r["k"] * offset for r in sel], rate, yerr=err, fmt="o-", color=shade, capsize=3, ms=4,
+                        label=f"{'ResNet' if arch == 'resnet' else 'CNN'}, p = {p}")
+    ax.set_xscale("log")
+    _plain_log_ticks(ax, ks, y=False)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("number of patches k (log)")
     ax.set_ylabel("fraction of runs reaching the global optimum")
-    ax.set_xlabel("patches k and patch size p")
-    ax.set_title(f"Success rate of population GD ({'/'.join(map(str, trials))} random teachers per bar, "
-                 "95% Wilson intervals)", fontsize=10)
-    ax.axhline(1.0, color="0.6", lw=0.8, ls="--")
-    ax.legend(loc="lower left", fontsize=9)
-    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_title("ResNet (w0 = 0, blue) vs plain CNN (w0 on the sphere, red)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    ax = axes[1]
+    grid = np.full((len(ps), len(ks)), np.nan)
+    for r in rows:
+        if r["architecture"] == "cnn":
+            grid[ps.index(r["p"]), ks.index(r["k"])] = r["rate"]
+    image = ax.imshow(grid, origin="lower", cmap="Reds_r", vmin=0, vmax=1, aspect="auto")
+    for r in rows:
+        if r["architecture"] != "cnn":
+            continue
+        i, j = ps.index(r["p"]), ks.index(r["k"])
+        resnet = _select(rows, k=r["k"], p=r["p"], architecture="resnet")
+        text = f"CNN {100 * r['rate']:.0f}%\n±{50 * (r['ci_high'] - r['ci_low']):.0f}"
+        if resnet:
+            text += f"\nResNet {100 * resnet[0]['rate']:.0f}%"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black")
+    ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+    ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+    ax.set_xlabel("number of patches k")
+    ax.set_ylabel("patch size p")
+    ax.set_title("Plain CNN success rate (± half the 95% interval)", fontsize=10)
+    fig.colorbar(image, ax=ax, label="CNN success rate")
+    trials = sorted({r["trials"] for r in rows})
+    steps = sorted({r["steps"] for r in rows})
+    fig.suptitle(f"Success rate of population GD ({'/'.join(map(str, trials))} random teachers per point, "
+                 f"{'/'.join(map(str, steps))} steps, η = {rows[0]['lr']})")
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -164,14 +192,15 @@ def plot_convergence(result: dict, stem) -> list:
     return _save(fig, stem)
 
 
-def _plain_log_ticks(ax, values):
+def _plain_log_ticks(ax, values, y=True):
     from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
     ax.xaxis.set_major_locator(FixedLocator(list(values)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    if y:
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
 
 
 def plot_phase(rows: Sequence[dict], stem) -> list:
