@@ -70,8 +70,8 @@ def plot_trajectory(result: dict, stem) -> list:
         if resnet and resnet[0]["stage1_end"] > 0:
             ax.axvspan(1, resnet[0]["stage1_end"] + 1, color=COLORS["resnet"], alpha=0.08)
     if resnet and resnet[0]["stage1_end"] > 0:
-        axes[1, 0].text(1.05, 0.9, f"shaded: stage I of the ResNet run (a·a* < 0, {resnet[0]['stage1_end']} steps)",
-                        transform=axes[1, 0].get_xaxis_transform(), fontsize=8, color=COLORS["resnet"])
+        axes[0, 0].text(1.1, 0.05, f"shaded: stage I of the ResNet run\n(a·a* < 0, w near 0; {resnet[0]['stage1_end']} steps)",
+                        transform=axes[0, 0].get_xaxis_transform(), fontsize=8, color=COLORS["resnet"])
     for ax in axes[1]:
         ax.set_xlabel("gradient step + 1 (log)")
     axes[0, 1].legend(fontsize=8, loc="center right")
@@ -286,7 +286,7 @@ def plot_stride(rows: Sequence[dict], stem) -> list:
         rate, err = _rate_errors(sel)
         ax.bar(x + (j - (len(archs) - 1) / 2) * width, rate, width, yerr=err, capsize=3, color=COLORS[arch],
                alpha=0.85, label=LABELS[arch])
-    ax.set_xticks(x, [f"stride {s}" + (" (no overlap)" if s == p else "") for s in strides])
+    ax.set_xticks(x, [f"stride {s}" + ("\n(no overlap)" if s == p else "") for s in strides])
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("fraction of runs reaching the global optimum")
     ax.set_title(f"Overlapping patches (k = {rows[0]['k']}, p = {p}, {rows[0]['trials']} teachers each, "
