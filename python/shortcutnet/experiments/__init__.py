@@ -1,0 +1,23 @@
+"""The experiments of MODEL.md section 5, each returning a tidy table (a list of row dicts).
+
+Every row carries its configuration, seed, kernel backend and package version.
+"""
+from ._common import PROCESSES, metadata, rows_to_columns, wilson_interval
+from .convergence import convergence_time, fit_slopes
+from .sgd import sgd_vs_gd
+from .success import success_rate, success_vs_angle, success_vs_stride
+from .trajectory import trajectory
+
+__all__ = [
+    "PROCESSES",
+    "convergence_time",
+    "fit_slopes",
+    "metadata",
+    "rows_to_columns",
+    "sgd_vs_gd",
+    "success_rate",
+    "success_vs_angle",
+    "success_vs_stride",
+    "trajectory",
+    "wilson_interval",
+]

@@ -1,0 +1,192 @@
+"""Shared pieces of the experiments: teachers, initializations, intervals, metadata, task maps."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing
+import os
+import sys
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+
+from ..backends import ENV_VAR as _BACKEND_ENV_VAR, available as _available_backends
+from .._version import __version__
+from ..model import Model
+
+#: Sentinel for "a pool of local processes" (the default executor of the experiments).
+PROCESSES = "processes"
+
+ARCHITECTURES = ("resnet", "cnn")
+
+
+def backend_name() -> str:
+    """Name of the kernel backend the experiments run on (the package default)."""
+    name = os.environ.get(_BACKEND_ENV_VAR) or None
+    return name if name is not None else _available_backends()[0]
+
+
+def metadata() -> dict:
+    """Columns recorded in every row: package version and kernel backend."""
+    return {"version": __version__, "backend": backend_name()}
+
+
+def make_model(architecture: str, k: int, p: int, stride=None) -> Model:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture: expected one of {list(ARCHITECTURES)}, got {architecture!r}")
+    return Model(k, p, shortcut=(architecture == "resnet"), stride=stride)
+
+
+def wilson_interval(successes, n, z: float = 1.959963984540054):
+    """Wilson score interval for a binomial proportion (95% by default); (nan, nan) when n = 0."""
+    successes = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        phat = successes / n
+        denom = 1.0 + z * z / n
+        centre = (phat + z * z / (2 * n)) / denom
+        half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    # the interval contains phat; rounding could put an endpoint a hair on the wrong side
+    lo = np.clip(np.minimum(centre - half, phat), 0.0, 1.0)
+    hi = np.clip(np.maximum(centre + half, phat), 0.0, 1.0)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def teacher_direction(p: int, rng: np.random.Generator, angle: Optional[float] = None) -> np.ndarray:
+    """The teacher's effective filter u* = w* + s of the ResNet (MODEL.md section 5).
+
+    ``angle=None``: w* ~ N(0, 0.25/p I), so u* is a random direction near the shortcut s.
+    ``angle=theta``: a unit u* at exactly the angle theta to s, in a uniformly random plane
+    through s (the phase-diagram teachers). The plain CNN gets the same u* as its own w* (its
+    sphere initialization is rotation invariant), so both architectures meet identical teachers.
+    """
+    s = np.full(p, 1.0 / math.sqrt(p))
+    if angle is None:
+        return rng.normal(scale=math.sqrt(0.25 / p), size=p) + s
+    if p == 1:
+        raise ValueError("angle: a teacher at a prescribed angle to s needs p >= 2, got p = 1")
+    e = rng.normal(size=p)
+    e -= (e @ s) * s
+    e /= np.linalg.norm(e)
+    return math.cos(angle) * s + math.sin(angle) * e
+
+
+def cell_rng(*keys) -> np.random.Generator:
+    """A generator seeded by integers (base seed and cell coordinates): the same cell, the same draws."""
+    return np.random.default_rng(np.random.SeedSequence([int(x) for x in keys]))
+
+
+def angle_key(angle: Optional[float]) -> int:
+    # 0 for the default teacher, 1 + microradians for a prescribed angle (seeds are non-negative)
+    return 0 if angle is None else 1 + int(round(angle * 1e6))
+
+
+def draw_trials(k: int, p: int, trials: int, rng: np.random.Generator, angle=None):
+    """Teachers and second-layer initializations shared by both architectures.
+
+    Returns (a_star (B, k), u_star (B, p), a0 (B, k), w0_sphere (B, p)).
+    """
+    from .. import init_first_layer, init_second_layer
+
+    cnn = Model(k, p, shortcut=False)
+    a_star = rng.normal(size=(trials, k))
+    u_star = np.stack([teacher_direction(p, rng, angle) for _ in range(trials)])
+    a0 = np.stack([init_second_layer(cnn, a_star[b], rng) for b in range(trials)])
+    w0_sphere = np.stack([init_first_layer(cnn, "sphere", rng) for _ in range(trials)])
+    return a_star, u_star, a0, w0_sphere
+
+
+def _process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    # Python >= 3.12 warns when forking a process that has threads (the OpenMP and Numba pools
+    # do); a fork server starts workers from a clean single-threaded process instead.
+    if sys.version_info >= (3, 12) and "forkserver" in multiprocessing.get_all_start_methods():
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    return cf.ProcessPoolExecutor(max_workers=workers)
+
+
+def resolve_executor(executor):
+    """(executor or None, owned): None means run sequentially in this process."""
+    if executor is None:
+        return None, False
+    if executor == PROCESSES:
+        workers = os.cpu_count() or 1
+        if workers <= 1:
+            return None, False
+        return _process_pool(workers), True
+    if isinstance(executor, int) and not isinstance(executor, bool):
+        if executor <= 1:
+            return None, False
+        return _process_pool(executor), True
+    if isinstance(executor, cf.Executor) or hasattr(executor, "submit"):
+        if getattr(executor, "_max_workers", 2) == 1:
+            return None, False
+        return executor, False
+    raise TypeError(
+        f"executor: expected a concurrent.futures.Executor, a worker count, {PROCESSES!r} or None, got {executor!r}"
+    )
+
+
+def map_tasks(fn: Callable, tasks: List, executor=PROCESSES, *, progress=False, desc: str = "",
+              on_result: Optional[Callable] = None) -> list:
+    """Results of ``fn(task)`` for every task, in task order, on the given executor.
+
+    ``on_result(index, result)`` is called as each task finishes (in completion order), so a
+    caller can save work as it arrives.
+    """
+    tasks = list(tasks)
+    results: list = [None] * len(tasks)
+    bar = _progress(len(tasks), desc, progress)
+    pool, owned = resolve_executor(executor)
+    try:
+        if pool is None:
+            for i, task in enumerate(tasks):
+                results[i] = fn(task)
+                if on_result is not None:
+                    on_result(i, results[i])
+                bar.update(1)
+        else:
+            futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+            try:
+                for future in cf.as_completed(futures):
+                    i = futures[future]
+                    results[i] = future.result()
+                    if on_result is not None:
+                        on_result(i, results[i])
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        bar.close()
+        if owned:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    # mininterval/delay: no bar at all for work that finishes within a second
+    return tqdm(total=total, desc=desc, unit="cell", delay=1.0, mininterval=0.5, leave=False)
+
+
+def rows_to_columns(rows: Iterable[dict]) -> dict:
+    """A list of row dicts as a dict of columns (NumPy arrays where the values allow)."""
+    rows = list(rows)
+    keys: list = []
+    for row in rows:
+        keys.extend(key for key in row if key not in keys)
+    return {key: np.asarray([row.get(key) for row in rows]) for key in keys}

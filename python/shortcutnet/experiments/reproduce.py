@@ -1,0 +1,133 @@
+"""The paper's experiments and the ones beyond it, end to end: data files, figures, a summary."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable, Optional
+
+from ._common import PROCESSES, metadata
+from .convergence import convergence_time
+from .sgd import sampled_gradient_available, sgd_vs_gd
+from .success import success_rate, success_vs_angle, success_vs_stride
+from .tables import format_table, write_csv, write_jsonl
+from .trajectory import trajectory
+
+# Settings of the two runs; "quick" takes seconds on 2 cores, "full" minutes.
+SETTINGS = {
+    "quick": {
+        # seed_offset 3: with --seed 0, a teacher on which both fates of the CNN (global, spurious) appear
+        "trajectory": dict(k=20, p=10, steps=3000, lr=0.1, cnn_runs=6, seed_offset=3),
+        "success": dict(ks=(5, 10, 20), ps=(5, 10), trials=200, steps=3000, lr=0.1),
+        "convergence": dict(ks=(5, 10, 20, 40), ps=(5, 10, 20), eps=(1e-2, 1e-4, 1e-6, 1e-8), trials=20,
+                            steps=10000, lr=0.1),
+        "angle": dict(angles_deg=tuple(range(0, 181, 10)), k=20, p=10, trials=100, steps=3000, lr=0.1),
+        # overlapping patches converge more slowly: more steps
+        "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=50, steps=10000, lr=0.1),
+        "sgd": dict(batch_sizes=(None, 256, 32), k=20, p=10, trials=6, steps=1000, lr=0.1),
+    },
+    "full": {
+        "trajectory": dict(k=20, p=10, steps=3000, lr=0.1, cnn_runs=6, seed_offset=3),
+        "success": dict(ks=(5, 10, 20, 40, 80), ps=(5, 10, 20, 40), trials=2000, steps=5000, lr=0.1),
+        "convergence": dict(ks=(5, 10, 20, 40, 80), ps=(5, 10, 20, 40), eps=(1e-2, 1e-4, 1e-6, 1e-8, 1e-10),
+                            trials=200, steps=20000, lr=0.1),
+        "angle": dict(angles_deg=tuple(range(0, 181, 5)), k=20, p=10, trials=1000, steps=5000, lr=0.1),
+        "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=400, steps=20000, lr=0.1),
+        "sgd": dict(batch_sizes=(None, 1024, 128, 16, 4), k=20, p=10, trials=20, steps=2000, lr=0.1),
+    },
+}
+
+SUCCESS_COLUMNS = ("k", "p", "stride", "angle_deg", "architecture", "trials", "successes", "rate", "ci_low",
+                   "ci_high")
+
+
+def reproduce(out_dir: str = "shortcutnet-results", *, quick: bool = False, seed: int = 0, executor=PROCESSES,
+              progress: bool = True, settings: Optional[dict] = None, log: Callable[[str], None] = print) -> dict:
+    """Run every experiment, write CSV/JSON Lines tables and PNG/SVG figures into ``out_dir``.
+
+    ``settings`` overrides :data:`SETTINGS` (per experiment, e.g. ``{"success": {"trials": 5}}``).
+    Returns ``{"files": [...], "summary": {...}, "seconds": {...}}``.
+    """
+    from .. import plots
+
+    config = {name: dict(values) for name, values in SETTINGS["quick" if quick else "full"].items()}
+    for name, values in (settings or {}).items():
+        if name not in config:
+            raise ValueError(f"settings: unknown experiment {name!r}; expected some of {sorted(config)}")
+        config[name].update(values)
+    os.makedirs(out_dir, exist_ok=True)
+    files, seconds, summary = [], {}, {}
+    path = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    parallel = dict(seed=seed, executor=executor, progress=progress)
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        log(f"[{name}] running ...")
+        value = fn()
+        seconds[name] = round(time.perf_counter() - start, 2)
+        log(f"[{name}] done in {seconds[name]:.1f} s")
+        return value
+
+    traj_config = dict(config["trajectory"])
+    traj_seed = seed + int(traj_config.pop("seed_offset", 0))
+    traj = timed("trajectory", lambda: trajectory(**traj_config, seed=traj_seed))
+    files += [write_csv(traj["rows"], path("trajectory.csv")), write_csv(traj["runs"], path("trajectory_runs.csv"))]
+    files += plots.plot_trajectory(traj, path("trajectory"))
+    summary["trajectory"] = [{k: r[k] for k in ("run", "architecture", "outcome", "initial_phi", "final_phi",
+                                                "final_loss", "stage1_end")} for r in traj["runs"]]
+
+    success = timed("success rate", lambda: success_rate(**config["success"], **parallel))
+    files += [write_csv(success, path("success_rate.csv")), write_jsonl(success, path("success_rate.jsonl"))]
+    files += plots.plot_success(success, path("success_rate"))
+    summary["success_rate"] = success
+
+    conv = timed("convergence time", lambda: convergence_time(**config["convergence"], **parallel))
+    files += [write_csv(conv["rows"], path("convergence_time.csv")),
+              write_csv(conv["slopes"], path("convergence_slopes.csv"))]
+    files += plots.plot_convergence(conv, path("convergence_time"))
+    summary["convergence_slopes"] = [s for s in conv["slopes"] if s["variable"] in ("k", "p")]
+
+    angle = timed("teacher angle", lambda: success_vs_angle(**config["angle"], **parallel))
+    files += [write_csv(angle, path("success_vs_angle.csv"))]
+    files += plots.plot_phase(angle, path("success_vs_angle"))
+    summary["success_vs_angle"] = angle
+
+    stride = timed("overlapping patches", lambda: success_vs_stride(**config["stride"], **parallel))
+    files += [write_csv(stride, path("success_vs_stride.csv"))]
+    files += plots.plot_stride(stride, path("success_vs_stride"))
+    summary["success_vs_stride"] = stride
+
+    if sampled_gradient_available():
+        sgd = timed("SGD vs GD", lambda: sgd_vs_gd(**config["sgd"], **parallel))
+        files += [write_csv(sgd["rows"], path("sgd_vs_gd.csv")), write_csv(sgd["curves"], path("sgd_curves.csv"))]
+        files += plots.plot_sgd(sgd, path("sgd_vs_gd"))
+        summary["sgd_vs_gd"] = sgd["rows"]
+    else:
+        log("[SGD vs GD] skipped: this build has no sampled kernels (shortcutnet.kernels)")
+        summary["sgd_vs_gd"] = []
+
+    run_info = {"quick": quick, "seed": seed, "settings": config, "seconds": seconds, **metadata()}
+    with open(path("run.json"), "w") as fh:
+        json.dump(run_info, fh, indent=2, default=str)
+    files.append(path("run.json"))
+    return {"files": files, "summary": summary, "seconds": seconds}
+
+
+def summary_text(result: dict) -> str:
+    """The summary table printed at the end of ``shortcutnet reproduce``."""
+    s = result["summary"]
+    parts = ["Trajectory (one teacher):", format_table(s["trajectory"]),
+             "", "Success rate (ResNet w0 = 0 vs CNN w0 on the sphere):",
+             format_table(s["success_rate"], SUCCESS_COLUMNS),
+             "", "Convergence time, fitted log-log slopes T ~ x^slope:",
+             format_table(s["convergence_slopes"], ("variable", "k", "p", "eps", "slope", "points")),
+             "", "Success rate vs the teacher's angle to the shortcut:",
+             format_table(s["success_vs_angle"], SUCCESS_COLUMNS),
+             "", "Success rate vs patch stride (stride < p: overlapping patches):",
+             format_table(s["success_vs_stride"], SUCCESS_COLUMNS),
+             "", "SGD vs population GD (batch 0 = population gradient):",
+             format_table(s["sgd_vs_gd"], ("architecture", "batch_size", "trials", "rate", "ci_low", "ci_high",
+                                           "median_final_loss", "median_final_phi")),
+             "", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
+             + f"; total {sum(result['seconds'].values()):.1f}"]
+    return "\n".join(parts)

@@ -1,0 +1,138 @@
+"""Grids of experiment cells described by a TOML file, run on any executor, resumable.
+
+Config file::
+
+    experiment = "success_rate"      # or "convergence_time"
+    seed = 0
+    [fixed]                          # the same in every cell
+    trials = 50
+    steps = 3000
+    lr = 0.1
+    [grid]                           # every combination is one cell
+    k = [5, 10, 20]
+    p = [5, 10]
+
+``success_rate`` grid/fixed keys: k, p, trials, steps, lr, tol, stride, angle_deg (teacher angle
+to s, degrees), architectures. ``convergence_time``: k, p, trials, steps, lr, eps (a list).
+Each cell's key is a hash of its full configuration; finished cells are appended to
+``results.jsonl`` in the output directory, so rerunning the same command skips them.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+from typing import Callable, Dict, List
+
+from ._common import PROCESSES, map_tasks, metadata
+from .convergence import convergence_cell
+from .store import ResultStore
+from .success import success_cell
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - depends on the interpreter
+    import tomli as tomllib
+
+EXPERIMENTS: Dict[str, Callable] = {"success_rate": success_cell, "convergence_time": convergence_cell}
+REQUIRED = {"success_rate": ("k", "p", "trials", "steps", "lr"),
+            "convergence_time": ("k", "p", "trials", "steps", "lr", "eps")}
+ALLOWED = {"success_rate": {"k", "p", "trials", "steps", "lr", "tol", "stride", "angle_deg", "architectures"},
+           "convergence_time": {"k", "p", "trials", "steps", "lr", "eps"}}
+
+
+def load_config(path) -> dict:
+    """Read and check a sweep configuration file (TOML)."""
+    with open(path, "rb") as fh:
+        try:
+            config = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from exc
+    return check_config(config, source=str(path))
+
+
+def check_config(config: dict, *, source: str = "config") -> dict:
+    unknown = set(config) - {"experiment", "seed", "fixed", "grid"}
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}; expected experiment, seed, [fixed], [grid]")
+    experiment = config.get("experiment")
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"{source}: experiment: expected one of {sorted(EXPERIMENTS)}, got {experiment!r}")
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+    fixed, grid = dict(config.get("fixed", {})), dict(config.get("grid", {}))
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{source}: grid.{name}: expected a non-empty list, got {values!r}")
+    both = set(fixed) & set(grid)
+    if both:
+        raise ValueError(f"{source}: keys in both [fixed] and [grid]: {sorted(both)}")
+    keys = set(fixed) | set(grid)
+    unknown = keys - ALLOWED[experiment]
+    if unknown:
+        raise ValueError(f"{source}: unknown parameters {sorted(unknown)} for {experiment}; "
+                         f"expected some of {sorted(ALLOWED[experiment])}")
+    missing = [name for name in REQUIRED[experiment] if name not in keys]
+    if missing:
+        raise ValueError(f"{source}: missing parameters {missing} for {experiment} (give them in [fixed] or [grid])")
+    return {"experiment": experiment, "seed": seed, "fixed": fixed, "grid": grid}
+
+
+def cells(config: dict) -> List[dict]:
+    """Every cell of the grid, in grid order, each a full configuration with its key."""
+    names = list(config["grid"])
+    out = []
+    for values in itertools.product(*(config["grid"][name] for name in names)):
+        cell = {"experiment": config["experiment"], "seed": config["seed"], **config["fixed"],
+                **dict(zip(names, values))}
+        cell["key"] = cell_key(cell)
+        out.append(cell)
+    return out
+
+
+def cell_key(cell: dict) -> str:
+    """Hash of a cell's configuration (independent of key order): the identity of a cell on resume."""
+    body = {name: value for name, value in cell.items() if name != "key"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_cell(cell: dict) -> dict:
+    """Run one cell (in any process); the record written to the store."""
+    params = {name: value for name, value in cell.items() if name not in ("experiment", "key", "threads")}
+    if "angle_deg" in params:
+        angle_deg = params.pop("angle_deg")
+        params["angle"] = math.radians(float(angle_deg))
+    params["threads"] = cell.get("threads")
+    rows = EXPERIMENTS[cell["experiment"]](params)
+    if "angle_deg" in cell:
+        for row in rows:
+            row["angle_deg"] = cell["angle_deg"]
+    for row in rows:
+        row["cell"] = cell["key"]
+    return {"key": cell["key"], "config": {n: v for n, v in cell.items() if n not in ("key", "threads")},
+            "rows": rows, **metadata()}
+
+
+def run_sweep(config: dict, out_dir, *, executor=PROCESSES, progress: bool = True) -> List[dict]:
+    """Run every unfinished cell of ``config``, appending each to ``out_dir/results.jsonl`` as it
+    finishes; returns the full table (rows of all cells, in grid order)."""
+    os.makedirs(out_dir, exist_ok=True)
+    store = ResultStore(os.path.join(out_dir, "results.jsonl"))
+    all_cells = cells(config)
+    pending = [dict(cell, threads=None if executor is None else 1) for cell in all_cells if cell["key"] not in store]
+    if pending:
+        map_tasks(run_cell, pending, executor, progress=progress, desc=config["experiment"],
+                  on_result=lambda _i, record: store.append(record))
+    return [row for cell in all_cells for row in store.records[cell["key"]]["rows"]]
+
+
+SUMMARY_COLUMNS = {
+    "success_rate": ("k", "p", "stride", "angle_deg", "architecture", "trials", "successes", "rate", "ci_low",
+                     "ci_high"),
+    "convergence_time": ("k", "p", "eps", "trials", "reached", "median_steps", "q25_steps", "q75_steps"),
+}

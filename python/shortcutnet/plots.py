@@ -1,0 +1,298 @@
+"""Figures of the experiments (matplotlib, Agg backend): each function writes ``<stem>.png`` and
+``<stem>.svg`` and returns their paths. Inputs are the tables the experiments return."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+
+COLORS = {"resnet": "#1f77b4", "cnn": "#d62728"}
+LABELS = {"resnet": "ResNet (shortcut, w0 = 0)", "cnn": "plain CNN (no shortcut, w0 on the sphere)"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, stem) -> list:
+    stem = os.fspath(stem)
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = f"{stem}.{ext}"
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        paths.append(path)
+    _plt().close(fig)
+    return paths
+
+
+def _select(rows, **where):
+    return [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+
+
+def plot_trajectory(result: dict, stem) -> list:
+    """Loss, angle phi, a.a* and |a - a*| along training, ResNet vs CNN runs (log scales)."""
+    plt = _plt()
+    rows, runs = result["rows"], result["runs"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    panels = [("loss", "population loss L (log)", "log"), ("phi", "angle φ between u and u* (rad, log)", "log"),
+              ("a_dot_astar", "a·a*  (symlog)", "symlog"), ("a_err", "‖a − a*‖ (log)", "log")]
+    first = runs[0] if runs else {}
+    for run in runs:
+        r = _select(rows, run=run["run"])
+        step = np.array([x["step"] for x in r], float) + 1.0
+        arch = run["architecture"]
+        style = "-" if arch == "resnet" else ("--" if run["outcome"] == "global" else ":")
+        label = f"{'ResNet' if arch == 'resnet' else 'CNN'} run {run['run']}: {run['outcome']}"
+        for ax, (col, _, _) in zip(axes.flat, panels):
+            y = np.array([x[col] for x in r], float)
+            if col in ("loss", "phi", "a_err"):
+                y = np.maximum(y, 1e-32)
+            ax.plot(step, y, style, color=COLORS[arch], lw=2.2 if arch == "resnet" else 1.3,
+                    alpha=1.0 if arch == "resnet" else 0.8, label=label)
+    resnet = [run for run in runs if run["architecture"] == "resnet"]
+    for ax, (col, ylabel, scale) in zip(axes.flat, panels):
+        ax.set_xscale("log")
+        if scale == "symlog":
+            ax.set_yscale("symlog", linthresh=1e-2)
+            ax.axhline(0, color="0.5", lw=0.8)
+        else:
+            ax.set_yscale(scale)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+        if resnet and resnet[0]["stage1_end"] > 0:
+            ax.axvspan(1, resnet[0]["stage1_end"] + 1, color=COLORS["resnet"], alpha=0.08)
+    if resnet and resnet[0]["stage1_end"] > 0:
+        axes[0, 0].text(1.1, 0.05, f"shaded: stage I of the ResNet run\n(a·a* < 0, w near 0; {resnet[0]['stage1_end']} steps)",
+                        transform=axes[0, 0].get_xaxis_transform(), fontsize=8, color=COLORS["resnet"])
+    for ax in axes[1]:
+        ax.set_xlabel("gradient step + 1 (log)")
+    axes[0, 1].legend(fontsize=8, loc="center right")
+    fig.suptitle(f"Population gradient descent on one teacher (k = {first.get('k')}, p = {first.get('p')}, "
+                 f"η = {first.get('lr')}): ResNet vs plain CNN from several random starts")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def _rate_errors(rows):
+    rate = np.array([r["rate"] for r in rows], float)
+    lo = np.array([r["ci_low"] for r in rows], float)
+    hi = np.array([r["ci_high"] for r in rows], float)
+    return rate, np.maximum(np.vstack([rate - lo, hi - rate]), 0.0)  # rounding may put phat a hair outside
+
+
+def plot_success(rows: Sequence[dict], stem) -> list:
+    """Success rate vs k for each p (Wilson 95% error bars), and a heatmap over (k, p), ResNet vs CNN."""
+    plt = _plt()
+    ks = sorted({r["k"] for r in rows})
+    ps = sorted({r["p"] for r in rows})
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    ax = axes[0]
+    maps = {"resnet": plt.get_cmap("Blues"), "cnn": plt.get_cmap("Reds")}
+    for arch in archs:
+        for i, p in enumerate(ps):
+            sel = sorted(_select(rows, p=p, architecture=arch), key=lambda r: r["k"])
+            if not sel:
+                continue
+            rate, err = _rate_errors(sel)
+            shade = maps[arch](0.45 + 0.5 * i / max(1, len(ps) - 1))
+            offset = 1 + 0.03 * (i - (len(ps) - 1) / 2)  # keep overlapping error bars apart
+            ax.errorbar([r["k"] * offset for r in sel], rate, yerr=err, fmt="o-", color=shade, capsize=3, ms=4,
+                        label=f"{'ResNet' if arch == 'resnet' else 'CNN'}, p = {p}")
+    ax.set_xscale("log")
+    _plain_log_ticks(ax, ks, y=False)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("number of patches k (log)")
+    ax.set_ylabel("fraction of runs reaching the global optimum")
+    ax.set_title("ResNet (w0 = 0, blue) vs plain CNN (w0 on the sphere, red)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    ax = axes[1]
+    grid = np.full((len(ps), len(ks)), np.nan)
+    for r in rows:
+        if r["architecture"] == "cnn":
+            grid[ps.index(r["p"]), ks.index(r["k"])] = r["rate"]
+    image = ax.imshow(grid, origin="lower", cmap="Reds_r", vmin=0, vmax=1, aspect="auto")
+    for r in rows:
+        if r["architecture"] != "cnn":
+            continue
+        i, j = ps.index(r["p"]), ks.index(r["k"])
+        resnet = _select(rows, k=r["k"], p=r["p"], architecture="resnet")
+        text = f"CNN {100 * r['rate']:.0f}%\n±{50 * (r['ci_high'] - r['ci_low']):.0f}"
+        if resnet:
+            text += f"\nResNet {100 * resnet[0]['rate']:.0f}%"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black")
+    ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+    ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+    ax.set_xlabel("number of patches k")
+    ax.set_ylabel("patch size p")
+    ax.set_title("Plain CNN success rate (± half the 95% interval)", fontsize=10)
+    fig.colorbar(image, ax=ax, label="CNN success rate")
+    trials = sorted({r["trials"] for r in rows})
+    steps = sorted({r["steps"] for r in rows})
+    fig.suptitle(f"Success rate of population GD ({'/'.join(map(str, trials))} random teachers per point, "
+                 f"{'/'.join(map(str, steps))} steps, η = {rows[0]['lr']})")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_convergence(result: dict, stem) -> list:
+    """Median steps to reach L <= eps: vs k (log-log, fitted slopes) and vs 1/eps."""
+    plt = _plt()
+    rows, slopes = result["rows"], result["slopes"]
+    ps, ks, epss = (sorted({r[n] for r in rows}) for n in ("p", "k", "eps"))
+    p_fix = ps[len(ps) // 2]
+    k_fix = ks[len(ks) // 2]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    cmap = plt.get_cmap("viridis")
+    for ax, variable, fixed_name, fixed_value, xs in ((axes[0], "k", "p", p_fix, ks), (axes[1], "p", "k", k_fix, ps)):
+        for i, eps in enumerate(sorted(epss, reverse=True)):
+            sel = sorted(_select(rows, eps=eps, **{fixed_name: fixed_value}), key=lambda r: r[variable])
+            x = np.array([r[variable] for r in sel], float)
+            y = np.array([r["median_steps"] for r in sel], float)
+            lo = y - np.array([r["q25_steps"] for r in sel], float)
+            hi = np.array([r["q75_steps"] for r in sel], float) - y
+            fit = [s for s in slopes if s["variable"] == variable and s[fixed_name] == fixed_value and s["eps"] == eps]
+            slope = fit[0]["slope"] if fit else math.nan
+            color = cmap(i / max(1, len(epss) - 1))
+            ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=color, capsize=3,
+                        label=f"ε = {eps:.0e}: slope {slope:.2f}")
+            if fit and np.isfinite(slope):
+                xx = np.linspace(x.min(), x.max(), 50)
+                ax.plot(xx, np.exp(fit[0]["intercept"]) * xx ** slope, "-", color=color, lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _plain_log_ticks(ax, xs)
+        ax.set_xlabel(f"{'number of patches k' if variable == 'k' else 'patch size p'} (log)")
+        ax.set_ylabel("median steps to reach L ≤ ε (log)")
+        ax.set_title(f"vs {variable} at {fixed_name} = {fixed_value}: T ∝ {variable}^slope", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    ax = axes[2]
+    for i, k in enumerate(ks):
+        sel = sorted(_select(rows, k=k, p=p_fix), key=lambda r: -r["eps"])
+        ax.plot([math.log10(1 / r["eps"]) for r in sel], [r["median_steps"] for r in sel], "o-",
+                color=plt.get_cmap("plasma")(i / max(1, len(ks) - 1)), label=f"k = {k}")
+    ax.set_xlabel("log10(1/ε)")
+    ax.set_ylabel("median steps to reach L ≤ ε")
+    ax.set_title(f"vs accuracy at p = {p_fix} (straight line: linear convergence)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    lr = rows[0]["lr"] if rows else None
+    fig.suptitle(f"Polynomial time: ResNet from w0 = 0, population GD with η = {lr} (medians, bars: quartiles)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def _plain_log_ticks(ax, values, y=True):
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(list(values)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    if y:
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
+
+
+def plot_phase(rows: Sequence[dict], stem) -> list:
+    """Success rate vs the teacher's angle to the shortcut direction (phase diagram)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for arch in ("resnet", "cnn"):
+        sel = sorted(_select(rows, architecture=arch), key=lambda r: r["angle_deg"])
+        if not sel:
+            continue
+        x = np.array([r["angle_deg"] for r in sel], float)
+        rate, err = _rate_errors(sel)
+        ax.fill_between(x, rate - err[0], rate + err[1], color=COLORS[arch], alpha=0.15)
+        ax.plot(x, rate, "o-", color=COLORS[arch], label=LABELS[arch])
+    ax.axvline(90, color="0.5", ls="--", lw=0.8)
+    ax.text(91, 0.5, "right angle", fontsize=8, color="0.4", rotation=90, va="center")
+    ax.set_xlabel("angle between the teacher filter u* and the shortcut s (degrees)")
+    ax.set_ylabel("fraction of runs reaching the global optimum")
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xticks(np.arange(0, 181, 30))
+    first = rows[0] if rows else {}
+    ax.set_title(f"Where the ResNet guarantee breaks (k = {first.get('k')}, p = {first.get('p')}, "
+                 f"{first.get('trials')} teachers per point, 95% Wilson bands)", fontsize=10)
+    ax.legend(fontsize=9, loc="center left")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_sgd(result: dict, stem) -> list:
+    """Median population loss along training and success rate, for finite batches vs population GD."""
+    plt = _plt()
+    rows, curves = result["rows"], result["curves"]
+    sizes = sorted({r["batch_size"] for r in rows}, key=lambda b: (b == 0, b))
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+    cmap = plt.get_cmap("viridis")
+    name = {0: "population GD"}
+    for i, b in enumerate(sizes):
+        color = "k" if b == 0 else cmap(i / max(1, len(sizes) - 1))
+        for arch in archs:
+            sel = _select(curves, architecture=arch, batch_size=b)
+            axes[0].plot([c["step"] + 1 for c in sel], [max(c["median_loss"], 1e-32) for c in sel],
+                         "-" if arch == "resnet" else "--", color=color,
+                         label=f"{'ResNet' if arch == 'resnet' else 'CNN'}, {name.get(b, f'batch {b}')}")
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("gradient step + 1 (log)")
+    axes[0].set_ylabel("median population loss (log)")
+    axes[0].set_title("Median population loss along training (solid: ResNet, dashed: CNN)", fontsize=10)
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[0].grid(True, which="major", alpha=0.3)
+    x = np.arange(len(sizes))
+    width = 0.8 / max(1, len(archs))
+    for j, arch in enumerate(archs):
+        sel = [_select(rows, architecture=arch, batch_size=b)[0] for b in sizes]
+        rate, err = _rate_errors(sel)
+        axes[1].bar(x + (j - (len(archs) - 1) / 2) * width, rate, width, yerr=err, capsize=3,
+                    color=COLORS[arch], alpha=0.85, label=LABELS[arch])
+    axes[1].set_xticks(x, [name.get(b, f"batch {b}") for b in sizes])
+    axes[1].set_ylim(0, 1.08)
+    axes[1].set_ylabel("fraction ending in the global basin (φ < π/2)")
+    axes[1].set_title(f"Success rate ({rows[0]['trials']} teachers each, 95% Wilson intervals)", fontsize=10)
+    axes[1].legend(fontsize=8, loc="lower left")
+    axes[1].grid(True, axis="y", alpha=0.3)
+    fig.suptitle(f"SGD on fresh Gaussian batches vs exact population GD (k = {rows[0]['k']}, p = {rows[0]['p']}, "
+                 f"η = {rows[0]['lr']}, {rows[0]['steps']} steps)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_stride(rows: Sequence[dict], stem) -> list:
+    """Success rate vs the patch stride (stride < p: overlapping patches)."""
+    plt = _plt()
+    strides = sorted({r["stride"] for r in rows}, reverse=True)
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    x = np.arange(len(strides))
+    width = 0.8 / max(1, len(archs))
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    p = rows[0]["p"]
+    for j, arch in enumerate(archs):
+        sel = [_select(rows, architecture=arch, stride=s)[0] for s in strides]
+        rate, err = _rate_errors(sel)
+        ax.bar(x + (j - (len(archs) - 1) / 2) * width, rate, width, yerr=err, capsize=3, color=COLORS[arch],
+               alpha=0.85, label=LABELS[arch])
+    ax.set_xticks(x, [f"stride {s}" + ("\n(no overlap)" if s == p else "") for s in strides])
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("fraction of runs reaching the global optimum")
+    ax.set_title(f"Overlapping patches (k = {rows[0]['k']}, p = {p}, {rows[0]['trials']} teachers each, "
+                 f"{rows[0]['steps']} steps, 95% Wilson intervals)", fontsize=10)
+    ax.set_xlabel("patch stride (patch j covers pixels j·stride ... j·stride + p − 1 of the input)")
+    ax.legend(fontsize=9, loc="lower left")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, stem)

@@ -1,0 +1,62 @@
+"""``shortcutnet reproduce`` end to end on tiny settings, and the figures it writes."""
+import json
+import os
+
+import pytest
+
+from shortcutnet.cli import build_parser, main
+from shortcutnet.experiments import reproduce as R
+
+TINY = {
+    "trajectory": dict(k=6, p=4, steps=200, cnn_runs=2),
+    "success": dict(ks=(4,), ps=(3, 4), trials=4, steps=300),
+    "convergence": dict(ks=(3, 6), ps=(3, 4), eps=(1e-2, 1e-4), trials=2, steps=2000),
+    "angle": dict(angles_deg=(0, 90, 180), k=5, p=4, trials=4, steps=300),
+    "stride": dict(strides=(4, 2), k=4, p=4, trials=3, steps=200),
+    "sgd": dict(batch_sizes=(None, 64), k=4, p=3, trials=2, steps=50),
+}
+
+
+@pytest.fixture
+def tiny_settings(monkeypatch):
+    quick = {name: {**R.SETTINGS["quick"][name], **values} for name, values in TINY.items()}
+    monkeypatch.setitem(R.SETTINGS, "quick", quick)
+
+
+def test_reproduce_writes_tables_and_figures(tmp_path, tiny_settings, capsys):
+    out = tmp_path / "results"
+    assert main(["reproduce", "--quick", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    for heading in ("Success rate", "Convergence time", "teacher's angle", "patch stride", "Seconds"):
+        assert heading in printed
+    names = set(os.listdir(out))
+    stems = ["trajectory", "success_rate", "convergence_time", "success_vs_angle", "success_vs_stride"]
+    for stem in stems:
+        assert f"{stem}.csv" in names
+        for ext in ("png", "svg"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 5000, f"{stem}.{ext} looks empty"
+    assert (out / "success_rate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run = json.loads((out / "run.json").read_text())
+    assert run["quick"] is True and run["settings"]["success"]["trials"] == 4 and "version" in run
+    header, *rows = (out / "success_rate.csv").read_text().splitlines()
+    assert len(rows) == 4 and "backend" in header and "ci_low" in header
+    jsonl = [json.loads(line) for line in (out / "success_rate.jsonl").read_text().splitlines()]
+    assert [r["architecture"] for r in jsonl] == ["resnet", "cnn", "resnet", "cnn"]
+
+
+def test_help_explains_every_option(capsys):
+    parser = build_parser()
+    for command in ("reproduce", "sweep"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = capsys.readouterr().out
+        for option in ("--out", "--scheduler", "--workers", "--no-progress"):
+            assert option in text
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--help"])
+    assert "--quick" in capsys.readouterr().out
+
+
+def test_unknown_settings_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="settings"):
+        R.reproduce(str(tmp_path), quick=True, settings={"nope": {}}, executor=None, progress=False)

@@ -1,0 +1,157 @@
+"""Sweeps: configuration checks, the JSON Lines store, resume after kill -9, the CLI end to end."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shortcutnet.cli import main
+from shortcutnet.experiments import sweep as S
+from shortcutnet.experiments.store import ResultStore
+
+CONFIG = """
+experiment = "success_rate"
+seed = 2
+[fixed]
+k = 20
+p = 10
+trials = {trials}
+steps = {steps}
+lr = 0.1
+[grid]
+angle_deg = [0, 30, 60, 90, 120, 150, 180, 45]
+"""
+
+
+def write_config(tmp_path, trials=6, steps=300, text=None):
+    path = tmp_path / "grid.toml"
+    path.write_text(text if text is not None else CONFIG.format(trials=trials, steps=steps))
+    return path
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def test_cells_and_keys(tmp_path):
+    config = S.load_config(write_config(tmp_path))
+    cells = S.cells(config)
+    assert [c["angle_deg"] for c in cells] == [0, 30, 60, 90, 120, 150, 180, 45]
+    assert len({c["key"] for c in cells}) == 8
+    # the key is a function of the configuration only, not of dict order
+    reordered = dict(reversed(list(cells[0].items())))
+    assert S.cell_key(reordered) == cells[0]["key"]
+    assert S.cell_key({**cells[0], "seed": 3}) != cells[0]["key"]
+
+
+@pytest.mark.parametrize("text,match", [
+    ('experiment = "nope"', "experiment"),
+    ('experiment = "success_rate"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5', r"missing parameters \['lr'\]"),
+    ('experiment = "success_rate"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1\nbatch = 3', "unknown"),
+    ('experiment = "success_rate"\n[grid]\nk = 3', "non-empty list"),
+    ('experiment = "success_rate"\nseed = -1', "seed"),
+    ("experiment = [", "not valid TOML"),
+])
+def test_bad_configs_are_rejected(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        S.load_config(write_config(tmp_path, text=text))
+
+
+def test_cli_reports_bad_config(tmp_path, capsys):
+    assert main(["sweep", str(write_config(tmp_path, text="experiment = 1")), "--out", str(tmp_path / "o")]) == 2
+    assert "experiment" in capsys.readouterr().err
+
+
+def test_store_drops_a_truncated_last_line(tmp_path, capsys):
+    path = tmp_path / "results.jsonl"
+    store = ResultStore(path)
+    store.append({"key": "a", "rows": [1]})
+    store.append({"key": "b", "rows": [2]})
+    with open(path, "ab") as fh:
+        fh.write(b'{"key": "c", "rows": [')  # what kill -9 in the middle of a write could leave
+    reopened = ResultStore(path)
+    assert sorted(reopened.records) == ["a", "b"]
+    assert lines(path) == [json.dumps({"key": k, "rows": [v]}) for k, v in (("a", 1), ("b", 2))]
+    assert "dropped 1 incomplete line" in capsys.readouterr().err
+    reopened.append({"key": "c", "rows": [3]})
+    assert sorted(ResultStore(path).records) == ["a", "b", "c"]
+
+
+def test_sweep_end_to_end_and_rerun_is_a_no_op(tmp_path, capsys):
+    config = write_config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "angle_deg" in printed and "16 rows" in printed
+    first = (out / "results.jsonl").read_text()
+    table = (out / "table.csv").read_text()
+    assert len(first.splitlines()) == 8
+    assert main(["sweep", str(config), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    assert (out / "results.jsonl").read_text() == first  # nothing rerun, nothing appended
+    assert (out / "table.csv").read_text() == table
+
+
+def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
+    config = write_config(tmp_path, trials=150, steps=4000)
+    out = tmp_path / "interrupted"
+    results = out / "results.jsonl"
+    command = [sys.executable, "-m", "shortcutnet.cli", "sweep", str(config), "--out", str(out),
+               "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if results.exists() and len(lines(results)) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the sweep finished before it could be interrupted"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done_before = len(lines(results))
+    assert 2 <= done_before < 8
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    resumed = [json.loads(line) for line in lines(results)]
+    assert len(resumed) == 8 and len({r["key"] for r in resumed}) == 8  # no duplicates
+    reference = S.run_sweep(S.load_config(config), tmp_path / "uninterrupted", executor=None, progress=False)
+    assert (out / "table.csv").read_text() == _csv(reference, tmp_path)
+
+
+def test_ctrl_c_saves_finished_cells_and_says_how_to_resume(tmp_path):
+    config = write_config(tmp_path, trials=150, steps=4000)
+    out = tmp_path / "out"
+    results = out / "results.jsonl"
+    command = [sys.executable, "-m", "shortcutnet.cli", "sweep", str(config), "--out", str(out),
+               "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and len(lines(results)) >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    saved = [json.loads(line) for line in lines(results)]  # every line whole
+    assert 1 <= len(saved) < 8
+
+
+def _csv(rows, tmp_path):
+    from shortcutnet.experiments.tables import write_csv
+
+    path = tmp_path / "reference.csv"
+    write_csv(rows, path)
+    return path.read_text()
+
+
+def test_convergence_time_sweep(tmp_path):
+    text = ('experiment = "convergence_time"\n[fixed]\np = 3\ntrials = 3\nsteps = 2000\nlr = 0.1\n'
+            'eps = [1e-2, 1e-5]\n[grid]\nk = [3, 6]\n')
+    rows = S.run_sweep(S.load_config(write_config(tmp_path, text=text)), tmp_path / "o", executor=None,
+                       progress=False)
+    assert [(r["k"], r["eps"]) for r in rows] == [(3, 1e-2), (3, 1e-5), (6, 1e-2), (6, 1e-5)]
+    assert all(r["reached"] == 3 for r in rows)
