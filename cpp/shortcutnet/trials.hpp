@@ -391,7 +391,12 @@ class LaneRunner {
           pp[l] += q * q;
         }
     }
-    for (int l = 0; l < L; ++l) phi[l] = std::atan2(std::sqrt(pp[l] * xx[l]), xy[l]);
+    double sin_sq[L], sin_part[L];
+    for (int l = 0; l < L; ++l) {
+      sin_sq[l] = pp[l] * xx[l];
+      sin_part[l] = std::sqrt(sin_sq[l]);
+      phi[l] = rational_atan2(sin_part[l], xy[l]);
+    }
     for (std::int64_t j = 0; j < k_; ++j)
       for (int l = 0; l < L; ++l) {
         const double x = a_[j * L + l], y = as_[j * L + l];
@@ -402,7 +407,7 @@ class LaneRunner {
       }
     double g[L], cw[L];
     for (int l = 0; l < L; ++l) {
-      const double pmg = pi_minus_g(phi[l]);
+      const double pmg = pi_minus_g(phi[l], sin_sq[l], sin_part[l], xy[l]);
       loss_[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
       g[l] = kPi - pmg;
       cw[l] = -a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]));
