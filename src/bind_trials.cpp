@@ -120,6 +120,18 @@ py::tuple train_population(const carray<double>& s, const carray<double>& w0, co
   return py::make_tuple(w, a, state.step, state.steps_to_tol, static_cast<int>(outcome), state.loss, obs.phi, hist);
 }
 
+// The engine's lanes for this CPU, chosen once (lane_kernels.hpp).
+const char* lane_kernel_name = nullptr;
+shortcutnet::LaneKernel lane_kernel() {
+  static const shortcutnet::LaneKernel kernel = shortcutnet::select_lane_kernel(&lane_kernel_name);
+  return kernel;
+}
+
+std::string engine_simd() {
+  lane_kernel();
+  return lane_kernel_name;
+}
+
 // B independent trials; every input has a leading batch axis.
 py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
                      const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride, bool normalize,
@@ -157,6 +169,7 @@ py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const ca
   const shortcutnet::Architecture arch{s.data(), k, p, stride, normalize};
   shortcutnet::TrialBatch batch(arch, B, w.mutable_data(), a.mutable_data(), w_star.data(), a_star.data(),
                                 rates.data(), n_rates, n_steps, tol, th, threads);
+  batch.use_lane_kernel(lane_kernel());
   const std::int64_t chunk = std::max<std::int64_t>(1, kTrialStepsPerChunk * threads / B);
   for (std::int64_t last = chunk - 1;; last += chunk) {
     bool done;
@@ -193,4 +206,5 @@ void register_trials(py::module_& m) {
         py::arg("threads"),
         "B independent exact population-GD trials; returns (outcome, phi, loss, steps_to_tol, w, a, steps).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
+  m.def("engine_simd", &engine_simd, "Instruction set of the engine's lanes on this CPU: avx512, avx2 or baseline.");
 }

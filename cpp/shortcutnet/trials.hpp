@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "shortcutnet/lane_kernels.hpp"
 #include "shortcutnet/population.hpp"
 
 #ifdef SHORTCUTNET_OPENMP
@@ -429,6 +430,29 @@ class LaneRunner {
   double yy_[L], rho_star_[L], loss_[L];
 };
 
+// B trials of the normalized, non-overlapping model through last_step: groups of trials handed
+// to threads, each thread running them kLanes at a time in a LaneRunner.
+constexpr int kLanes = 8;              // trials in lockstep per thread
+constexpr std::int64_t kLaneGroup = 64;  // trials handed to a thread at a time
+
+inline void run_lane_groups(const Architecture& arch, const double* rates, std::int64_t n_rates, std::int64_t n_steps,
+                            double tol, double divergence, int threads, std::int64_t batch, std::int64_t last_step,
+                            TrialState* states, double* w, double* a, const double* w_star, const double* a_star) {
+  const std::int64_t n_groups = (batch + kLaneGroup - 1) / kLaneGroup;
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+    LaneRunner<kLanes> runner(arch, rates, n_rates, n_steps, tol, divergence);
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (std::int64_t g = 0; g < n_groups; ++g)
+      runner.run(g * kLaneGroup, std::min(batch, (g + 1) * kLaneGroup), last_step, states, w, a, w_star, a_star);
+  }
+  (void)threads;
+}
+
 // Per-trial results of a batch.
 struct TrialsOutput {
   std::int8_t* outcome;       // (B,)
@@ -451,21 +475,20 @@ class TrialBatch {
       : arch_(arch), batch_(batch), w_(w), a_(a), w_star_(w_star), a_star_(a_star), rates_(rates),
         n_rates_(n_rates), n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
 
+  // Run the lockstep lanes through kernel (see lane_kernels.hpp) instead of the baseline copy.
+  void use_lane_kernel(LaneKernel kernel) { lane_kernel_ = kernel; }
+
   // Advance every unfinished trial through step last_step; true when all are done.
   bool run_chunk(std::int64_t last_step) {
     const std::int64_t p = arch_.p, k = arch_.k, B = batch_;
     if (arch_.normalize && arch_.stride >= p) {
-      const std::int64_t n_groups = (B + kGroup - 1) / kGroup;
-#ifdef SHORTCUTNET_OPENMP
-#pragma omp parallel num_threads(threads_)
-#endif
-      {
-        LaneRunner<kLanes> runner(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence);
-#ifdef SHORTCUTNET_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (std::int64_t g = 0; g < n_groups; ++g)
-          runner.run(g * kGroup, std::min(B, (g + 1) * kGroup), last_step, state_.data(), w_, a_, w_star_, a_star_);
+      if (lane_kernel_ != nullptr) {
+        const LaneArgs args{arch_.s, k, p, arch_.stride, rates_, n_rates_, n_steps_, tol_, th_.divergence, threads_,
+                            B, last_step, state_.data(), w_, a_, w_star_, a_star_};
+        lane_kernel_(args);
+      } else {
+        run_lane_groups(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence, threads_, B, last_step,
+                        state_.data(), w_, a_, w_star_, a_star_);
       }
       for (const TrialState& st : state_)
         if (!st.done) return false;
@@ -508,8 +531,6 @@ class TrialBatch {
   }
 
  private:
-  static constexpr int kLanes = 8;           // trials in lockstep per thread
-  static constexpr std::int64_t kGroup = 64; // trials handed to a thread at a time
   Architecture arch_;
   std::int64_t batch_;
   double *w_, *a_;
@@ -519,6 +540,7 @@ class TrialBatch {
   Thresholds th_;
   int threads_;
   std::vector<TrialState> state_;
+  LaneKernel lane_kernel_ = nullptr;
 };
 
 }  // namespace shortcutnet
