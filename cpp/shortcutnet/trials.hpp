@@ -231,7 +231,7 @@ class LaneRunner {
       : arch_(arch), rates_(rates), n_rates_(n_rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
         p_(arch.p), k_(arch.k),
         w_(static_cast<std::size_t>(p_ * L)), us_(w_.size()), u_(w_.size()), perp_(w_.size()), pn_(w_.size()),
-        a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()), gw_(w_.size()), ga_(a_.size()),
+        a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()),
         scratch_(static_cast<std::size_t>(population_workspace_size(p_) + 2 * p_ + 2 * k_)) {}
 
   // Advance trials lo..hi-1 (w, a, w_star, a_star: row-major (B, p) / (B, k)) through last_step.
@@ -332,23 +332,35 @@ class LaneRunner {
     for (std::int64_t j = 0; j < k_; ++j) a[j] = a_[j * L + l];
   }
 
-  // The update of every lane, as in advance_trial, and the squared norms after it.
+  // The update of every lane, as in advance_trial, and the squared norms after it.  The
+  // gradient entries are formed here from step_all's per-lane factors (the same operations as
+  // population_loss_grad, so the same bits) rather than stored and read back.
   void update_all(const double* lr_w, const double* lr_a, double* w_sq, double* a_sq) {
     double* __restrict w = w_.data();
     double* __restrict a = a_.data();
-    const double* __restrict gw = gw_.data();
-    const double* __restrict ga = ga_.data();
+    const double* __restrict perp = perp_.data();
+    const double* __restrict as = as_.data();
+    double cw[L], rho_star[L], sum_diff[L], g[L];
+    for (int l = 0; l < L; ++l) {
+      cw[l] = cw_[l];
+      rho_star[l] = rho_star_[l];
+      sum_diff[l] = sum_diff_[l];
+      g[l] = g_[l];
+    }
     for (std::int64_t i = 0; i < p_; ++i)
       SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) {
-        const double wi = w[i * L + l] - lr_w[l] * gw[i * L + l];
+        const double gw = cw[l] * (perp[i * L + l] / rho_star[l]);
+        const double wi = w[i * L + l] - lr_w[l] * gw;
         w[i * L + l] = wi;
         w_sq[l] += wi * wi;
       }
     for (std::int64_t j = 0; j < k_; ++j)
       SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) {
-        const double aj = a[j * L + l] - lr_a[l] * ga[j * L + l];
+        const double aj0 = a[j * L + l];
+        const double ga = (sum_diff[l] + (kPi - 1.0) * aj0 - (g[l] - 1.0) * as[j * L + l]) * kInvTwoPi;
+        const double aj = aj0 - lr_a[l] * ga;
         a[j * L + l] = aj;
         a_sq[l] += aj * aj;
       }
@@ -367,16 +379,13 @@ class LaneRunner {
     double* __restrict u = u_.data();
     double* __restrict perp = perp_.data();
     double* __restrict pn = pn_.data();
-    double* __restrict gw = gw_.data();
-    double* __restrict ga = ga_.data();
     const std::int64_t p = p_, k = k_;
-    double xx[L], xy[L], c[L], c2[L], pp[L], phi[L], a_dot[L], sum_diff[L], sq_diff[L], yy[L], rho_star[L];
+    double xx[L], xy[L], c[L], c2[L], pp[L], phi[L], a_dot[L], sum_diff[L], sq_diff[L], yy[L];
     std::int64_t near[L];  // 0 or 1; as wide as a double so that it vectorizes with them
     SHORTCUTNET_LANE_LOOP
     for (int l = 0; l < L; ++l) {
       xx[l] = xy[l] = pp[l] = a_dot[l] = sum_diff[l] = sq_diff[l] = c2[l] = 0.0;
       yy[l] = yy_[l];
-      rho_star[l] = rho_star_[l];
     }
     for (std::int64_t i = 0; i < p; ++i) {
       const double si = s[i];
@@ -457,23 +466,14 @@ class LaneRunner {
         sum_diff[l] += d;
         sq_diff[l] += d * d;
       }
-    double g[L], cw[L], loss[L];
     SHORTCUTNET_LANE_LOOP
     for (int l = 0; l < L; ++l) {
       const double pmg = pi_minus_g(phi[l], sin_sq[l], sin_part[l], xy[l]);
-      loss[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
-      g[l] = kPi - pmg;
-      cw[l] = -a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]));
+      loss_[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
+      g_[l] = kPi - pmg;
+      sum_diff_[l] = sum_diff[l];
+      cw_[l] = -a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]));
     }
-    SHORTCUTNET_LANE_LOOP
-    for (int l = 0; l < L; ++l) loss_[l] = loss[l];
-    for (std::int64_t j = 0; j < k; ++j)
-      SHORTCUTNET_LANE_LOOP
-      for (int l = 0; l < L; ++l)
-        ga[j * L + l] = (sum_diff[l] + (kPi - 1.0) * a[j * L + l] - (g[l] - 1.0) * as[j * L + l]) * kInvTwoPi;
-    for (std::int64_t i = 0; i < p; ++i)
-      SHORTCUTNET_LANE_LOOP
-      for (int l = 0; l < L; ++l) gw[i * L + l] = cw[l] * (perp[i * L + l] / rho_star[l]);
   }
 
   Architecture arch_;
@@ -481,9 +481,10 @@ class LaneRunner {
   std::int64_t n_rates_, n_steps_;
   double tol_, divergence_;
   std::int64_t p_, k_;
-  std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, gw_, ga_, scratch_;
+  std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, scratch_;
   std::int64_t trial_[L];
   double yy_[L], rho_star_[L], loss_[L];
+  double g_[L], sum_diff_[L], cw_[L];  // per-lane factors of the gradient (step_all -> update_all)
 };
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
