@@ -250,7 +250,7 @@ class LaneRunner {
         const std::int64_t b = next++;
         const TrialState& st = states[b];
         if (st.done || st.step > last_step) continue;
-        load(l, b, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_);
+        load(l, b, st, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_);
         return true;
       }
       return false;
@@ -260,29 +260,47 @@ class LaneRunner {
     while (live > 0) {
       step_all();
       // Which lanes stop at this step (their state is stored before the update), and the rates
-      // of the others; a stopped or empty lane gets rate 0 and is refilled below.
+      // of the others; a stopped or empty lane gets rate 0 and is refilled below.  A lane's step
+      // count lives in step_ while it runs and is written to its TrialState when it leaves.
       double lr_w[L], lr_a[L], w_sq[L], a_sq[L];
       bool stopped[L];
-      for (int l = 0; l < L; ++l) {
-        lr_w[l] = lr_a[l] = w_sq[l] = a_sq[l] = 0.0;
-        stopped[l] = false;
-        const std::int64_t b = trial_[l];
-        if (b < 0) continue;
-        TrialState& st = states[b];
-        const std::int64_t t = st.step;
-        const double loss = loss_[l];
-        const bool diverged = !(loss <= divergence_);
-        const bool converged = !diverged && loss <= tol_;
-        if (converged) st.steps_to_tol = t;
-        if (diverged || converged || t == n_steps_) {
-          st.done = true;
-          st.loss = loss;
-          stopped[l] = true;
-          store(l, w + b * p_, a + b * k_);
-        } else {
+      // Most steps no lane stops: one test for all of them, then only the rates.
+      bool ordinary = true;
+      for (int l = 0; l < L; ++l)
+        ordinary = ordinary && trial_[l] >= 0 && loss_[l] > tol_ && loss_[l] <= divergence_ &&
+                   step_[l] < n_steps_;
+      if (ordinary) {
+        for (int l = 0; l < L; ++l) {
+          w_sq[l] = a_sq[l] = 0.0;
+          stopped[l] = false;
+          const std::int64_t t = step_[l];
           const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
           lr_w[l] = rates_[2 * row];
           lr_a[l] = rates_[2 * row + 1];
+        }
+      } else {
+        for (int l = 0; l < L; ++l) {
+          lr_w[l] = lr_a[l] = w_sq[l] = a_sq[l] = 0.0;
+          stopped[l] = false;
+          const std::int64_t b = trial_[l];
+          if (b < 0) continue;
+          TrialState& st = states[b];
+          const std::int64_t t = step_[l];
+          const double loss = loss_[l];
+          const bool diverged = !(loss <= divergence_);
+          const bool converged = !diverged && loss <= tol_;
+          if (converged) st.steps_to_tol = t;
+          if (diverged || converged || t == n_steps_) {
+            st.step = t;
+            st.done = true;
+            st.loss = loss;
+            stopped[l] = true;
+            store(l, w + b * p_, a + b * k_);
+          } else {
+            const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+            lr_w[l] = rates_[2 * row];
+            lr_a[l] = rates_[2 * row + 1];
+          }
         }
       }
       update_all(lr_w, lr_a, w_sq, a_sq);
@@ -293,15 +311,17 @@ class LaneRunner {
           live -= refill(l) ? 0 : 1;
           continue;
         }
-        TrialState& st = states[b];
-        st.step += 1;
+        const std::int64_t t = ++step_[l];
         if (!(w_sq[l] <= limit) || !(a_sq[l] <= limit)) {
+          TrialState& st = states[b];
           store(l, w + b * p_, a + b * k_);
+          st.step = t;
           st.done = true;
           st.loss = population_loss_grad(arch_.s, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_, k_, p_,
                                          arch_.stride, arch_.normalize, nullptr, nullptr, scratch_.data());
           live -= refill(l) ? 0 : 1;
-        } else if (st.step > last_step) {
+        } else if (t > last_step) {
+          states[b].step = t;
           store(l, w + b * p_, a + b * k_);
           live -= refill(l) ? 0 : 1;
         }
@@ -310,8 +330,10 @@ class LaneRunner {
   }
 
  private:
-  void load(int l, std::int64_t b, const double* w, const double* a, const double* w_star, const double* a_star) {
+  void load(int l, std::int64_t b, const TrialState& st, const double* w, const double* a, const double* w_star,
+            const double* a_star) {
     trial_[l] = b;
+    step_[l] = st.step;
     const double* s = arch_.s;
     double yy = 0.0;
     for (std::int64_t i = 0; i < p_; ++i) {
@@ -482,7 +504,7 @@ class LaneRunner {
   double tol_, divergence_;
   std::int64_t p_, k_;
   std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, scratch_;
-  std::int64_t trial_[L];
+  std::int64_t trial_[L], step_[L];
   double yy_[L], rho_star_[L], loss_[L];
   double g_[L], sum_diff_[L], cw_[L];  // per-lane factors of the gradient (step_all -> update_all)
 };
