@@ -9,6 +9,7 @@
 // One trial runs population_loss_grad step by step (advance_trial); a batch of the paper's model
 // (normalized, non-overlapping) runs LaneRunner, which performs the same operations for several
 // trials in lockstep and gives the same bits; other models run advance_trial per trial.
+// LaneRunner is also compiled for AVX2 and AVX-512 and chosen at run time (lane_kernels.hpp).
 //
 // Header-only, no Python, no allocation inside the step loop (the caller passes a workspace).
 #pragma once
