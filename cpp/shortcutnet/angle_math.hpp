@@ -41,12 +41,13 @@ inline double rational_atan2(double y, double x) {
   const bool negative = x < 0.0;  // angle in (pi/2, pi]: reflect
   const double hi = swap ? y : ax;
   const double lo = swap ? ax : y;
-  const double ratio = lo / hi;
-  const double t = hi == 0.0 ? 0.0 : ratio;  // NaN stays NaN
-  const bool mid = t > 0.66;
-  const double reduced = (t - 1.0) / (t + 1.0);
-  // atan(t) = pi/4 + atan((t - 1)/(t + 1)); atan(1/t) = pi/2 - atan(t); pi - angle for x < 0.
-  const double arg0 = mid ? reduced : t;
+  // t = lo/hi; above 0.66 the argument (t - 1)/(t + 1) = (lo - hi)/(lo + hi) (lo - hi exact):
+  // one division either way.
+  const bool mid = lo > 0.66 * hi;
+  const double num = mid ? lo - hi : lo;
+  const double den = mid ? lo + hi : hi;
+  const double quotient = num / den;
+  const double arg0 = hi == 0.0 ? 0.0 : quotient;  // atan2(0, 0) = 0; NaN stays NaN
   const double arg = swap != negative ? -arg0 : arg0;
   // base = pi/4 times 0 (t), 1 (mid), 2 (swap) for x >= 0; 4, 3, 2 for x < 0.  Selects, not a
   // table, so that the choice vectorizes.

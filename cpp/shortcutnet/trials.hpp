@@ -363,17 +363,16 @@ class LaneRunner {
     double* __restrict a = a_.data();
     const double* __restrict perp = perp_.data();
     const double* __restrict as = as_.data();
-    double cw[L], rho_star[L], sum_diff[L], g[L];
+    double cw[L], sum_diff[L], g[L];
     for (int l = 0; l < L; ++l) {
       cw[l] = cw_[l];
-      rho_star[l] = rho_star_[l];
       sum_diff[l] = sum_diff_[l];
       g[l] = g_[l];
     }
     for (std::int64_t i = 0; i < p_; ++i)
       SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) {
-        const double gw = cw[l] * (perp[i * L + l] / rho_star[l]);
+        const double gw = cw[l] * perp[i * L + l];
         const double wi = w[i * L + l] - lr_w[l] * gw;
         w[i * L + l] = wi;
         w_sq[l] += wi * wi;
@@ -495,7 +494,7 @@ class LaneRunner {
       loss_[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
       g_[l] = kPi - pmg;
       sum_diff_[l] = sum_diff[l];
-      cw_[l] = -a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]));
+      cw_[l] = (-a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]))) / rho_star_[l];
     }
   }
 
@@ -507,7 +506,8 @@ class LaneRunner {
   std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, scratch_;
   std::int64_t trial_[L], step_[L];
   double yy_[L], rho_star_[L], loss_[L];
-  double g_[L], sum_diff_[L], cw_[L];  // per-lane factors of the gradient (step_all -> update_all)
+  double g_[L], sum_diff_[L], cw_[L];  // per-lane factors of the gradient (step_all -> update_all):
+                                       // grad_a from g_ and sum_diff_, grad_w = cw_ perp
 };
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
