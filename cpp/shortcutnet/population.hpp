@@ -140,10 +140,10 @@ inline double angle(const double* x, const double* y, std::int64_t n) {
 // Straight-line code (both sides computed, one selected) so that loops over trials vectorize.
 inline double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
   const double r = std::sqrt(sin_part_sq + cos_part * cos_part);
-  const double sin_phi = sin_part / r, cos_phi = cos_part / r;
-  const double near_zero = sin_part_sq / (r * (r + cos_part));
-  const double far = (r - cos_part) / r;
-  const double head = kPi * (cos_part > 0.0 ? near_zero : far);
+  const bool acute = cos_part > 0.0;
+  const double one_minus_cos_num = acute ? sin_part_sq : r - cos_part;
+  const double one_minus_cos_den = acute ? r * (r + cos_part) : r;
+  const double head = kPi * (one_minus_cos_num / one_minus_cos_den);
   const double z = phi * phi;
   double series = -8.509974375387505e-22;
   series = series * z + 3.9145882126782523e-19;
@@ -157,7 +157,7 @@ inline double pi_minus_g(double phi, double sin_part_sq, double sin_part, double
   series = series * z + 0.03333333333333333;
   series = series * z - 0.3333333333333333;  // 2n (-1)^n/(2n+1)! for n = 11 .. 1
   const double tail_series = (phi * z) * series;
-  const double tail_direct = phi * cos_phi - sin_phi;
+  const double tail_direct = (phi * cos_part - sin_part) / r;  // phi cos(phi) - sin(phi)
   return head + (phi < 0.5 ? tail_series : tail_direct);
 }
 
