@@ -1,7 +1,7 @@
 // The angle phi between filters and pi - g(phi) without library calls other than sqrt.
 //
-// atan2, sin and cos from libm are opaque calls that the compiler cannot vectorize, and they
-// dominated the engine's step.  Here they are straight-line arithmetic (no branches, no table
+// atan2, sin and cos from libm are opaque calls that the compiler cannot vectorize, so they kept
+// the engine's loops over trials scalar.  Here they are straight-line arithmetic (no branches, no table
 // lookups: both sides of every choice are computed and one is selected), so a loop over trials
 // compiles to SIMD code, and the one-trial path and the lockstep lanes call the same functions
 // and get the same bits.  No std::fma: with -ffp-contract=off the results are the same for every
