@@ -120,6 +120,35 @@ py::tuple train_population(const carray<double>& s, const carray<double>& w0, co
   return py::make_tuple(w, a, state.step, state.steps_to_tol, static_cast<int>(outcome), state.loss, obs.phi, hist);
 }
 
+// The engine's lanes for this CPU, chosen once (lane_kernels.hpp).
+const char* lane_kernel_name = nullptr;
+shortcutnet::LaneKernel lane_kernel() {
+  static const shortcutnet::LaneKernel kernel = shortcutnet::select_lane_kernel(&lane_kernel_name);
+  return kernel;
+}
+
+std::string engine_simd() {
+  lane_kernel();
+  return lane_kernel_name;
+}
+
+// The engine's angle arithmetic (angle_math.hpp, pi_minus_g) elementwise, for accuracy tests:
+// phi = atan2(y, x) and pi - g(phi) from the sides y >= 0, x of the angle.
+py::tuple angle_math(const carray<double>& y, const carray<double>& x) {
+  if (y.ndim() != 1 || x.ndim() != 1 || x.shape(0) != y.shape(0))
+    fail("y, x: expected 1-D arrays of the same length, got shapes " + shape_of(y) + " and " + shape_of(x));
+  const std::int64_t n = y.shape(0);
+  py::array_t<double> phi(n), pmg(n);
+  const double *yd = y.data(), *xd = x.data();
+  double *pd = phi.mutable_data(), *gd = pmg.mutable_data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (yd[i] < 0.0) fail("y: expected non-negative numbers, got " + std::to_string(yd[i]));
+    pd[i] = shortcutnet::rational_atan2(yd[i], xd[i]);
+    gd[i] = shortcutnet::pi_minus_g(pd[i], yd[i] * yd[i], yd[i], xd[i]);
+  }
+  return py::make_tuple(phi, pmg);
+}
+
 // B independent trials; every input has a leading batch axis.
 py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
                      const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride, bool normalize,
@@ -157,6 +186,7 @@ py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const ca
   const shortcutnet::Architecture arch{s.data(), k, p, stride, normalize};
   shortcutnet::TrialBatch batch(arch, B, w.mutable_data(), a.mutable_data(), w_star.data(), a_star.data(),
                                 rates.data(), n_rates, n_steps, tol, th, threads);
+  batch.use_lane_kernel(lane_kernel());
   const std::int64_t chunk = std::max<std::int64_t>(1, kTrialStepsPerChunk * threads / B);
   for (std::int64_t last = chunk - 1;; last += chunk) {
     bool done;
@@ -193,4 +223,7 @@ void register_trials(py::module_& m) {
         py::arg("threads"),
         "B independent exact population-GD trials; returns (outcome, phi, loss, steps_to_tol, w, a, steps).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
+  m.def("_angle_math", &angle_math, py::arg("y"), py::arg("x"),
+        "Elementwise (atan2(y, x), pi - g(phi)) as the engine computes them (accuracy tests).");
+  m.def("engine_simd", &engine_simd, "Instruction set of the engine's lanes on this CPU: avx512, avx2 or baseline.");
 }

@@ -44,7 +44,7 @@ const Level& kernels() {
   const char* forced = std::getenv("SHORTCUTNET_SIMD");
   int cap = 2;
   if (forced != nullptr && forced[0] != '\0') {
-    if (std::strcmp(forced, "scalar") == 0) cap = 0;
+    if (std::strcmp(forced, "scalar") == 0 || std::strcmp(forced, "baseline") == 0) cap = 0;
     else if (std::strcmp(forced, "avx2") == 0) cap = 1;
     else if (std::strcmp(forced, "avx512") == 0) cap = 2;
     else

@@ -3,8 +3,8 @@
 // The kernels are compiled three times (cpp/dispatch/sampled_*.cpp): for baseline x86-64
 // ("scalar", i.e. SSE2), for AVX2+FMA and for AVX-512 (F, DQ, VL, BW).  kernels() returns the
 // table of the best level this CPU supports, or a lower one named by the environment variable
-// SHORTCUTNET_SIMD=scalar|avx2|avx512 (a level above what the CPU supports falls back to the
-// best supported one).  Every level computes the same bits: the kernels avoid contraction and
+// SHORTCUTNET_SIMD=scalar|avx2|avx512 ("baseline" means scalar too; a level above what the CPU
+// supports falls back to the best supported one).  Every level computes the same bits: the kernels avoid contraction and
 // fix every summation order.  Link the STATIC target shortcutnet::dispatch to use this from C++.
 #pragma once
 

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "shortcutnet/angle_math.hpp"
+
 namespace shortcutnet {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -75,13 +77,19 @@ inline double safe_norm(const double* x, std::int64_t n) {
   return std::sqrt(acc) / sx;
 }
 
+// The angle phi between two vectors with the two sides of its atan2: sin_part = |x| |perp| >= 0
+// (|x| |y| sin(phi)) and cos_part = x.y (|x| |y| cos(phi)), both scaled by the same power of two.
+struct AngleParts {
+  double phi, sin_part_sq, sin_part, cos_part;
+};
+
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
 // Near 0 and pi, perp = y - c x is a tiny difference of nearly equal vectors.  There each
 // y_i - c x_i is formed from the exact product c x_i, so the only error left is the rounding of
 // c, which is parallel to x; a second projection removes it ("twice is enough", Kahan-Parlett).
 // The angle and perp then keep a relative accuracy of a few ulps in O(n) operations.
 // x and y are rescaled by powers of two first (exact), so any finite scale works.
-inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
+inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
   const double sx = pow2_normalizer(x, n);
   const double sy = pow2_normalizer(y, n);
   double xx = 0.0, xy = 0.0, yy = 0.0;
@@ -104,9 +112,17 @@ inline double angle_and_perp(const double* x, const double* y, std::int64_t n, d
   } else {
     for (std::int64_t i = 0; i < n; ++i) perp[i] = sy * y[i] - c * (sx * x[i]);
   }
-  const double sin_part = std::sqrt(dot(perp, perp, n) * xx);
+  AngleParts parts;
+  parts.sin_part_sq = dot(perp, perp, n) * xx;
+  parts.sin_part = std::sqrt(parts.sin_part_sq);
+  parts.cos_part = xy;
+  parts.phi = rational_atan2(parts.sin_part, xy);
   for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
-  return std::atan2(sin_part, xy);
+  return parts;
+}
+
+inline double angle_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
+  return angle_parts_and_perp(x, y, n, perp).phi;
 }
 
 inline double angle(const double* x, const double* y, std::int64_t n) {
@@ -114,27 +130,35 @@ inline double angle(const double* x, const double* y, std::int64_t n) {
   return angle_and_perp(x, y, n, perp.data());
 }
 
-// pi - g(phi), g(phi) = (pi - phi) cos(phi) + sin(phi).  Written as
-// 2 pi sin^2(phi/2) + (phi cos(phi) - sin(phi)); the second term cancels near 0 and is summed
-// there from its series sum_n (-1)^n 2n phi^(2n+1)/(2n+1)!.
-inline double pi_minus_g(double phi) {
-  const double h = std::sin(0.5 * phi);
-  const double head = kTwoPi * h * h;
-  if (phi < 0.5) {
-    double term = phi, tail = 0.0;
-    const double phi2 = phi * phi;
-    for (int n = 1; n < 12; ++n) {
-      // 1/((2n)(2n+1)) is a compile-time constant: a multiplication, not a division, per term.
-      term *= -phi2 * (1.0 / static_cast<double>((2 * n) * (2 * n + 1)));
-      const double add = 2 * n * term;
-      // The terms shrink; once one is below half an ulp of the sum, it and all later ones leave
-      // the sum unchanged (round to nearest), so stopping here gives the same bits as the full sum.
-      if (std::fabs(add) < std::fabs(tail) * 0x1p-54) break;
-      tail += add;
-    }
-    return head + tail;
-  }
-  return head + (phi * std::cos(phi) - std::sin(phi));
+// pi - g(phi), g(phi) = (pi - phi) cos(phi) + sin(phi), from phi and the sides of its atan2
+// (angle_parts_and_perp; sin_part = sqrt(sin_part_sq) >= 0), with no sin or cos call:
+// with r = sqrt(sin_part^2 + cos_part^2), sin(phi) = sin_part/r, cos(phi) = cos_part/r and
+// 1 - cos(phi) = sin_part^2/(r (r + cos_part)) (no cancellation for cos_part > 0) or
+// (r - cos_part)/r (cos_part <= 0).  pi - g = pi (1 - cos(phi)) + (phi cos(phi) - sin(phi)); the
+// second term cancels near 0 and is summed there (phi < 0.5) from its series
+// sum_n (-1)^n 2n phi^(2n+1)/(2n+1)! by Horner's rule (terms beyond n = 11 are below an ulp).
+// Straight-line code (both sides computed, one selected) so that loops over trials vectorize.
+inline double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
+  const double r = std::sqrt(sin_part_sq + cos_part * cos_part);
+  const bool acute = cos_part > 0.0;
+  const double one_minus_cos_num = acute ? sin_part_sq : r - cos_part;
+  const double one_minus_cos_den = acute ? r * (r + cos_part) : r;
+  const double head = kPi * (one_minus_cos_num / one_minus_cos_den);
+  const double z = phi * phi;
+  double series = -8.509974375387505e-22;
+  series = series * z + 3.9145882126782523e-19;
+  series = series * z - 1.4797143443923793e-16;
+  series = series * z + 4.498331606952833e-14;
+  series = series * z - 1.0706029224547743e-11;
+  series = series * z + 1.9270852604185937e-09;
+  series = series * z - 2.505210838544172e-07;
+  series = series * z + 2.2045855379188714e-05;
+  series = series * z - 0.0011904761904761906;
+  series = series * z + 0.03333333333333333;
+  series = series * z - 0.3333333333333333;  // 2n (-1)^n/(2n+1)! for n = 11 .. 1
+  const double tail_series = (phi * z) * series;
+  const double tail_direct = (phi * cos_part - sin_part) / r;  // phi cos(phi) - sin(phi)
+  return head + (phi < 0.5 ? tail_series : tail_direct);
 }
 
 // E[relu(x) relu(y)] for a unit-variance Gaussian pair with correlation r, and its derivative.
@@ -185,9 +209,10 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
                               double* perp) {
   const double rho = safe_norm(u, p);
   const double rho_star = safe_norm(u_star, p);
-  const double phi = angle_and_perp(u, u_star, p, perp);
+  const AngleParts angle_parts = angle_parts_and_perp(u, u_star, p, perp);
+  const double phi = angle_parts.phi;
   const double a_dot = dot(a, a_star, k);
-  const double pmg = pi_minus_g(phi);
+  const double pmg = pi_minus_g(phi, angle_parts.sin_part_sq, angle_parts.sin_part, angle_parts.cos_part);
   const double cs = normalize ? 1.0 : rho;        // student scale
   const double ct = normalize ? 1.0 : rho_star;   // teacher scale
   double sum_diff = 0.0, sq_diff = 0.0, sum_a = 0.0, sum_a_star = 0.0, sq_a = 0.0;
@@ -207,9 +232,11 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
       for (std::int64_t j = 0; j < k; ++j)
         grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) * kInvTwoPi;
     if (grad_w != nullptr) {
-      // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|.
+      // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|; one
+      // division per call, not per entry (the engine's lanes do the same).
       const double c = -a_dot * (kPi - phi) / (kTwoPi * rho);
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c * (perp[t] / rho_star);
+      const double c_perp = c / rho_star;
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c_perp * perp[t];
     }
   } else {
     if (grad_a != nullptr)

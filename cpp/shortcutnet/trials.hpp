@@ -9,6 +9,7 @@
 // One trial runs population_loss_grad step by step (advance_trial); a batch of the paper's model
 // (normalized, non-overlapping) runs LaneRunner, which performs the same operations for several
 // trials in lockstep and gives the same bits; other models run advance_trial per trial.
+// LaneRunner is also compiled for AVX2 and AVX-512 and chosen at run time (lane_kernels.hpp).
 //
 // Header-only, no Python, no allocation inside the step loop (the caller passes a workspace).
 #pragma once
@@ -18,11 +19,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "shortcutnet/lane_kernels.hpp"
 #include "shortcutnet/population.hpp"
 
 #ifdef SHORTCUTNET_OPENMP
 #include <omp.h>
 #endif
+
+// The loops over the lanes of LaneRunner are the ones to vectorize (each lane is independent):
+// without the annotation the compiler unrolls them and vectorizes the enclosing loop over the
+// filter instead, with strided access and many shuffles.  Requires -fopenmp or -fopenmp-simd to
+// take effect; the results are the same either way.
+#define SHORTCUTNET_LANE_LOOP _Pragma("omp simd")
 
 namespace shortcutnet {
 
@@ -224,7 +232,7 @@ class LaneRunner {
       : arch_(arch), rates_(rates), n_rates_(n_rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
         p_(arch.p), k_(arch.k),
         w_(static_cast<std::size_t>(p_ * L)), us_(w_.size()), u_(w_.size()), perp_(w_.size()), pn_(w_.size()),
-        a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()), gw_(w_.size()), ga_(a_.size()),
+        a_(static_cast<std::size_t>(k_ * L)), as_(a_.size()),
         scratch_(static_cast<std::size_t>(population_workspace_size(p_) + 2 * p_ + 2 * k_)) {}
 
   // Advance trials lo..hi-1 (w, a, w_star, a_star: row-major (B, p) / (B, k)) through last_step.
@@ -243,7 +251,7 @@ class LaneRunner {
         const std::int64_t b = next++;
         const TrialState& st = states[b];
         if (st.done || st.step > last_step) continue;
-        load(l, b, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_);
+        load(l, b, st, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_);
         return true;
       }
       return false;
@@ -253,44 +261,50 @@ class LaneRunner {
     while (live > 0) {
       step_all();
       // Which lanes stop at this step (their state is stored before the update), and the rates
-      // of the others; a stopped or empty lane gets rate 0 and is refilled below.
+      // of the others; a stopped or empty lane gets rate 0 and is refilled below.  A lane's step
+      // count lives in step_ while it runs and is written to its TrialState when it leaves.
       double lr_w[L], lr_a[L], w_sq[L], a_sq[L];
       bool stopped[L];
-      for (int l = 0; l < L; ++l) {
-        lr_w[l] = lr_a[l] = w_sq[l] = a_sq[l] = 0.0;
-        stopped[l] = false;
-        const std::int64_t b = trial_[l];
-        if (b < 0) continue;
-        TrialState& st = states[b];
-        const std::int64_t t = st.step;
-        const double loss = loss_[l];
-        const bool diverged = !(loss <= divergence_);
-        const bool converged = !diverged && loss <= tol_;
-        if (converged) st.steps_to_tol = t;
-        if (diverged || converged || t == n_steps_) {
-          st.done = true;
-          st.loss = loss;
-          stopped[l] = true;
-          store(l, w + b * p_, a + b * k_);
-        } else {
+      // Most steps no lane stops: one test for all of them, then only the rates.
+      bool ordinary = true;
+      for (int l = 0; l < L; ++l)
+        ordinary = ordinary && trial_[l] >= 0 && loss_[l] > tol_ && loss_[l] <= divergence_ &&
+                   step_[l] < n_steps_;
+      if (ordinary) {
+        for (int l = 0; l < L; ++l) {
+          w_sq[l] = a_sq[l] = 0.0;
+          stopped[l] = false;
+          const std::int64_t t = step_[l];
           const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
           lr_w[l] = rates_[2 * row];
           lr_a[l] = rates_[2 * row + 1];
         }
+      } else {
+        for (int l = 0; l < L; ++l) {
+          lr_w[l] = lr_a[l] = w_sq[l] = a_sq[l] = 0.0;
+          stopped[l] = false;
+          const std::int64_t b = trial_[l];
+          if (b < 0) continue;
+          TrialState& st = states[b];
+          const std::int64_t t = step_[l];
+          const double loss = loss_[l];
+          const bool diverged = !(loss <= divergence_);
+          const bool converged = !diverged && loss <= tol_;
+          if (converged) st.steps_to_tol = t;
+          if (diverged || converged || t == n_steps_) {
+            st.step = t;
+            st.done = true;
+            st.loss = loss;
+            stopped[l] = true;
+            store(l, w + b * p_, a + b * k_);
+          } else {
+            const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+            lr_w[l] = rates_[2 * row];
+            lr_a[l] = rates_[2 * row + 1];
+          }
+        }
       }
-      // The update of every lane, as in advance_trial.
-      for (std::int64_t i = 0; i < p_; ++i)
-        for (int l = 0; l < L; ++l) {
-          const double wi = w_[i * L + l] - lr_w[l] * gw_[i * L + l];
-          w_[i * L + l] = wi;
-          w_sq[l] += wi * wi;
-        }
-      for (std::int64_t j = 0; j < k_; ++j)
-        for (int l = 0; l < L; ++l) {
-          const double aj = a_[j * L + l] - lr_a[l] * ga_[j * L + l];
-          a_[j * L + l] = aj;
-          a_sq[l] += aj * aj;
-        }
+      update_all(lr_w, lr_a, w_sq, a_sq);
       for (int l = 0; l < L; ++l) {
         const std::int64_t b = trial_[l];
         if (b < 0) continue;
@@ -298,15 +312,17 @@ class LaneRunner {
           live -= refill(l) ? 0 : 1;
           continue;
         }
-        TrialState& st = states[b];
-        st.step += 1;
+        const std::int64_t t = ++step_[l];
         if (!(w_sq[l] <= limit) || !(a_sq[l] <= limit)) {
+          TrialState& st = states[b];
           store(l, w + b * p_, a + b * k_);
+          st.step = t;
           st.done = true;
           st.loss = population_loss_grad(arch_.s, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_, k_, p_,
                                          arch_.stride, arch_.normalize, nullptr, nullptr, scratch_.data());
           live -= refill(l) ? 0 : 1;
-        } else if (st.step > last_step) {
+        } else if (t > last_step) {
+          states[b].step = t;
           store(l, w + b * p_, a + b * k_);
           live -= refill(l) ? 0 : 1;
         }
@@ -315,8 +331,10 @@ class LaneRunner {
   }
 
  private:
-  void load(int l, std::int64_t b, const double* w, const double* a, const double* w_star, const double* a_star) {
+  void load(int l, std::int64_t b, const TrialState& st, const double* w, const double* a, const double* w_star,
+            const double* a_star) {
     trial_[l] = b;
+    step_[l] = st.step;
     const double* s = arch_.s;
     double yy = 0.0;
     for (std::int64_t i = 0; i < p_; ++i) {
@@ -337,81 +355,147 @@ class LaneRunner {
     for (std::int64_t j = 0; j < k_; ++j) a[j] = a_[j * L + l];
   }
 
-  // Loss and gradients of every lane: population_loss_grad's normalized, non-overlapping branch.
-  void step_all() {
-    const double* s = arch_.s;
-    double xx[L], xy[L], c[L], c2[L], pp[L], phi[L], a_dot[L], sum_diff[L], sq_diff[L];
-    bool near[L];
-    for (int l = 0; l < L; ++l) xx[l] = xy[l] = pp[l] = a_dot[l] = sum_diff[l] = sq_diff[l] = c2[l] = 0.0;
+  // The update of every lane, as in advance_trial, and the squared norms after it.  The
+  // gradient entries are formed here from step_all's per-lane factors (the same operations as
+  // population_loss_grad, so the same bits) rather than stored and read back.
+  void update_all(const double* lr_w, const double* lr_a, double* w_sq, double* a_sq) {
+    double* __restrict w = w_.data();
+    double* __restrict a = a_.data();
+    const double* __restrict perp = perp_.data();
+    const double* __restrict as = as_.data();
+    double cw[L], sum_diff[L], g[L];
+    for (int l = 0; l < L; ++l) {
+      cw[l] = cw_[l];
+      sum_diff[l] = sum_diff_[l];
+      g[l] = g_[l];
+    }
     for (std::int64_t i = 0; i < p_; ++i)
+      SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) {
-        const double u = w_[i * L + l] + s[i];
-        u_[i * L + l] = u;
-        xx[l] += u * u;
-        xy[l] += u * us_[i * L + l];
+        const double gw = cw[l] * perp[i * L + l];
+        const double wi = w[i * L + l] - lr_w[l] * gw;
+        w[i * L + l] = wi;
+        w_sq[l] += wi * wi;
       }
+    for (std::int64_t j = 0; j < k_; ++j)
+      SHORTCUTNET_LANE_LOOP
+      for (int l = 0; l < L; ++l) {
+        const double aj0 = a[j * L + l];
+        const double ga = (sum_diff[l] + (kPi - 1.0) * aj0 - (g[l] - 1.0) * as[j * L + l]) * kInvTwoPi;
+        const double aj = aj0 - lr_a[l] * ga;
+        a[j * L + l] = aj;
+        a_sq[l] += aj * aj;
+      }
+  }
+
+  // Loss and gradients of every lane: population_loss_grad's normalized, non-overlapping branch.
+  // The arrays are reached through restrict-qualified locals: the compiler then knows that no
+  // store changes another array or a member, and the short loops over lanes vectorize without
+  // run-time overlap checks.
+  void step_all() {
+    const double* __restrict s = arch_.s;
+    const double* __restrict w = w_.data();
+    const double* __restrict us = us_.data();
+    const double* __restrict a = a_.data();
+    const double* __restrict as = as_.data();
+    double* __restrict u = u_.data();
+    double* __restrict perp = perp_.data();
+    double* __restrict pn = pn_.data();
+    const std::int64_t p = p_, k = k_;
+    double xx[L], xy[L], c[L], c2[L], pp[L], phi[L], a_dot[L], sum_diff[L], sq_diff[L], yy[L];
+    std::int64_t near[L];  // 0 or 1; as wide as a double so that it vectorizes with them
+    SHORTCUTNET_LANE_LOOP
+    for (int l = 0; l < L; ++l) {
+      xx[l] = xy[l] = pp[l] = a_dot[l] = sum_diff[l] = sq_diff[l] = c2[l] = 0.0;
+      yy[l] = yy_[l];
+    }
+    for (std::int64_t i = 0; i < p; ++i) {
+      const double si = s[i];
+      SHORTCUTNET_LANE_LOOP
+      for (int l = 0; l < L; ++l) {
+        const double ui = w[i * L + l] + si;
+        u[i * L + l] = ui;
+        xx[l] += ui * ui;
+        xy[l] += ui * us[i * L + l];
+      }
+    }
+    SHORTCUTNET_LANE_LOOP
     for (int l = 0; l < L; ++l) {
       c[l] = xy[l] / xx[l];
-      near[l] = std::fabs(xy[l]) > kAccurateCos * std::sqrt(xx[l] * yy_[l]);
+      near[l] = std::fabs(xy[l]) > kAccurateCos * std::sqrt(xx[l] * yy[l]) ? 1 : 0;
     }
     // angle_and_perp: the branch each lane needs (both when the lanes disagree), then a
     // per-lane choice.
-    bool any_near = false, any_far = false;
-    for (int l = 0; l < L; ++l) {
-      any_near = any_near || near[l];
-      any_far = any_far || !near[l];
-    }
+    std::int64_t n_near = 0;
+    for (int l = 0; l < L; ++l) n_near += near[l];
+    const bool any_near = n_near > 0, any_far = n_near < L;
     if (any_near) {
-      for (std::int64_t i = 0; i < p_; ++i)
+      for (std::int64_t i = 0; i < p; ++i)
+        SHORTCUTNET_LANE_LOOP
         for (int l = 0; l < L; ++l) {
-          const double x = u_[i * L + l], y = us_[i * L + l];
+          const double x = u[i * L + l], y = us[i * L + l];
           double hi, lo;
           two_prod(c[l], x, hi, lo);
-          const double pn = (y - hi) - lo;
-          pn_[i * L + l] = pn;
-          c2[l] += x * pn;
+          const double q = (y - hi) - lo;
+          pn[i * L + l] = q;
+          c2[l] += x * q;
         }
+      SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) c2[l] = c2[l] / xx[l];
     }
     if (any_far)
-      for (std::int64_t i = 0; i < p_; ++i)
-        for (int l = 0; l < L; ++l) perp_[i * L + l] = us_[i * L + l] - c[l] * u_[i * L + l];
+      for (std::int64_t i = 0; i < p; ++i)
+        SHORTCUTNET_LANE_LOOP
+        for (int l = 0; l < L; ++l) perp[i * L + l] = us[i * L + l] - c[l] * u[i * L + l];
     if (any_near && !any_far) {
-      for (std::int64_t i = 0; i < p_; ++i)
+      for (std::int64_t i = 0; i < p; ++i)
+        SHORTCUTNET_LANE_LOOP
         for (int l = 0; l < L; ++l) {
-          const double q = pn_[i * L + l] - c2[l] * u_[i * L + l];
-          perp_[i * L + l] = q;
+          const double q = pn[i * L + l] - c2[l] * u[i * L + l];
+          perp[i * L + l] = q;
+          pp[l] += q * q;
+        }
+    } else if (any_near) {
+      for (std::int64_t i = 0; i < p; ++i)
+        SHORTCUTNET_LANE_LOOP
+        for (int l = 0; l < L; ++l) {
+          const double q_near = pn[i * L + l] - c2[l] * u[i * L + l];
+          const double q = near[l] != 0 ? q_near : perp[i * L + l];
+          perp[i * L + l] = q;
           pp[l] += q * q;
         }
     } else {
-      for (std::int64_t i = 0; i < p_; ++i)
+      for (std::int64_t i = 0; i < p; ++i)
+        SHORTCUTNET_LANE_LOOP
         for (int l = 0; l < L; ++l) {
-          const double q = near[l] ? pn_[i * L + l] - c2[l] * u_[i * L + l] : perp_[i * L + l];
-          perp_[i * L + l] = q;
+          const double q = perp[i * L + l];
           pp[l] += q * q;
         }
     }
-    for (int l = 0; l < L; ++l) phi[l] = std::atan2(std::sqrt(pp[l] * xx[l]), xy[l]);
-    for (std::int64_t j = 0; j < k_; ++j)
+    double sin_sq[L], sin_part[L];
+    SHORTCUTNET_LANE_LOOP
+    for (int l = 0; l < L; ++l) {
+      sin_sq[l] = pp[l] * xx[l];
+      sin_part[l] = std::sqrt(sin_sq[l]);
+      phi[l] = rational_atan2(sin_part[l], xy[l]);
+    }
+    for (std::int64_t j = 0; j < k; ++j)
+      SHORTCUTNET_LANE_LOOP
       for (int l = 0; l < L; ++l) {
-        const double x = a_[j * L + l], y = as_[j * L + l];
+        const double x = a[j * L + l], y = as[j * L + l];
         a_dot[l] += x * y;
         const double d = x - y;
         sum_diff[l] += d;
         sq_diff[l] += d * d;
       }
-    double g[L], cw[L];
+    SHORTCUTNET_LANE_LOOP
     for (int l = 0; l < L; ++l) {
-      const double pmg = pi_minus_g(phi[l]);
+      const double pmg = pi_minus_g(phi[l], sin_sq[l], sin_part[l], xy[l]);
       loss_[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
-      g[l] = kPi - pmg;
-      cw[l] = -a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]));
+      g_[l] = kPi - pmg;
+      sum_diff_[l] = sum_diff[l];
+      cw_[l] = (-a_dot[l] * (kPi - phi[l]) / (kTwoPi * std::sqrt(xx[l]))) / rho_star_[l];
     }
-    for (std::int64_t j = 0; j < k_; ++j)
-      for (int l = 0; l < L; ++l)
-        ga_[j * L + l] = (sum_diff[l] + (kPi - 1.0) * a_[j * L + l] - (g[l] - 1.0) * as_[j * L + l]) * kInvTwoPi;
-    for (std::int64_t i = 0; i < p_; ++i)
-      for (int l = 0; l < L; ++l) gw_[i * L + l] = cw[l] * (perp_[i * L + l] / rho_star_[l]);
   }
 
   Architecture arch_;
@@ -419,10 +503,35 @@ class LaneRunner {
   std::int64_t n_rates_, n_steps_;
   double tol_, divergence_;
   std::int64_t p_, k_;
-  std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, gw_, ga_, scratch_;
-  std::int64_t trial_[L];
+  std::vector<double> w_, us_, u_, perp_, pn_, a_, as_, scratch_;
+  std::int64_t trial_[L], step_[L];
   double yy_[L], rho_star_[L], loss_[L];
+  double g_[L], sum_diff_[L], cw_[L];  // per-lane factors of the gradient (step_all -> update_all):
+                                       // grad_a from g_ and sum_diff_, grad_w = cw_ perp
 };
+
+// B trials of the normalized, non-overlapping model through last_step: groups of trials handed
+// to threads, each thread running them kLanes at a time in a LaneRunner.
+constexpr int kLanes = 8;              // trials in lockstep per thread
+constexpr std::int64_t kLaneGroup = 64;  // trials handed to a thread at a time
+
+inline void run_lane_groups(const Architecture& arch, const double* rates, std::int64_t n_rates, std::int64_t n_steps,
+                            double tol, double divergence, int threads, std::int64_t batch, std::int64_t last_step,
+                            TrialState* states, double* w, double* a, const double* w_star, const double* a_star) {
+  const std::int64_t n_groups = (batch + kLaneGroup - 1) / kLaneGroup;
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+    LaneRunner<kLanes> runner(arch, rates, n_rates, n_steps, tol, divergence);
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (std::int64_t g = 0; g < n_groups; ++g)
+      runner.run(g * kLaneGroup, std::min(batch, (g + 1) * kLaneGroup), last_step, states, w, a, w_star, a_star);
+  }
+  (void)threads;
+}
 
 // Per-trial results of a batch.
 struct TrialsOutput {
@@ -446,21 +555,20 @@ class TrialBatch {
       : arch_(arch), batch_(batch), w_(w), a_(a), w_star_(w_star), a_star_(a_star), rates_(rates),
         n_rates_(n_rates), n_steps_(n_steps), tol_(tol), th_(th), threads_(threads), state_(static_cast<std::size_t>(batch)) {}
 
+  // Run the lockstep lanes through kernel (see lane_kernels.hpp) instead of the baseline copy.
+  void use_lane_kernel(LaneKernel kernel) { lane_kernel_ = kernel; }
+
   // Advance every unfinished trial through step last_step; true when all are done.
   bool run_chunk(std::int64_t last_step) {
     const std::int64_t p = arch_.p, k = arch_.k, B = batch_;
     if (arch_.normalize && arch_.stride >= p) {
-      const std::int64_t n_groups = (B + kGroup - 1) / kGroup;
-#ifdef SHORTCUTNET_OPENMP
-#pragma omp parallel num_threads(threads_)
-#endif
-      {
-        LaneRunner<kLanes> runner(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence);
-#ifdef SHORTCUTNET_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (std::int64_t g = 0; g < n_groups; ++g)
-          runner.run(g * kGroup, std::min(B, (g + 1) * kGroup), last_step, state_.data(), w_, a_, w_star_, a_star_);
+      if (lane_kernel_ != nullptr) {
+        const LaneArgs args{arch_.s, k, p, arch_.stride, rates_, n_rates_, n_steps_, tol_, th_.divergence, threads_,
+                            B, last_step, state_.data(), w_, a_, w_star_, a_star_};
+        lane_kernel_(args);
+      } else {
+        run_lane_groups(arch_, rates_, n_rates_, n_steps_, tol_, th_.divergence, threads_, B, last_step,
+                        state_.data(), w_, a_, w_star_, a_star_);
       }
       for (const TrialState& st : state_)
         if (!st.done) return false;
@@ -503,8 +611,6 @@ class TrialBatch {
   }
 
  private:
-  static constexpr int kLanes = 8;           // trials in lockstep per thread
-  static constexpr std::int64_t kGroup = 64; // trials handed to a thread at a time
   Architecture arch_;
   std::int64_t batch_;
   double *w_, *a_;
@@ -514,6 +620,7 @@ class TrialBatch {
   Thresholds th_;
   int threads_;
   std::vector<TrialState> state_;
+  LaneKernel lane_kernel_ = nullptr;
 };
 
 }  // namespace shortcutnet

@@ -1,0 +1,56 @@
+"""The engine's lanes give the same bits at every instruction-set level (SHORTCUTNET_SIMD caps the
+level the CPU would get), and the same bits as the one-trial path."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import shortcutnet as sn
+
+if "cpp" not in sn.backends():
+    pytest.skip("the compiled backend is not available", allow_module_level=True)
+core = pytest.importorskip("shortcutnet._core", reason="the compiled backend is not built")
+
+SCRIPT = r"""
+import sys
+import numpy as np
+import shortcutnet as sn
+from shortcutnet import _core
+out = []
+for shortcut in (False, True):
+    model = sn.Model(7, 5, shortcut=shortcut)
+    rng = np.random.default_rng(5)
+    B = 37
+    a_star = rng.standard_normal((B, 7))
+    w_star = rng.standard_normal((B, 5))
+    w0 = sn.init_first_layer(model, "sphere", rng, size=B)
+    a0 = sn.init_second_layer(model, a_star, rng)
+    r = sn.run_trials(model, w_star, a_star, w0, a0, steps=400, lr=0.3, tol=1e-12, threads=2, backend="cpp")
+    out += [r.w, r.a, r.loss, r.phi, r.steps, r.steps_to_tol, r.outcome]
+np.savez(sys.argv[1], *out)
+print(_core.engine_simd())
+"""
+
+
+def run_at(level, path):
+    env = dict(os.environ, SHORTCUTNET_SIMD=level)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    with np.load(path) as f:
+        return done.stdout.strip(), [f[name] for name in f.files]
+
+
+def test_every_simd_level_gives_the_same_bits(tmp_path):
+    native = core.engine_simd()
+    assert native in ("avx512", "avx2", "baseline")
+    levels = ["baseline"] + [lv for lv in ("avx2", "avx512") if lv != "baseline" and native in (lv, "avx512")]
+    results = {}
+    for level in levels:
+        used, arrays = run_at(level, tmp_path / f"{level}.npz")
+        assert used == level
+        results[level] = arrays
+    for level in levels[1:]:
+        for x, y in zip(results["baseline"], results[level]):
+            np.testing.assert_array_equal(x, y)
