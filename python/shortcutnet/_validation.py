@@ -93,10 +93,13 @@ def as_threads(name: str, value) -> int:
     return as_int(name, value, minimum=1)
 
 
-def as_sample_count(name: str, value) -> int:
+def as_sample_count(name: str, value, row_length: int | None = None) -> int:
+    """A positive sample count; with ``row_length``, one whose batch of float64 rows is addressable."""
     value = as_int(name, value)
     if value <= 0:
         raise ValueError(f"{name}: expected a positive number of samples, got {value}")
+    if row_length is not None and value * row_length * 8 >= 2**63:
+        raise ValueError(f"{name}: expected n * d * 8 bytes to fit in 64 bits, got n={value}, d={row_length}")
     return value
 
 

@@ -89,7 +89,7 @@ def sample_inputs(model: Model, n: int, seed: int, *, dtype=np.float64, threads:
     Returns patches Z of shape (n, k, p) when ``model.stride == p``, else raw inputs X (n, d).
     """
     check_model(model)
-    n = as_sample_count("n", n)
+    n = as_sample_count("n", n, model.d)
     seed = as_seed("seed", seed)
     dt = as_dtype("dtype", dtype)
     threads = as_threads("threads", threads)
@@ -155,7 +155,7 @@ def stochastic_loss_grad(model: Model, w, a, w_star, a_star, n: int, seed: int, 
     check_model(model)
     w, a = _as_filter(model, w, a)
     w_star, a_star = _as_filter(model, w_star, a_star, names=("w_star", "a_star"))
-    n = as_sample_count("n", n)
+    n = as_sample_count("n", n, model.d)
     seed = as_seed("seed", seed)
     dt = as_dtype("dtype", dtype)
     threads = as_threads("threads", threads)
