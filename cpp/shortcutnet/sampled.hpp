@@ -244,21 +244,46 @@ inline double forward(const Prepared<T>& P, const T* x, double* h) {
   return output(P, h);
 }
 
+// U native vectors of g at entries t.. as U independent chains of adds over the patches (a single
+// chain waits on the add latency at every patch); the order within each entry is unchanged.
+template <class T, int U>
+inline void patch_sum_vectors(const T* x, std::int64_t k, std::int64_t stride, const T* c, std::int64_t t, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  V gv[U];
+  for (int u = 0; u < U; ++u) gv[u] = V{};
+  for (std::int64_t j = 0; j < k; ++j) {
+    const T cj = c[j];
+    for (int u = 0; u < U; ++u) gv[u] += cj * load_native<V>(x + j * stride + t + u * W);
+  }
+  std::memcpy(g + t, gv, sizeof gv);
+}
+
+// a_j where h_j > 0, else +0, without a branch (the signs are random) and without arithmetic on
+// a_j (a select keeps any a_j's bits as they are).
+template <class T>
+inline T active_weight(T a, double h) {
+  typedef typename std::conditional<sizeof(T) == 8, std::uint64_t, std::uint32_t>::type Bits;
+  Bits bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  bits &= Bits(0) - static_cast<Bits>(h > 0.0);
+  T out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
 // g = sum_j a_j 1[h_j > 0] patch_j in T, summed over j in order for each entry.  Patches with
 // h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum that starts
 // at +0 changes no bit).  Each native vector of g stays in a register across the k patches.
 template <class T>
 inline void active_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
-  typedef typename Native<T, kNativeBytes>::type V;
   constexpr int W = kNativeBytes / sizeof(T);
   const std::int64_t k = P.k, p = P.p, stride = P.stride;
-  for (std::int64_t j = 0; j < k; ++j) c[j] = h[j] > 0.0 ? P.aT[j] : T(0);
+  for (std::int64_t j = 0; j < k; ++j) c[j] = active_weight(P.aT[j], h[j]);
   std::int64_t t = 0;
-  for (; t + W <= p; t += W) {
-    V gv = V{};
-    for (std::int64_t j = 0; j < k; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
-    std::memcpy(g + t, &gv, sizeof gv);
-  }
+  for (; t + 8 * W <= p; t += 8 * W) patch_sum_vectors<T, 8>(x, k, stride, c, t, g);
+  for (; t + 4 * W <= p; t += 4 * W) patch_sum_vectors<T, 4>(x, k, stride, c, t, g);
+  for (; t + W <= p; t += W) patch_sum_vectors<T, 1>(x, k, stride, c, t, g);
   for (; t < p; ++t) {
     T gt = T(0);
     for (std::int64_t j = 0; j < k; ++j) gt += c[j] * x[j * stride + t];
