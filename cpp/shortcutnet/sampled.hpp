@@ -218,10 +218,49 @@ inline Prepared<T> prepare(const Network& net) {
   return P;
 }
 
+// dot_lanes of the k patches when p is G whole lane groups, with v held in registers: the same
+// sums in the same order, but each product needs one load instead of two (v is read once per
+// row, not once per patch; a store to h could alias v, so the compiler would not hoist it).
+template <class T, int G>
+inline void dots_in_registers(const T* x, std::int64_t k, std::int64_t stride, const T* v, double* h) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  constexpr int R = 64 / kNativeBytes;
+  constexpr int L = W * R;
+  V vv[G][R];
+  for (int q = 0; q < G; ++q)
+    for (int r = 0; r < R; ++r) vv[q][r] = load_native<V>(v + q * L + r * W);
+  for (std::int64_t j = 0; j < k; ++j) {
+    const T* xj = x + j * stride;
+    V acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = V{};
+    for (int q = 0; q < G; ++q)
+      for (int r = 0; r < R; ++r) acc[r] += load_native<V>(xj + q * L + r * W) * vv[q][r];
+    for (int half = R / 2; half >= 1; half /= 2)
+      for (int r = 0; r < half; ++r) acc[r] += acc[r + half];
+    h[j] = static_cast<double>(reduce_native(acc[0]));
+  }
+}
+
 // The k pre-activations h_j = <patch_j, v> of one row, in double.
 template <class T>
 inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
-  for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, P.vT.data(), P.p));
+  constexpr std::int64_t L = 64 / sizeof(T);
+  const T* v = P.vT.data();
+  if (P.p % L == 0) {
+    switch (P.p / L) {
+      case 1: return dots_in_registers<T, 1>(x, P.k, P.stride, v, h);
+      case 2: return dots_in_registers<T, 2>(x, P.k, P.stride, v, h);
+      case 3: return dots_in_registers<T, 3>(x, P.k, P.stride, v, h);
+      case 4: return dots_in_registers<T, 4>(x, P.k, P.stride, v, h);
+      case 5: return dots_in_registers<T, 5>(x, P.k, P.stride, v, h);
+      case 6: return dots_in_registers<T, 6>(x, P.k, P.stride, v, h);
+      case 7: return dots_in_registers<T, 7>(x, P.k, P.stride, v, h);
+      case 8: return dots_in_registers<T, 8>(x, P.k, P.stride, v, h);
+      default: break;
+    }
+  }
+  for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, v, P.p));
 }
 
 // f = sum_j a_j relu(h_j) in double.  A NaN pre-activation (a NaN input) makes f NaN instead of
@@ -244,21 +283,46 @@ inline double forward(const Prepared<T>& P, const T* x, double* h) {
   return output(P, h);
 }
 
+// U native vectors of g at entries t.. as U independent chains of adds over the patches (a single
+// chain waits on the add latency at every patch); the order within each entry is unchanged.
+template <class T, int U>
+inline void patch_sum_vectors(const T* x, std::int64_t k, std::int64_t stride, const T* c, std::int64_t t, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  V gv[U];
+  for (int u = 0; u < U; ++u) gv[u] = V{};
+  for (std::int64_t j = 0; j < k; ++j) {
+    const T cj = c[j];
+    for (int u = 0; u < U; ++u) gv[u] += cj * load_native<V>(x + j * stride + t + u * W);
+  }
+  std::memcpy(g + t, gv, sizeof gv);
+}
+
+// a_j where h_j > 0, else +0, without a branch (the signs are random) and without arithmetic on
+// a_j (a select keeps any a_j's bits as they are).
+template <class T>
+inline T active_weight(T a, double h) {
+  typedef typename std::conditional<sizeof(T) == 8, std::uint64_t, std::uint32_t>::type Bits;
+  Bits bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  bits &= Bits(0) - static_cast<Bits>(h > 0.0);
+  T out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
 // g = sum_j a_j 1[h_j > 0] patch_j in T, summed over j in order for each entry.  Patches with
 // h <= 0 are added with weight 0 rather than skipped (no branch; adding +-0 to a sum that starts
 // at +0 changes no bit).  Each native vector of g stays in a register across the k patches.
 template <class T>
 inline void active_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
-  typedef typename Native<T, kNativeBytes>::type V;
   constexpr int W = kNativeBytes / sizeof(T);
   const std::int64_t k = P.k, p = P.p, stride = P.stride;
-  for (std::int64_t j = 0; j < k; ++j) c[j] = h[j] > 0.0 ? P.aT[j] : T(0);
+  for (std::int64_t j = 0; j < k; ++j) c[j] = active_weight(P.aT[j], h[j]);
   std::int64_t t = 0;
-  for (; t + W <= p; t += W) {
-    V gv = V{};
-    for (std::int64_t j = 0; j < k; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
-    std::memcpy(g + t, &gv, sizeof gv);
-  }
+  for (; t + 8 * W <= p; t += 8 * W) patch_sum_vectors<T, 8>(x, k, stride, c, t, g);
+  for (; t + 4 * W <= p; t += 4 * W) patch_sum_vectors<T, 4>(x, k, stride, c, t, g);
+  for (; t + W <= p; t += W) patch_sum_vectors<T, 1>(x, k, stride, c, t, g);
   for (; t < p; ++t) {
     T gt = T(0);
     for (std::int64_t j = 0; j < k; ++j) gt += c[j] * x[j * stride + t];
