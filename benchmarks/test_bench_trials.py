@@ -1,7 +1,7 @@
 """Batched exact population GD: ns per trial-step of run_trials on the compiled engines against
 a vectorized NumPy batch loop, a Python loop over trials, and JAX (jit + vmap + lax.scan).
 
-Run: python -m pytest benchmarks/bench_trials.py --benchmark-only
+Run: python -m pytest benchmarks/test_bench_trials.py --benchmark-only
 Problem: B = 1000 trials, k = 20, p = 10, plain CNN from random init (MODEL.md section 5),
 lr = 0.1, tol = 0 so that every trial makes every step (the per-trial-step figure is honest).
 The slower baselines run fewer steps or trials and are normalized per trial-step; extra_info

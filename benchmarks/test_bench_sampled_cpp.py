@@ -1,4 +1,4 @@
-"""Timings of the compiled sampled kernels (run: pytest benchmarks/bench_sampled_cpp.py).
+"""Timings of the compiled sampled kernels (run: pytest benchmarks/test_bench_sampled_cpp.py).
 
 Read bandwidth (np.sum over the same bytes) is measured in the same run as the reference for the
 materialized kernels; the fused kernel is reported in ns per generated entry (extra_info).
