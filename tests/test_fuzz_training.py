@@ -1,0 +1,82 @@
+"""Property-based fuzzing of the training API, the initializations and the spurious optimum.
+
+Whatever is passed, the result is a documented outcome or a ValueError/TypeError naming the option.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import shortcutnet as sn
+
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+garbage = st.one_of(st.none(), st.text(max_size=3), st.booleans(), st.complex_numbers(), st.lists(st.integers(), max_size=3),
+                    st.floats(allow_nan=True, allow_infinity=True))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+@FUZZ
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 60),
+       st.one_of(st.floats(0.0, 50.0), st.tuples(st.floats(0.0, 50.0), st.floats(0.0, 50.0))), st.integers(0, 2**31))
+def test_any_valid_run_ends_in_a_documented_outcome(backend, k, p, steps, lr, seed):
+    model = sn.Model(k, p, shortcut=bool(seed % 2))
+    rng = np.random.default_rng(seed)
+    w_star, a_star = rng.normal(size=p), rng.normal(size=k)
+    w0 = sn.init_first_layer(model, "zero" if model.has_shortcut else "sphere", rng)
+    a0 = sn.init_second_layer(model, a_star, rng)
+    res = sn.train(model, w_star, a_star, w0, a0, steps=steps, lr=lr, backend=backend)
+    assert res.outcome in sn.OUTCOMES
+    assert res.steps <= steps
+    if res.outcome != "diverged":
+        assert np.isfinite(res.w).all() and np.isfinite(res.a).all() and math.isfinite(res.loss)
+
+
+@FUZZ
+@given(garbage, st.sampled_from(["steps", "lr", "tol", "record_every", "gradient", "backend", "threads"]))
+def test_garbage_options_are_refused_by_name(value, option):
+    model = sn.Model(3, 2)
+    kwargs = dict(steps=5, lr=0.1)
+    assume(value is not None)  # None is the documented default of several options
+    if option in ("lr", "tol") and isinstance(value, float) and value >= 0:
+        value = -1.0 - value  # a non-negative float is a valid rate or tolerance; inf stays inf
+    kwargs[option] = value
+    with pytest.raises((ValueError, TypeError), match=option):
+        sn.train(model, np.ones(2), np.ones(3), np.zeros(2), np.zeros(3), **kwargs)
+
+
+@FUZZ
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 2**32), st.integers(1, 5))
+def test_initializations_have_their_support(k, p, seed, size):
+    model = sn.Model(k, p, shortcut=False)  # the sphere start of the plain CNN
+    rng = np.random.default_rng(seed)
+    a_star = rng.normal(size=k)
+    w = sn.init_first_layer(model, "sphere", rng, size=size)
+    assert w.shape == (size, p)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), 1.0, rtol=1e-12)
+    assert not sn.init_first_layer(sn.Model(k, p), "zero", rng).any()
+    a = sn.init_second_layer(model, a_star, rng, size=size)
+    assert a.shape == (size, k)
+    assert (np.linalg.norm(a, axis=1) <= abs(a_star.sum()) / math.sqrt(k) * (1 + 1e-12)).all()
+
+
+@FUZZ
+@given(garbage)
+def test_unknown_initializations_are_refused(kind):
+    with pytest.raises((ValueError, TypeError), match="kind"):
+        sn.init_first_layer(sn.Model(3, 2), kind, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+@FUZZ
+@given(hnp.arrays(np.float64, st.integers(1, 10), elements=st.floats(-1e3, 1e3)))
+def test_spurious_optimum_solves_its_linear_system(backend, a_star):
+    k = a_star.shape[0]
+    model = sn.Model(k, 3)
+    a_sp = sn.spurious_optimum(model, a_star, backend=backend)
+    ones = np.ones((k, k))
+    lhs = (ones + (math.pi - 1.0) * np.eye(k)) @ a_sp
+    rhs = (ones - np.eye(k)) @ a_star
+    np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-12 * max(1.0, np.abs(a_star).sum() * k))
