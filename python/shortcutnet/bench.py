@@ -118,6 +118,17 @@ def _torch():
     return torch
 
 
+def _torch_loss_grad(torch, Z, y, w, a, s):
+    """The sampled loss of MODEL.md section 3 and its gradients by PyTorch autograd."""
+    w.grad = None
+    a.grad = None
+    u = w + s
+    f = torch.relu(Z @ (u / torch.linalg.vector_norm(u))) @ a
+    loss = 0.5 * torch.mean((f - y) ** 2)
+    loss.backward()
+    return float(loss.detach()), w.grad, a.grad
+
+
 def torch_step(work: Workload) -> Optional[Callable]:
     torch = _torch()
     if torch is None:
@@ -130,13 +141,7 @@ def torch_step(work: Workload) -> Optional[Callable]:
     a = torch.tensor(work.a, dtype=dt, requires_grad=True)
 
     def step():
-        w.grad = None
-        a.grad = None
-        u = w + s
-        f = torch.relu(Z @ (u / torch.linalg.vector_norm(u))) @ a
-        loss = 0.5 * torch.mean((f - y) ** 2)
-        loss.backward()
-        return float(loss.detach()), w.grad, a.grad
+        return _torch_loss_grad(torch, Z, y, w, a, s)
 
     return step
 
@@ -160,13 +165,7 @@ def torch_fused_step(work: Workload) -> Optional[Callable]:
         Z = torch.randn(work.n, model.k, model.p, generator=generator, dtype=dt)
         with torch.no_grad():
             y = torch.relu(Z @ v_star) @ a_star
-        w.grad = None
-        a.grad = None
-        u = w + s
-        f = torch.relu(Z @ (u / torch.linalg.vector_norm(u))) @ a
-        loss = 0.5 * torch.mean((f - y) ** 2)
-        loss.backward()
-        return float(loss.detach()), w.grad, a.grad
+        return _torch_loss_grad(torch, Z, y, w, a, s)
 
     return step
 

@@ -293,15 +293,19 @@ def _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a):
     part_a[blk, :] = ga
 
 
+@njit(**_opts)
+def _block_partials(n, k, p):
+    """Per-block partial sums (loss, gradient in v, gradient in a) for n rows in blocks of BLOCK."""
+    nblocks = (n + BLOCK - 1) // BLOCK
+    return nblocks, np.empty(nblocks), np.empty((nblocks, p)), np.empty((nblocks, k))
+
+
 @njit(parallel=True, **_opts)
 def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_a):
     """Loss (1/2n) sum r_i^2; fills grad_w (p,) and grad_a (k,) (MODEL.md section 3)."""
     n = X.shape[0]
     v, norm_u = filter_direction(s, w, normalize)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    part_loss = np.empty(nblocks)
-    part_v = np.empty((nblocks, p))
-    part_a = np.empty((nblocks, k))
+    nblocks, part_loss, part_v, part_a = _block_partials(n, k, p)
     if nblocks > 1:
         for blk in prange(nblocks):
             _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a)
@@ -339,10 +343,7 @@ def stochastic_loss_grad_into(s, w, a, w_star, a_star, n, k, p, stride, normaliz
     k0, k1 = _split_seed(seed)
     v, norm_u = filter_direction(s, w, normalize)
     v_star, _ = filter_direction(s, w_star, normalize)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    part_loss = np.empty(nblocks)
-    part_v = np.empty((nblocks, p))
-    part_a = np.empty((nblocks, k))
+    nblocks, part_loss, part_v, part_a = _block_partials(n, k, p)
     if nblocks > 1:
         for blk in prange(nblocks):
             _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a)
@@ -360,10 +361,7 @@ def sampled_loss_grad_serial_into(s, w, a, X, y, k, p, stride, normalize, grad_w
     """sampled_loss_grad_into without the thread pool."""
     n = X.shape[0]
     v, norm_u = filter_direction(s, w, normalize)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    part_loss = np.empty(nblocks)
-    part_v = np.empty((nblocks, p))
-    part_a = np.empty((nblocks, k))
+    nblocks, part_loss, part_v, part_a = _block_partials(n, k, p)
     for blk in range(nblocks):
         _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a)
     return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
@@ -375,10 +373,7 @@ def stochastic_loss_grad_serial_into(s, w, a, w_star, a_star, n, k, p, stride, n
     k0, k1 = _split_seed(seed)
     v, norm_u = filter_direction(s, w, normalize)
     v_star, _ = filter_direction(s, w_star, normalize)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    part_loss = np.empty(nblocks)
-    part_v = np.empty((nblocks, p))
-    part_a = np.empty((nblocks, k))
+    nblocks, part_loss, part_v, part_a = _block_partials(n, k, p)
     for blk in range(nblocks):
         _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a)
     return _finish(part_loss, part_v, part_a, n, v, norm_u, normalize, grad_w, grad_a)
