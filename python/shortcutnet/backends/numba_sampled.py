@@ -136,15 +136,6 @@ def fill_row(out, i, k0, k1, single):
 
 
 @njit(**_opts)
-def _fill_row_rounded(out, i, k0, k1, single):
-    """fill_row into a float64 buffer, rounding through float32 when single (the values X holds)."""
-    fill_row(out, i, k0, k1, single)
-    if single:
-        for j in range(out.shape[0]):
-            out[j] = np.float64(np.float32(out[j]))
-
-
-@njit(**_opts)
 def _split_seed(seed):
     seed = np.uint64(seed)
     return seed & _MASK, seed >> _SHIFT
@@ -175,24 +166,17 @@ def filter_direction(s, w, normalize):
     return v, norm
 
 
-@njit(**_opts)
+# The dot products are the hot loop.  Summed strictly in order they cannot use SIMD lanes, so they
+# alone allow LLVM to reassociate (fastmath "reassoc", no other flag): it then sums in the lanes of
+# this machine's vectors.  The order is fixed when the function is compiled, so results are still
+# identical for any number of threads and from run to run; they agree with the C++ backend, which
+# fixes its own lane order, to rounding.
+@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 def patch_dot(x, base, v, p):
-    """<x[base : base + p], v> in float64, over eight fixed lanes: the summation order is part of
-    the definition (no reassociation by the compiler), yet the lanes pipeline well."""
+    """<x[base : base + p], v>, accumulated in float64 for float32 and float64 x alike."""
     xs = x[base : base + p]  # a slice lets the compiler drop the negative-index checks
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    m = p - p % 8
-    for t in range(0, m, 8):
-        a0 += np.float64(xs[t]) * v[t]
-        a1 += np.float64(xs[t + 1]) * v[t + 1]
-        a2 += np.float64(xs[t + 2]) * v[t + 2]
-        a3 += np.float64(xs[t + 3]) * v[t + 3]
-        a4 += np.float64(xs[t + 4]) * v[t + 4]
-        a5 += np.float64(xs[t + 5]) * v[t + 5]
-        a6 += np.float64(xs[t + 6]) * v[t + 6]
-        a7 += np.float64(xs[t + 7]) * v[t + 7]
-    acc = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    for t in range(m, p):
+    acc = 0.0
+    for t in range(p):
         acc += np.float64(xs[t]) * v[t]
     return acc
 
@@ -213,19 +197,26 @@ def forward(x, v, a, k, p, stride, h):
 
 
 @njit(**_opts)
-def accumulate(x, v, a, y, k, p, stride, h, grad_v, grad_a):
+def accumulate(x, v, a, y, k, p, stride, h, c, g, grad_v, grad_a):
     """One sample's forward and backward pass while x is in cache; returns its squared residual.
 
-    grad_v += r sum_j a_j 1[h_j > 0] patch_j,  grad_a += r relu(h),  r = f - y.
+    grad_v += r g with g = sum_j a_j 1[h_j > 0] patch_j,  grad_a += r relu(h),  r = f - y.
+    g is summed over the patches in x's dtype (as the C++ backend does: k terms, so float32 loses
+    little), with weight 0 for inactive patches rather than a branch on their random signs; c (k,)
+    and g (p,) are scratch of x's dtype.
     """
     r = forward(x, v, a, k, p, stride, h) - y
     for j in range(k):
-        if h[j] > 0.0:
-            grad_a[j] += r * h[j]
-            c = r * a[j]
-            xs = x[j * stride : j * stride + p]
-            for t in range(p):
-                grad_v[t] += c * np.float64(xs[t])
+        c[j] = a[j] if h[j] > 0.0 else 0.0
+        grad_a[j] += r * (h[j] if h[j] > 0.0 else 0.0)
+    g[:] = 0.0
+    for j in range(k):
+        cj = c[j]
+        xs = x[j * stride : j * stride + p]
+        for t in range(p):
+            g[t] += cj * xs[t]
+    for t in range(p):
+        grad_v[t] += r * np.float64(g[t])
     return r * r
 
 
@@ -283,11 +274,13 @@ def predict_into(s, w, a, X, k, p, stride, normalize, out):
 def _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a):
     """Block blk of samples summed serially into its own partials."""
     h = np.empty(k)
+    c = np.empty(k, X.dtype)
+    g = np.empty(p, X.dtype)
     gv = np.zeros(p)
     ga = np.zeros(k)
     acc = 0.0
     for i in range(blk * BLOCK, min(X.shape[0], (blk + 1) * BLOCK)):
-        acc += accumulate(X[i], v, a, np.float64(y[i]), k, p, stride, h, gv, ga)
+        acc += accumulate(X[i], v, a, np.float64(y[i]), k, p, stride, h, c, g, gv, ga)
     part_loss[blk] = acc
     part_v[blk, :] = gv
     part_a[blk, :] = ga
@@ -315,22 +308,37 @@ def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_
 
 
 @njit(**_opts)
-def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
-    """Block blk of the fused kernel: draw each row into a buffer, label it, accumulate it."""
-    row = np.empty((k - 1) * stride + p)
+def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row, part_loss, part_v, part_a):
+    """Block blk of the fused kernel: draw each row into ``row`` (the batch's dtype), label it,
+    accumulate it."""
     h = np.empty(k)
+    c = np.empty(k, row.dtype)
+    g = np.empty(p, row.dtype)
     gv = np.zeros(p)
     ga = np.zeros(k)
     acc = 0.0
     for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-        _fill_row_rounded(row, i, k0, k1, single)
+        fill_row(row, i, k0, k1, single)
         y = forward(row, v_star, a_star, k, p, stride, h)
         if single:  # the label predict() would store for this row
             y = np.float64(np.float32(y))
-        acc += accumulate(row, v, a, y, k, p, stride, h, gv, ga)
+        acc += accumulate(row, v, a, y, k, p, stride, h, c, g, gv, ga)
     part_loss[blk] = acc
     part_v[blk, :] = gv
     part_a[blk, :] = ga
+
+
+@njit(**_opts)
+def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
+    """_stochastic_rows with a row buffer of the batch's dtype, so the sums are those of the
+    materialized batch."""
+    d = (k - 1) * stride + p
+    if single:
+        row32 = np.empty(d, np.float32)
+        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row32, part_loss, part_v, part_a)
+    else:
+        row64 = np.empty(d)
+        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row64, part_loss, part_v, part_a)
 
 
 @njit(parallel=True, **_opts)
