@@ -1,5 +1,6 @@
 """(c) Fresh Gaussian batch + gradient, float32, n = 2^17, k = 16, p = 64: the fused kernels
-against generating the batch (NumPy standard_normal, torch.randn) and differentiating it."""
+against generating the batch (NumPy standard_normal, torch.randn) and differentiating it, and
+against the peers' generators alone (the floor of their pipelines)."""
 import pytest
 
 from shortcutnet import bench
@@ -27,3 +28,16 @@ def test_torch_randn_and_autograd(benchmark, timed, fused):
     work, refs = fused
     benchmark.group = "fused-f32"
     timed(bench.torch_fused_step(work), refs, rounds=3)
+
+
+def test_numpy_generator_alone(benchmark, timed, fused):
+    work, refs = fused
+    benchmark.group = "fused-f32"
+    timed(bench.numpy_generator(work), refs, rounds=3)
+
+
+def test_torch_randn_alone(benchmark, timed, fused):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    work, refs = fused
+    benchmark.group = "fused-f32"
+    timed(bench.torch_generator(work), refs, rounds=3)

@@ -12,7 +12,8 @@ Groups (the pytest-benchmark suite in ``benchmarks/`` times the same callables):
   bandwidth references ``np.sum`` and ``torch.ones(N).sum()`` over the same number of bytes.
 - ``small-batch``: the same with n = 256, where call overhead dominates.
 - ``fused-f32``: draw a fresh batch (n = 2^17) and take the gradient: every backend's fused
-  kernel against NumPy (``standard_normal`` + the NumPy pipeline) and PyTorch (``randn`` + autograd).
+  kernel against NumPy (``standard_normal`` + the NumPy pipeline) and PyTorch (``randn`` + autograd),
+  with the peers' generators timed alone for reference.
 """
 from __future__ import annotations
 
@@ -108,6 +109,30 @@ def numpy_fused_step(work: Workload) -> Callable:
         return numpy_loss_grad(s, work.w, work.a, Z, y)
 
     return step
+
+
+def numpy_generator(work: Workload) -> Callable:
+    """Only the draw of the fused peers' batch: the part of their time no gradient code can save."""
+    model = work.model
+
+    def draw():
+        return np.random.default_rng(work.seed).standard_normal((work.n, model.k, model.p), dtype=work.dtype)
+
+    return draw
+
+
+def torch_generator(work: Workload) -> Optional[Callable]:
+    torch = _torch()
+    if torch is None:
+        return None
+    dt = torch.float32 if work.dtype == np.float32 else torch.float64
+    generator = torch.Generator()
+
+    def draw():
+        generator.manual_seed(work.seed)
+        return torch.randn(work.n, work.model.k, work.model.p, generator=generator, dtype=dt)
+
+    return draw
 
 
 def _torch():
@@ -227,6 +252,8 @@ def contenders(work: Workload, group: str) -> Dict[str, Optional[Callable]]:
         out = {f"shortcutnet[{b}] fused": backend_fused_step(work, b) for b in names}
         out["numpy standard_normal + gradient"] = numpy_fused_step(work)
         out["torch randn + autograd"] = torch_fused_step(work)
+        out["generator alone: numpy standard_normal"] = numpy_generator(work)
+        out["generator alone: torch randn"] = torch_generator(work)
         return out
     out = {f"shortcutnet[{b}]": backend_step(work, b) for b in names}
     out["numpy einsum pipeline"] = numpy_step(work)
@@ -242,8 +269,13 @@ def is_slow_reference(group: str, name: str) -> bool:
     return group.startswith("fused") and "[numpy]" in name
 
 
-def is_reference(name: str) -> bool:
+def is_bandwidth_reference(name: str) -> bool:
     return name.startswith("read bandwidth")
+
+
+def is_reference(name: str) -> bool:
+    """Rows that time part of the work (a plain read, a peer's generator), not a contender."""
+    return is_bandwidth_reference(name) or name.startswith("generator alone")
 
 
 GROUPS = {
@@ -273,7 +305,7 @@ def run_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
         rows.append({"group": group, "name": name, "seconds": seconds})
     peers = [row["seconds"] for row in rows if not is_reference(row["name"])]
     fastest = min(peers)
-    bandwidth = min((row["seconds"] for row in rows if is_reference(row["name"])), default=None)
+    bandwidth = min((row["seconds"] for row in rows if is_bandwidth_reference(row["name"])), default=None)
     for row in rows:
         row["ratio"] = row["seconds"] / fastest
         row["bandwidth_percent"] = None if bandwidth is None else 100.0 * bandwidth / row["seconds"]
@@ -291,7 +323,7 @@ def format_table(rows: List[dict]) -> str:
             lines.append(f"{group} (n = {row['n']})")
             lines.append(f"  {'contender':40s} {'median ms':>10s} {'x fastest':>10s} {'% read bw':>10s}")
         bw = "-" if row["bandwidth_percent"] is None else f"{row['bandwidth_percent']:.0f}%"
-        ratio = "-" if is_reference(row["name"]) else f"{row['ratio']:.2f}"
+        ratio = "-" if is_bandwidth_reference(row["name"]) else f"{row['ratio']:.2f}"
         lines.append(f"  {row['name']:40s} {1e3 * row['seconds']:10.2f} {ratio:>10s} {bw:>10s}")
     return "\n".join(lines)
 
