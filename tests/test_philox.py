@@ -25,8 +25,11 @@ def test_reference_philox_known_answers(counter, key, expected):
 
 @pytest.mark.parametrize("counter, key, expected", KNOWN_ANSWERS)
 def test_numba_philox_known_answers(counter, key, expected):
-    words = numba_sampled.philox4x32(*(np.uint64(c) for c in counter), *(np.uint64(k) for k in key))
-    assert tuple(int(x) for x in words) == expected
+    # The same counter in every lane, with other counters around it: lanes must not mix.
+    lanes = np.arange(4 * numba_sampled.LANES, dtype=np.uint64).reshape(4, numba_sampled.LANES)
+    lanes[:, 5] = counter
+    numba_sampled.philox_lanes(lanes, *(np.uint64(k) for k in key))
+    assert tuple(int(x) for x in lanes[:, 5]) == expected
 
 
 def test_reference_follows_the_construction():

@@ -56,83 +56,174 @@ _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
 _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
-_TWO_PI = 2.0 * math.pi
-_TWO_M32 = 2.0**-32
-_TWO_M24 = 2.0**-24
+_MANTISSA = np.int64((1 << 52) - 1)
+_SQRT2_MANTISSA = np.int64(0x6A09E667F3BCD)  # the mantissa bits of sqrt(2)
+
+LANES = 64  # Philox blocks (4 entries each) drawn together, so that every step runs in SIMD lanes
 
 _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
 # --------------------------------------------------------------------------- the generator
+# Written as loops over LANES counters with no calls and no branches inside, which LLVM
+# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp (float64
+# versions, for both uniform rules) instead of libm calls, which would run one lane at a time.
 @njit(**_opts)
-def philox4x32(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 (Random123 constants) on 32-bit words held in uint64 values."""
-    c0, c1, c2, c3 = np.uint64(c0), np.uint64(c1), np.uint64(c2), np.uint64(c3)
-    k0, k1 = np.uint64(k0), np.uint64(k1)
+def philox_lanes(c, k0, k1):
+    """Philox4x32-10 (Random123 constants) in place on the counters in the columns of c (4, L),
+    32-bit words held in uint64, under the key (k0, k1)."""
     for _ in range(10):
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        c0, c1, c2, c3 = (p1 >> _SHIFT) ^ c1 ^ k0, p1 & _MASK, (p0 >> _SHIFT) ^ c3 ^ k1, p0 & _MASK
+        for lane in range(c.shape[1]):
+            p0 = _M0 * (c[0, lane] & _MASK)
+            p1 = _M1 * (c[2, lane] & _MASK)
+            n0 = (p1 >> _SHIFT) ^ c[1, lane] ^ k0
+            n2 = (p0 >> _SHIFT) ^ c[3, lane] ^ k1
+            c[1, lane] = p1 & _MASK
+            c[3, lane] = p0 & _MASK
+            c[0, lane] = n0
+            c[2, lane] = n2
         k0 = (k0 + _W0) & _MASK  # the bump after the last round is never used
         k1 = (k1 + _W1) & _MASK
-    return c0, c1, c2, c3
 
 
 @njit(**_opts)
-def uniform(x, single):
-    """A 32-bit word to a uniform in (0, 1): 24 bits for float32, 32 bits for float64."""
-    if single:
-        return (np.float64(x >> _SHIFT8) + 0.5) * _TWO_M24
-    return (np.float64(x) + 0.5) * _TWO_M32
+def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
+    """z_cos, z_sin = r cos(2 pi u'), r sin(2 pi u') with r = sqrt(-2 ln u), for the uniforms u, u'
+    of the Philox words ``first``, ``second`` (24-bit rule when ``single``, else 32-bit).
+
+    A uniform is u = U 2^-B with U odd (U = 2 (x >> 8) + 1, B = 25, or U = 2 x + 1, B = 33), so
+    both the split u = 2^e (1 + f) and the reduction by quarter turns are exact.  f64 (4, L) is
+    scratch and i64 the same memory viewed as int64.
+    """
+    lanes = first.shape[0]
+    bits = 25 if single else 33
+    scale = 2.0**-25 if single else 2.0**-33
+    for lane in range(lanes):
+        x = np.int64(first[lane] >> _SHIFT8) if single else np.int64(first[lane])
+        f64[0, lane] = np.float64(2 * x + 1)
+    # ln u = (K - B) ln 2 + ln(1 + f), U 2^-K = 1 + f in [sqrt(1/2), sqrt(2)): fdlibm's log kernel.
+    for lane in range(lanes):
+        exponent_bits = i64[0, lane]
+        K = (exponent_bits >> 52) - 1023 + (1 if (exponent_bits & _MANTISSA) > _SQRT2_MANTISSA else 0)
+        i64[1, lane] = (1023 - K) << 52  # 2^-K
+        f64[2, lane] = np.float64(K - bits)
+    for lane in range(lanes):
+        f = f64[0, lane] * f64[1, lane] - 1.0
+        e = f64[2, lane]
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01))
+        t2 = z * (6.666666666666735130e-01
+                  + w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
+        hfsq = 0.5 * f * f
+        log_u = e * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + (t2 + t1)) + e * 1.90821492927058770002e-10)) - f)
+        f64[3, lane] = math.sqrt(-2.0 * log_u)
+    # cos, sin of 2 pi u': q the nearest quarter turn, y = u' - q/4 exact (|y| <= 1/8), Taylor in y.
+    for lane in range(lanes):
+        x = np.int64(second[lane] >> _SHIFT8) if single else np.int64(second[lane])
+        U = 2 * x + 1
+        q = (U + (np.int64(1) << (bits - 3))) >> (bits - 2)
+        y = np.float64(U - (q << (bits - 2))) * scale
+        a = y * y
+        sy = y * (6.283185307179586 + a * (-41.34170224039976 + a * (81.60524927607506 + a * (
+            -76.70585975306139 + a * (42.058693944897655 + a * (-15.09464257682299 + a * (
+                3.819952584848282 + a * (-0.7181223017785006 + a * 0.10422916220813984))))))))
+        cy = 1.0 + a * (-19.739208802178716 + a * (64.9393940226683 + a * (-85.45681720669373 + a * (
+            60.24464137187666 + a * (-26.4262567833744 + a * (7.903536371318469 + a * (
+                -1.714390711088672 + a * (0.28200596845579123 + a * -0.03638284114254567))))))))
+        swap = (q & 1) != 0  # rotate back by q quarter turns
+        c1 = sy if swap else cy
+        s1 = cy if swap else sy
+        c = -c1 if ((q + 1) & 2) != 0 else c1
+        s_ = -s1 if (q & 2) != 0 else s1
+        r = f64[3, lane]
+        z_cos[lane] = r * c
+        z_sin[lane] = r * s_
 
 
 @njit(**_opts)
-def cos_sin_turn(u):
-    """(cos 2 pi u, sin 2 pi u) after an exact reduction by quarter turns (|angle| <= pi/4)."""
-    q = math.floor(4.0 * u + 0.5)  # 4u is never a half-integer for these uniforms
-    theta = _TWO_PI * (u - 0.25 * q)
-    c = math.cos(theta)
-    s = math.sin(theta)
-    quadrant = int(q) & 3
-    if quadrant == 0:
-        return c, s
-    if quadrant == 1:
-        return -s, c
-    if quadrant == 2:
-        return -c, -s
-    return s, -c
+def generator_scratch():
+    """The scratch of fill_rows: counters (4, LANES) uint64, normals and temporaries (4, LANES)."""
+    return np.empty((4, LANES), np.uint64), np.empty((4, LANES)), np.empty((4, LANES))
 
 
 @njit(**_opts)
-def normal4(k0, k1, i, b, single):
-    """The four standard normals of block b of row i (entries 4b .. 4b+3), in float64."""
-    x0, x1, x2, x3 = philox4x32(b & _MASK, b >> _SHIFT, i & _MASK, i >> _SHIFT, k0, k1)
-    r0 = math.sqrt(-2.0 * math.log(uniform(x0, single)))
-    c0, s0 = cos_sin_turn(uniform(x1, single))
-    r1 = math.sqrt(-2.0 * math.log(uniform(x2, single)))
-    c1, s1 = cos_sin_turn(uniform(x3, single))
-    return r0 * c0, r0 * s0, r1 * c1, r1 * s1
+def _normals_of_lanes(c, k0, k1, single, z, f64):
+    """z[q, l] = entry 4 b + q of row i for the counter (b, i) in column l of c (overwritten)."""
+    i64 = f64.view(np.int64)
+    philox_lanes(c, k0, k1)
+    box_muller_lanes(c[0], c[1], single, z[0], z[1], f64, i64)
+    box_muller_lanes(c[2], c[3], single, z[2], z[3], f64, i64)
 
 
 @njit(**_opts)
-def fill_row(out, i, k0, k1, single):
-    """out[j] = normal (seed, i, j) for j < len(out); a float32 out rounds each value once."""
+def _fill_long_row(out, i, k0, k1, single, c, z, f64):
+    """Row i (at least LANES blocks long), LANES consecutive blocks at a time."""
     d = out.shape[0]
+    blocks = (d + 3) // 4
     row = np.uint64(i)
-    for b in range((d + 3) // 4):
-        z0, z1, z2, z3 = normal4(k0, k1, row, np.uint64(b), single)
-        j = 4 * b
-        if j + 3 < d:
-            out[j] = z0
-            out[j + 1] = z1
-            out[j + 2] = z2
-            out[j + 3] = z3
-        else:
-            out[j] = z0
-            if j + 1 < d:
-                out[j + 1] = z1
-            if j + 2 < d:
-                out[j + 2] = z2
+    for b0 in range(0, blocks, LANES):
+        for lane in range(LANES):  # lanes past the row's last block are drawn and dropped
+            b = np.uint64(b0 + lane)
+            c[0, lane] = b & _MASK
+            c[1, lane] = b >> _SHIFT
+            c[2, lane] = row & _MASK
+            c[3, lane] = row >> _SHIFT
+        _normals_of_lanes(c, k0, k1, single, z, f64)
+        used = min(LANES, blocks - b0)
+        whole = used if 4 * (b0 + used) <= d else used - 1
+        seg = out[4 * b0 : 4 * (b0 + whole)]
+        for lane in range(whole):
+            seg[4 * lane] = z[0, lane]
+            seg[4 * lane + 1] = z[1, lane]
+            seg[4 * lane + 2] = z[2, lane]
+            seg[4 * lane + 3] = z[3, lane]
+        for j in range(4 * (b0 + whole), min(d, 4 * (b0 + used))):
+            out[j] = z[j - 4 * (b0 + whole), whole]
+
+
+@njit(**_opts)
+def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
+    """Rows shorter than LANES blocks share the lanes: lane l takes the l-th (row, block) pair in
+    row-major order, so no lane is wasted on short rows."""
+    rows, d = out.shape
+    blocks = (d + 3) // 4
+    total = rows * blocks
+    r0 = 0
+    b0 = 0
+    for first in range(0, total, LANES):
+        r, b = r0, b0
+        for lane in range(LANES):
+            i = np.uint64(i0 + r)
+            c[0, lane] = np.uint64(b)  # b < LANES: the high word is 0
+            c[1, lane] = 0
+            c[2, lane] = i & _MASK
+            c[3, lane] = i >> _SHIFT
+            b += 1
+            if b == blocks:
+                b = 0
+                r += 1
+        _normals_of_lanes(c, k0, k1, single, z, f64)
+        for lane in range(min(LANES, total - first)):
+            j = 4 * b0
+            for q in range(min(4, d - j)):
+                out[r0, j + q] = z[q, lane]
+            b0 += 1
+            if b0 == blocks:
+                b0 = 0
+                r0 += 1
+
+
+@njit(**_opts)
+def fill_rows(out, i0, k0, k1, single, c, z, f64):
+    """out[r, j] = normal (seed, i0 + r, j) for the 2-D out, with key (k0, k1) = the seed's 32-bit
+    halves and the scratch (c, z, f64) of generator_scratch(); a float32 out rounds each value once."""
+    if (out.shape[1] + 3) // 4 >= LANES:
+        for r in range(out.shape[0]):
+            _fill_long_row(out[r], i0 + r, k0, k1, single, c, z, f64)
+    else:
+        _fill_short_rows(out, i0, k0, k1, single, c, z, f64)
 
 
 @njit(**_opts)
@@ -141,12 +232,19 @@ def _split_seed(seed):
     return seed & _MASK, seed >> _SHIFT
 
 
+@njit(**_opts)
+def _sample_block(X, blk, k0, k1, single):
+    stop = min(X.shape[0], (blk + 1) * BLOCK)
+    c, z, f64 = generator_scratch()
+    fill_rows(X[blk * BLOCK : stop], blk * BLOCK, k0, k1, single, c, z, f64)
+
+
 @njit(parallel=True, **_opts)
 def sample_inputs_into(X, seed, single):
     """Fill X (n, d) with rows 0 .. n-1 of the Gaussian batch of ``seed``."""
     k0, k1 = _split_seed(seed)
-    for i in prange(X.shape[0]):
-        fill_row(X[i], i, k0, k1, single)
+    for blk in prange((X.shape[0] + BLOCK - 1) // BLOCK):
+        _sample_block(X, blk, k0, k1, single)
 
 
 # --------------------------------------------------------------------------- the network on one sample
@@ -308,21 +406,26 @@ def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_
 
 
 @njit(**_opts)
-def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row, part_loss, part_v, part_a):
-    """Block blk of the fused kernel: draw each row into ``row`` (the batch's dtype), label it,
-    accumulate it."""
+def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows, part_loss, part_v, part_a):
+    """Block blk of the fused kernel: draw the rows a group at a time into ``rows`` (group, d) of
+    the batch's dtype, label each row, accumulate it."""
     h = np.empty(k)
-    c = np.empty(k, row.dtype)
-    g = np.empty(p, row.dtype)
+    c = np.empty(k, rows.dtype)
+    g = np.empty(p, rows.dtype)
     gv = np.zeros(p)
     ga = np.zeros(k)
+    counters, normals, temps = generator_scratch()
     acc = 0.0
-    for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-        fill_row(row, i, k0, k1, single)
-        y = forward(row, v_star, a_star, k, p, stride, h)
-        if single:  # the label predict() would store for this row
-            y = np.float64(np.float32(y))
-        acc += accumulate(row, v, a, y, k, p, stride, h, c, g, gv, ga)
+    stop = min(n, (blk + 1) * BLOCK)
+    for i0 in range(blk * BLOCK, stop, rows.shape[0]):
+        group = rows[: min(rows.shape[0], stop - i0)]
+        fill_rows(group, i0, k0, k1, single, counters, normals, temps)
+        for r in range(group.shape[0]):
+            x = group[r]
+            y = forward(x, v_star, a_star, k, p, stride, h)
+            if single:  # the label predict() would store for this row
+                y = np.float64(np.float32(y))
+            acc += accumulate(x, v, a, y, k, p, stride, h, c, g, gv, ga)
     part_loss[blk] = acc
     part_v[blk, :] = gv
     part_a[blk, :] = ga
@@ -330,15 +433,16 @@ def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk,
 
 @njit(**_opts)
 def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
-    """_stochastic_rows with a row buffer of the batch's dtype, so the sums are those of the
-    materialized batch."""
+    """_stochastic_rows with a buffer of about 2048 entries (it stays in L1) of the batch's dtype,
+    so that the sums are those of the materialized batch."""
     d = (k - 1) * stride + p
+    group = max(1, min(BLOCK, 2048 // d))
     if single:
-        row32 = np.empty(d, np.float32)
-        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row32, part_loss, part_v, part_a)
+        rows32 = np.empty((group, d), np.float32)
+        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows32, part_loss, part_v, part_a)
     else:
-        row64 = np.empty(d)
-        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, row64, part_loss, part_v, part_a)
+        rows64 = np.empty((group, d))
+        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows64, part_loss, part_v, part_a)
 
 
 @njit(parallel=True, **_opts)
@@ -391,5 +495,5 @@ def stochastic_loss_grad_serial_into(s, w, a, w_star, a_star, n, k, p, stride, n
 def sample_inputs_serial_into(X, seed, single):
     """sample_inputs_into without the thread pool."""
     k0, k1 = _split_seed(seed)
-    for i in range(X.shape[0]):
-        fill_row(X[i], i, k0, k1, single)
+    for blk in range((X.shape[0] + BLOCK - 1) // BLOCK):
+        _sample_block(X, blk, k0, k1, single)
