@@ -1,5 +1,6 @@
-"""The C++ embedding example (examples/cpp/embed_sampled.cpp) builds with CMake alone and prints the
-same numbers as the Python package."""
+"""The C++-only programs build with CMake alone: the embedding example (examples/cpp/embed_sampled.cpp)
+prints the same numbers as the Python package, and the generator-floor timing
+(benchmarks/cpp/generator_floor.cpp) reports its parts consistently."""
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ def _compiler_available():
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
+def programs(tmp_path_factory):
     if shutil.which("cmake") is None:
         pytest.skip("cmake is not installed")
     if not _compiler_available():
@@ -29,11 +30,16 @@ def example(tmp_path_factory):
         pytest.skip("the source tree (examples/cpp) is not available next to the tests")
     build = tmp_path_factory.mktemp("embed_build")
     configure = ["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-                 "-DSHORTCUTNET_BUILD_EXAMPLES=ON", "-DSKBUILD=OFF"]
+                 "-DSHORTCUTNET_BUILD_EXAMPLES=ON", "-DSHORTCUTNET_BUILD_BENCHMARKS=ON", "-DSKBUILD=OFF"]
     subprocess.run(configure, check=True, capture_output=True, text=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "embed_sampled", "--parallel", "2"],
+    subprocess.run(["cmake", "--build", str(build), "--target", "embed_sampled", "generator_floor", "--parallel", "2"],
                    check=True, capture_output=True, text=True)
-    return build / "embed_sampled"
+    return build
+
+
+@pytest.fixture(scope="module")
+def example(programs):
+    return programs / "embed_sampled"
 
 
 def _parse(output):
@@ -62,3 +68,16 @@ def test_embedded_example_matches_python(example):
     np.testing.assert_allclose(np.array(values["population_grad_w"], dtype=float), pop_w, rtol=1e-14, atol=1e-16)
     np.testing.assert_allclose(np.array(values["population_grad_a"], dtype=float), pop_a, rtol=1e-14, atol=1e-16)
     assert values["simd"][0] in _core.build_info()["simd_supported"]
+
+
+def test_generator_floor_reports_its_parts(programs):
+    out = subprocess.run([str(programs / "generator_floor"), "300", "2"], check=True, capture_output=True,
+                         text=True).stdout
+    ns = {line.rsplit(" ", 2)[0].strip(): float(line.split()[-2]) for line in out.splitlines() if "ns/entry" in line}
+    assert set(ns) == {"philox4x32-10 words", "gaussian rows", "gradient of a cached row", "fused floor"}
+    assert all(value > 0 for value in ns.values())
+    # Box-Muller comes on top of the Philox words; the floor is the rows plus the gradient.
+    assert ns["gaussian rows"] > ns["philox4x32-10 words"]
+    assert ns["fused floor"] == pytest.approx(ns["gaussian rows"] + ns["gradient of a cached row"], abs=2e-3)
+    bad = subprocess.run([str(programs / "generator_floor"), "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage" in bad.stderr
