@@ -30,14 +30,11 @@ def test_torch_randn_and_autograd(benchmark, timed, fused):
     timed(bench.torch_fused_step(work), refs, rounds=3)
 
 
-def test_numpy_generator_alone(benchmark, timed, fused):
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_generator_alone(benchmark, timed, fused, library):
+    if library == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed")
     work, refs = fused
     benchmark.group = "fused-f32"
-    timed(bench.numpy_generator(work), refs, rounds=3)
-
-
-def test_torch_randn_alone(benchmark, timed, fused):
-    pytest.importorskip("torch", reason="PyTorch is not installed")
-    work, refs = fused
-    benchmark.group = "fused-f32"
-    timed(bench.torch_generator(work), refs, rounds=3)
+    draw = bench.numpy_generator(work) if library == "numpy" else bench.torch_generator(work)
+    timed(draw, refs, rounds=3)
