@@ -54,3 +54,20 @@ def test_every_simd_level_gives_the_same_bits(tmp_path):
     for level in levels[1:]:
         for x, y in zip(results["baseline"], results[level]):
             np.testing.assert_array_equal(x, y)
+
+
+def test_engine_and_sampled_kernels_read_the_same_level():
+    """One reading of SHORTCUTNET_SIMD decides both: the same level, the same refusal."""
+    script = "from shortcutnet import _core; print(_core.engine_simd(), _core.build_info()['simd_in_use'])"
+    for level in ("scalar", "avx2"):
+        env = dict(os.environ, SHORTCUTNET_SIMD=level)
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                             check=True).stdout.split()
+        if level == "avx2" and "avx2" not in core.build_info()["simd_supported"]:
+            assert out == ["baseline", "scalar"]
+        else:
+            assert out == [{"scalar": "baseline"}.get(level, level), level]
+    env = dict(os.environ, SHORTCUTNET_SIMD="avx9000")
+    bad = subprocess.run([sys.executable, "-c", "from shortcutnet import _core; _core.engine_simd()"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "SHORTCUTNET_SIMD: expected one of" in bad.stderr and "avx9000" in bad.stderr

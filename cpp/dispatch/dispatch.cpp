@@ -37,9 +37,8 @@ std::vector<std::string> simd_supported() {
   return levels;
 }
 
-const Level& kernels() {
-  static const bool avx2 = cpu_has_avx2();
-  static const bool avx512 = cpu_has_avx512();
+int simd_level() {
+  static const int supported = cpu_has_avx512() ? 2 : cpu_has_avx2() ? 1 : 0;
   // Read on every call (a getenv is cheap next to a kernel) so tests can switch levels.
   const char* forced = std::getenv("SHORTCUTNET_SIMD");
   int cap = 2;
@@ -51,9 +50,15 @@ const Level& kernels() {
       throw std::invalid_argument(std::string("SHORTCUTNET_SIMD: expected one of 'scalar', 'avx2', 'avx512', got '") +
                                   forced + "'");
   }
-  if (cap >= 2 && avx512) return level_avx512();
-  if (cap >= 1 && avx2) return level_avx2();
-  return level_scalar();
+  return supported < cap ? supported : cap;
+}
+
+const Level& kernels() {
+  switch (simd_level()) {
+    case 2: return level_avx512();
+    case 1: return level_avx2();
+    default: return level_scalar();
+  }
 }
 
 }  // namespace shortcutnet::dispatch
