@@ -7,8 +7,8 @@ Dtypes: float32 and float64 batches are used as they are; integer batches are co
 float64; anything else is a TypeError.  Labels ``y`` are converted to the batch's dtype.
 Parameters and gradients are always float64.  Sums over samples (loss, gradients) accumulate in
 float64.  Within one sample the compiled kernels take the p-term dot products and the k-term sum
-of active patches in the batch's dtype, the Numba kernels only the latter, so a float32 batch
-costs a relative error near sqrt(p) 2^-24 and k 2^-24 that does not grow with n.
+of active patches in the batch's dtype (a float32 batch costs a relative error near sqrt(p) 2^-24
+and k 2^-24 that does not grow with n); the Numba and NumPy kernels compute them in float64.
 
 The generator is counter-based (Philox4x32-10 + Box-Muller, see ``backends/reference_sampled``):
 the value of entry j of sample i depends only on (seed, i, j), so a seed gives the same inputs on

@@ -299,9 +299,8 @@ def accumulate(x, v, a, y, k, p, stride, h, c, g, grad_v, grad_a):
     """One sample's forward and backward pass while x is in cache; returns its squared residual.
 
     grad_v += r g with g = sum_j a_j 1[h_j > 0] patch_j,  grad_a += r relu(h),  r = f - y.
-    g is summed over the patches in x's dtype (as the C++ backend does: k terms, so float32 loses
-    little), with weight 0 for inactive patches rather than a branch on their random signs; c (k,)
-    and g (p,) are scratch of x's dtype.
+    g is summed over the patches in float64, with weight 0 for inactive patches rather than a
+    branch on their random signs; c (k,) and g (p,) are float64 scratch.
     """
     r = forward(x, v, a, k, p, stride, h) - y
     for j in range(k):
@@ -312,9 +311,9 @@ def accumulate(x, v, a, y, k, p, stride, h, c, g, grad_v, grad_a):
         cj = c[j]
         xs = x[j * stride : j * stride + p]
         for t in range(p):
-            g[t] += cj * xs[t]
+            g[t] += cj * np.float64(xs[t])
     for t in range(p):
-        grad_v[t] += r * np.float64(g[t])
+        grad_v[t] += r * g[t]
     return r * r
 
 
@@ -372,8 +371,8 @@ def predict_into(s, w, a, X, k, p, stride, normalize, out):
 def _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a):
     """Block blk of samples summed serially into its own partials."""
     h = np.empty(k)
-    c = np.empty(k, X.dtype)
-    g = np.empty(p, X.dtype)
+    c = np.empty(k)
+    g = np.empty(p)
     gv = np.zeros(p)
     ga = np.zeros(k)
     acc = 0.0
@@ -406,12 +405,14 @@ def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_
 
 
 @njit(**_opts)
-def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows, part_loss, part_v, part_a):
-    """Block blk of the fused kernel: draw the rows a group at a time into ``rows`` (group, d) of
-    the batch's dtype, label each row, accumulate it."""
+def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
+    """Block blk of the fused kernel: draw its rows a group at a time (about 2048 entries, which stay
+    in L1) holding the values the batch would hold, label each row, accumulate it."""
+    d = (k - 1) * stride + p
+    rows = np.empty((max(1, min(BLOCK, 2048 // d)), d))
     h = np.empty(k)
-    c = np.empty(k, rows.dtype)
-    g = np.empty(p, rows.dtype)
+    c = np.empty(k)
+    g = np.empty(p)
     gv = np.zeros(p)
     ga = np.zeros(k)
     counters, normals, temps = generator_scratch()
@@ -422,6 +423,9 @@ def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk,
         fill_rows(group, i0, k0, k1, single, counters, normals, temps)
         for r in range(group.shape[0]):
             x = group[r]
+            if single:  # the float32 values sample_inputs stores
+                for j in range(d):
+                    x[j] = np.float64(np.float32(x[j]))
             y = forward(x, v_star, a_star, k, p, stride, h)
             if single:  # the label predict() would store for this row
                 y = np.float64(np.float32(y))
@@ -429,20 +433,6 @@ def _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk,
     part_loss[blk] = acc
     part_v[blk, :] = gv
     part_a[blk, :] = ga
-
-
-@njit(**_opts)
-def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, part_loss, part_v, part_a):
-    """_stochastic_rows with a buffer of about 2048 entries (it stays in L1) of the batch's dtype,
-    so that the sums are those of the materialized batch."""
-    d = (k - 1) * stride + p
-    group = max(1, min(BLOCK, 2048 // d))
-    if single:
-        rows32 = np.empty((group, d), np.float32)
-        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows32, part_loss, part_v, part_a)
-    else:
-        rows64 = np.empty((group, d))
-        _stochastic_rows(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk, rows64, part_loss, part_v, part_a)
 
 
 @njit(parallel=True, **_opts)
