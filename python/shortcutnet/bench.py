@@ -97,12 +97,11 @@ def numpy_step(work: Workload) -> Callable:
 
 
 def numpy_fused_step(work: Workload) -> Callable:
-    model = work.model
-    s = model.s
+    s = work.model.s
+    draw = numpy_generator(work)
 
     def step():
-        rng = np.random.default_rng(work.seed)
-        Z = rng.standard_normal((work.n, model.k, model.p), dtype=work.dtype)
+        Z = draw()
         u_star = work.w_star + s
         v_star = (u_star / np.linalg.norm(u_star)).astype(work.dtype)
         y = np.maximum(np.einsum("nkp,p->nk", Z, v_star, optimize=True), 0) @ work.a_star.astype(work.dtype)
@@ -175,19 +174,17 @@ def torch_fused_step(work: Workload) -> Optional[Callable]:
     torch = _torch()
     if torch is None:
         return None
-    model = work.model
     dt = torch.float32 if work.dtype == np.float32 else torch.float64
-    s = torch.tensor(np.array(model.s), dtype=dt)
+    s = torch.tensor(np.array(work.model.s), dtype=dt)
     w = torch.tensor(work.w, dtype=dt, requires_grad=True)
     a = torch.tensor(work.a, dtype=dt, requires_grad=True)
     u_star = torch.tensor(work.w_star, dtype=dt) + s
     v_star = u_star / torch.linalg.vector_norm(u_star)
     a_star = torch.tensor(work.a_star, dtype=dt)
-    generator = torch.Generator()
+    draw = torch_generator(work)
 
     def step():
-        generator.manual_seed(work.seed)
-        Z = torch.randn(work.n, model.k, model.p, generator=generator, dtype=dt)
+        Z = draw()
         with torch.no_grad():
             y = torch.relu(Z @ v_star) @ a_star
         return _torch_loss_grad(torch, Z, y, w, a, s)
