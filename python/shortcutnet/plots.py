@@ -230,44 +230,153 @@ def plot_phase(rows: Sequence[dict], stem) -> list:
     return _save(fig, stem)
 
 
-def plot_sgd(result: dict, stem) -> list:
-    """Median population loss along training and success rate, for finite batches vs population GD."""
+def _floor(values, floor=1e-32):
+    """Values for a log axis: None (nothing to show) becomes nan, zero the floor."""
+    return np.array([math.nan if v is None else max(float(v), floor) for v in values], float)
+
+
+def _lr_styles(lrs):
+    """Marker and line style per step size, in the order given (first: filled circles, solid)."""
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
+    return {lr: styles[i % len(styles)] for i, lr in enumerate(lrs)}
+
+
+def plot_sgd(rows: Sequence[dict], stem) -> list:
+    """Online SGD vs population GD: success rate, steps to L <= tol and final losses vs the batch size."""
     plt = _plt()
-    rows, curves = result["rows"], result["curves"]
     sizes = sorted({r["batch_size"] for r in rows}, key=lambda b: (b == 0, b))
+    lrs = sorted({r["lr"] for r in rows}, reverse=True)
     archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
-    cmap = plt.get_cmap("viridis")
-    name = {0: "population GD"}
-    for i, b in enumerate(sizes):
-        color = "k" if b == 0 else cmap(i / max(1, len(sizes) - 1))
-        for arch in archs:
-            sel = _select(curves, architecture=arch, batch_size=b)
-            axes[0].plot([c["step"] + 1 for c in sel], [max(c["median_loss"], 1e-32) for c in sel],
-                         "-" if arch == "resnet" else "--", color=color,
-                         label=f"{'ResNet' if arch == 'resnet' else 'CNN'}, {name.get(b, f'batch {b}')}")
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("gradient step + 1 (log)")
-    axes[0].set_ylabel("median population loss (log)")
-    axes[0].set_title("Median population loss along training (solid: ResNet, dashed: CNN)", fontsize=10)
-    axes[0].legend(fontsize=7, ncol=2)
-    axes[0].grid(True, which="major", alpha=0.3)
-    x = np.arange(len(sizes))
-    width = 0.8 / max(1, len(archs))
-    for j, arch in enumerate(archs):
-        sel = [_select(rows, architecture=arch, batch_size=b)[0] for b in sizes]
+    x_of = {b: i for i, b in enumerate(sizes)}
+    labels = ["population\nGD" if b == 0 else str(b) for b in sizes]
+    styles = _lr_styles(lrs)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    for arch in archs:
+        for j, lr in enumerate(lrs):
+            sel = sorted(_select(rows, architecture=arch, lr=lr), key=lambda r: x_of[r["batch_size"]])
+            if not sel:
+                continue
+            marker, line = styles[lr]
+            shift = 0.06 * ((archs.index(arch) * len(lrs) + j) - (len(archs) * len(lrs) - 1) / 2)
+            x = np.array([x_of[r["batch_size"]] for r in sel], float) + shift
+            name = f"{'ResNet' if arch == 'resnet' else 'CNN'}, η = {lr:g}"
+            rate, err = _rate_errors(sel)
+            axes[0].errorbar(x, rate, yerr=err, fmt=marker + line, color=COLORS[arch], capsize=3, ms=5, label=name)
+            median = _floor([r["median_steps"] for r in sel])
+            lo = median - _floor([r["q25_steps"] for r in sel])
+            hi = _floor([r["q75_steps"] for r in sel]) - median
+            axes[1].errorbar(x, median, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt=marker + line,
+                             color=COLORS[arch], capsize=3, ms=5, label=name)
+            axes[2].plot(x, _floor([r["median_final_loss"] for r in sel]), marker + line, color=COLORS[arch], ms=5,
+                         label=f"{name}: population loss")
+            train = _floor([r.get("median_final_train_loss") for r in sel])
+            if np.isfinite(train).any():
+                axes[2].plot(x, train, marker, color=COLORS[arch], ms=8, mfc="none", alpha=0.7,
+                             label=f"{name}: training loss of the last batch")
+    first = rows[0]
+    for ax in axes:
+        ax.set_xticks(range(len(sizes)), labels)
+        ax.set_xlabel("batch size of online SGD (a fresh Gaussian batch every step)")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylim(-0.02, 1.06)
+    axes[0].set_ylabel("fraction of runs reaching the global optimum")
+    axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson intervals)", fontsize=10)
+    axes[0].legend(fontsize=8, loc="lower right")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel(f"steps to reach L ≤ {first['tol']:g} (log)")
+    axes[1].set_title("Steps of the successful runs (median, bars: quartiles)", fontsize=10)
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("median final loss (log)")
+    axes[2].set_title(f"Median final losses (runs stop at L ≤ {first['tol']:g})", fontsize=10)
+    axes[2].legend(fontsize=7, loc="upper left")
+    steps = "/".join(str(s) for s in sorted({r["steps"] for r in rows}))
+    fig.suptitle(f"Online SGD vs population GD (k = {first['k']}, p = {first['p']}, at most {steps} steps; "
+                 "the same teachers and starts in every column)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
+    """Full-batch GD on n_train samples: success rate, fits of the training set and final losses vs n_train."""
+    plt = _plt()
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    first = rows[0]
+    for arch in archs:
+        sel = sorted(_select(rows, architecture=arch), key=lambda r: r["n_train"])
+        n = np.array([r["n_train"] for r in sel], float)
+        name = "ResNet" if arch == "resnet" else "CNN"
         rate, err = _rate_errors(sel)
-        axes[1].bar(x + (j - (len(archs) - 1) / 2) * width, rate, width, yerr=err, capsize=3,
-                    color=COLORS[arch], alpha=0.85, label=LABELS[arch])
-    axes[1].set_xticks(x, [name.get(b, f"batch {b}") for b in sizes])
-    axes[1].set_ylim(0, 1.08)
-    axes[1].set_ylabel("fraction ending in the global basin (φ < π/2)")
-    axes[1].set_title(f"Success rate ({rows[0]['trials']} teachers each, 95% Wilson intervals)", fontsize=10)
-    axes[1].legend(fontsize=8, loc="lower left")
-    axes[1].grid(True, axis="y", alpha=0.3)
-    fig.suptitle(f"SGD on fresh Gaussian batches vs exact population GD (k = {rows[0]['k']}, p = {rows[0]['p']}, "
-                 f"η = {rows[0]['lr']}, {rows[0]['steps']} steps)")
+        axes[0].fill_between(n, rate - err[0], rate + err[1], color=COLORS[arch], alpha=0.15)
+        axes[0].plot(n, rate, "o-", color=COLORS[arch], label=f"{name}: reached the teacher (global)")
+        axes[0].plot(n, [r["n_fit"] / r["trials"] for r in sel], "x--", color=COLORS[arch], alpha=0.7,
+                     label=f"{name}: fit the training set (training loss ≤ {first['tol']:g})")
+        axes[1].plot(n, _floor([r["median_final_loss"] for r in sel]), "o-", color=COLORS[arch],
+                     label=f"{name}: population loss")
+        axes[1].plot(n, _floor([r["median_final_train_loss"] for r in sel]), "x--", color=COLORS[arch],
+                     alpha=0.7, label=f"{name}: training loss")
+    params = first["k"] + first["p"]
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.axvline(params, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("training-set size n_train (log)")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].text(params * 1.05, 0.5, f"n = k + p = {params}", rotation=90, va="center", fontsize=8, color="0.4")
+    axes[0].set_ylim(-0.02, 1.06)
+    axes[0].set_ylabel("fraction of runs")
+    axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson bands)", fontsize=10)
+    axes[0].legend(fontsize=8, loc="center right")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("median final loss (log)")
+    axes[1].set_title(f"Median final losses (runs stop at population L ≤ {first['tol']:g})", fontsize=10)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"Full-batch GD on a finite training set (k = {first['k']}, p = {first['p']}, η = {first['lr']}, "
+                 f"at most {first['steps']} steps)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_optimizers(rows: Sequence[dict], stem) -> list:
+    """GD, momentum, Nesterov and Adam: success rate (and global basin) and steps to L <= eps."""
+    plt = _plt()
+    names = list(dict.fromkeys(r["optimizer"] for r in rows))
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    x = np.arange(len(names))
+    width = 0.8 / max(1, len(archs))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for j, arch in enumerate(archs):
+        sel = [_select(rows, architecture=arch, optimizer=name)[0] for name in names]
+        offset = x + (j - (len(archs) - 1) / 2) * width
+        rate, err = _rate_errors(sel)
+        axes[0].bar(offset, rate, width, yerr=err, capsize=3, color=COLORS[arch], alpha=0.85, label=LABELS[arch])
+        axes[0].plot(offset, [r["basin_rate"] for r in sel], "_", color="k", ms=18, mew=2,
+                     label="ended in the global basin (φ < π/2, a·a* > 0)" if j == 0 else None)
+        median = _floor([r["median_steps"] for r in sel])
+        q = {name: _floor([r[f"{name}_steps"] for r in sel]) for name in ("q10", "q25", "q75", "q90")}
+        axes[1].errorbar(offset, median, yerr=[np.nan_to_num(median - q["q10"]), np.nan_to_num(q["q90"] - median)],
+                         fmt="none", ecolor=COLORS[arch], elinewidth=1, capsize=4)
+        axes[1].errorbar(offset, median, yerr=[np.nan_to_num(median - q["q25"]), np.nan_to_num(q["q75"] - median)],
+                         fmt="o", color=COLORS[arch], elinewidth=4, ms=6,
+                         label=f"{'ResNet' if arch == 'resnet' else 'CNN'}")
+    ticks = []
+    for name in names:
+        r = _select(rows, optimizer=name)[0]
+        extra = f", β = {r['beta']:g}" if r.get("beta") is not None else ""
+        ticks.append(f"{name}\nη = {r['lr']:g}{extra}")
+    for ax in axes:
+        ax.set_xticks(x, ticks)
+        ax.grid(True, axis="y", alpha=0.3)
+    first = rows[0]
+    axes[0].set_ylim(0, 1.08)
+    axes[0].set_ylabel("fraction of runs reaching the global optimum")
+    axes[0].set_title(f"Success rate ({first['trials']} teachers each, 95% Wilson intervals)", fontsize=10)
+    axes[0].legend(fontsize=8, loc="lower left")
+    axes[1].set_ylabel(f"steps to reach L ≤ {first['eps']:g}")
+    axes[1].set_title("Steps of the successful runs (dot: median, thick: quartiles, thin: 10–90%)", fontsize=10)
+    axes[1].legend(fontsize=8)
+    axes[1].set_ylim(bottom=0)
+    fig.suptitle(f"Optimizers on the population loss (k = {first['k']}, p = {first['p']}, "
+                 f"at most {first['steps']} steps, the same teachers and starts for each)")
     fig.tight_layout()
     return _save(fig, stem)
 

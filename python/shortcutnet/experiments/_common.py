@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing
+import numbers
 import os
 import sys
 from typing import Callable, Iterable, List, Optional
@@ -11,6 +12,7 @@ from typing import Callable, Iterable, List, Optional
 import numpy as np
 
 from ..backends import ENV_VAR as _BACKEND_ENV_VAR, available as _available_backends
+from .._validation import describe
 from .._version import __version__
 from ..model import Model
 
@@ -18,6 +20,7 @@ from ..model import Model
 PROCESSES = "processes"
 
 ARCHITECTURES = ("resnet", "cnn")
+OUTCOMES = ("global", "spurious", "unconverged", "diverged")
 
 
 def backend_name() -> str:
@@ -96,6 +99,64 @@ def draw_trials(k: int, p: int, trials: int, rng: np.random.Generator, angle=Non
     a0 = np.stack([init_second_layer(cnn, a_star[b], rng) for b in range(trials)])
     w0_sphere = np.stack([init_first_layer(cnn, "sphere", rng) for _ in range(trials)])
     return a_star, u_star, a0, w0_sphere
+
+
+def positive_number(name: str, value) -> float:
+    """A finite number > 0 (a step size, a tolerance), or a ValueError/TypeError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a number > 0, got {describe(value)}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return value
+
+
+def median_or_none(x):
+    """Median, or None when there is nothing to take it of (None, unlike nan, compares equal)."""
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.median(x)) if x.size else None
+
+
+def outcome_columns(outcome) -> dict:
+    """Counts per outcome, the success rate (outcome "global") and its Wilson interval."""
+    outcome = np.asarray(outcome).astype(str)
+    trials = outcome.size
+    counts = {name: int(np.sum(outcome == name)) for name in OUTCOMES}
+    lo, hi = wilson_interval(counts["global"], trials)
+    return {"successes": counts["global"], **{f"n_{name}": counts[name] for name in OUTCOMES},
+            "rate": counts["global"] / trials, "ci_low": lo, "ci_high": hi}
+
+
+def basin_columns(phi, a, a_star) -> dict:
+    """Runs that ended in the global basin, phi < pi/2 and a.a* > 0: a rule that does not ask how far
+    a run has converged, so it tells a slow or noisy run on the right side from a trapped one."""
+    a_dot = np.einsum("ij,ij->i", np.asarray(a), np.asarray(a_star))
+    basin = (np.asarray(phi) < math.pi / 2) & (a_dot > 0)
+    return {"n_basin": int(basin.sum()), "basin_rate": float(basin.mean())}
+
+
+def steps_columns(steps_to_tol, among=None) -> dict:
+    """Median and quantiles of the steps to reach the tolerance, over the runs that reached it
+    (and are selected by the boolean mask ``among``); None where no run did."""
+    t = np.asarray(steps_to_tol, dtype=np.float64)
+    keep = t >= 0 if among is None else (t >= 0) & np.asarray(among, dtype=bool)
+    t = t[keep]
+    columns = {"reached": int(t.size), "median_steps": median_or_none(t)}
+    for q in (10, 25, 75, 90):
+        columns[f"q{q}_steps"] = float(np.quantile(t, q / 100)) if t.size else None
+    return columns
+
+
+def map_longest_first(fn: Callable, tasks: List, cost: Callable, executor=PROCESSES, **kwargs) -> list:
+    """:func:`map_tasks` with the costliest tasks submitted first (so a pool does not end waiting on
+    one long task started last); results in task order."""
+    tasks = list(tasks)
+    order = sorted(range(len(tasks)), key=lambda i: -cost(tasks[i]))
+    done = map_tasks(fn, [tasks[i] for i in order], executor, **kwargs)
+    results: list = [None] * len(tasks)
+    for position, i in enumerate(order):
+        results[i] = done[position]
+    return results
 
 
 def _process_pool(workers: int) -> cf.ProcessPoolExecutor:

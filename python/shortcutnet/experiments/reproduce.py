@@ -8,7 +8,9 @@ from typing import Callable, Optional
 
 from ._common import PROCESSES, metadata
 from .convergence import convergence_time
-from .sgd import sampled_gradient_available, sgd_vs_gd
+from .optimizers import compare_optimizers
+from .sample_complexity import sample_complexity
+from .sgd import sgd_vs_gd
 from .success import success_rate, success_vs_angle, success_vs_stride
 from .tables import format_table, write_csv, write_jsonl
 from .trajectory import trajectory
@@ -24,7 +26,10 @@ SETTINGS = {
         "angle": dict(angles_deg=tuple(range(0, 181, 10)), k=20, p=10, trials=100, steps=3000, lr=0.1),
         # overlapping patches converge more slowly: more steps
         "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=50, steps=10000, lr=0.1),
-        "sgd": dict(batch_sizes=(None, 256, 32), k=20, p=10, trials=6, steps=1000, lr=0.1),
+        "sgd": dict(batch_sizes=(1, 4, 16, 64, 256, 1024, None), lrs=(0.1, 0.02), k=20, p=10, trials=40,
+                    steps=(3000, 5000)),
+        "sample_complexity": dict(k=10, p=5, points=8, trials=40, steps=5000, lr=0.1),
+        "optimizers": dict(k=20, p=10, trials=400, steps=5000, eps=1e-10),
     },
     "full": {
         "trajectory": dict(k=20, p=10, steps=3000, lr=0.1, cnn_runs=6, seed_offset=3),
@@ -33,7 +38,10 @@ SETTINGS = {
                             trials=200, steps=20000, lr=0.1),
         "angle": dict(angles_deg=tuple(range(0, 181, 5)), k=20, p=10, trials=1000, steps=5000, lr=0.1),
         "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=400, steps=20000, lr=0.1),
-        "sgd": dict(batch_sizes=(None, 1024, 128, 16, 4), k=20, p=10, trials=20, steps=2000, lr=0.1),
+        "sgd": dict(batch_sizes=(1, 4, 16, 64, 256, 1024, None), lrs=(0.1, 0.02), k=20, p=10, trials=1000,
+                    steps=(3000, 5000)),
+        "sample_complexity": dict(k=10, p=5, points=12, trials=400, steps=5000, lr=0.1),
+        "optimizers": dict(k=20, p=10, trials=4000, steps=5000, eps=1e-10),
     },
 }
 
@@ -97,14 +105,20 @@ def reproduce(out_dir: str = "shortcutnet-results", *, quick: bool = False, seed
     files += plots.plot_stride(stride, path("success_vs_stride"))
     summary["success_vs_stride"] = stride
 
-    if sampled_gradient_available():
-        sgd = timed("SGD vs GD", lambda: sgd_vs_gd(**config["sgd"], **parallel))
-        files += [write_csv(sgd["rows"], path("sgd_vs_gd.csv")), write_csv(sgd["curves"], path("sgd_curves.csv"))]
-        files += plots.plot_sgd(sgd, path("sgd_vs_gd"))
-        summary["sgd_vs_gd"] = sgd["rows"]
-    else:
-        log("[SGD vs GD] skipped: this build has no sampled kernels (shortcutnet.kernels)")
-        summary["sgd_vs_gd"] = []
+    sgd = timed("SGD vs GD", lambda: sgd_vs_gd(**config["sgd"], **parallel))
+    files += [write_csv(sgd, path("sgd_vs_gd.csv"))]
+    files += plots.plot_sgd(sgd, path("sgd_vs_gd"))
+    summary["sgd_vs_gd"] = sgd
+
+    samples = timed("sample complexity", lambda: sample_complexity(**config["sample_complexity"], **parallel))
+    files += [write_csv(samples, path("sample_complexity.csv"))]
+    files += plots.plot_sample_complexity(samples, path("sample_complexity"))
+    summary["sample_complexity"] = samples
+
+    optimizers = timed("optimizers", lambda: compare_optimizers(**config["optimizers"], **parallel))
+    files += [write_csv(optimizers, path("optimizers.csv"))]
+    files += plots.plot_optimizers(optimizers, path("optimizers"))
+    summary["optimizers"] = optimizers
 
     run_info = {"quick": quick, "seed": seed, "settings": config, "seconds": seconds, **metadata()}
     with open(path("run.json"), "w") as fh:
@@ -125,9 +139,17 @@ def summary_text(result: dict) -> str:
              format_table(s["success_vs_angle"], SUCCESS_COLUMNS),
              "", "Success rate vs patch stride (stride < p: overlapping patches):",
              format_table(s["success_vs_stride"], SUCCESS_COLUMNS),
-             "", "SGD vs population GD (batch 0 = population gradient):",
-             format_table(s["sgd_vs_gd"], ("architecture", "batch_size", "trials", "rate", "ci_low", "ci_high",
-                                           "median_final_loss", "median_final_phi")),
+             "", "Online SGD vs population GD (batch 0 = population gradient):",
+             format_table(s["sgd_vs_gd"], ("lr", "batch_size", "architecture", "trials", "rate", "ci_low", "ci_high",
+                                           "basin_rate", "median_final_loss", "median_final_train_loss",
+                                           "median_steps")),
+             "", "Full-batch GD on n_train samples (success = reached the teacher):",
+             format_table(s["sample_complexity"], ("k", "p", "n_train", "architecture", "trials", "rate", "ci_low",
+                                                   "ci_high", "n_fit", "median_final_loss",
+                                                   "median_final_train_loss")),
+             "", "Optimizers (population gradient; steps to L <= eps of the successful runs):",
+             format_table(s["optimizers"], ("optimizer", "lr", "architecture", "trials", "rate", "ci_low", "ci_high",
+                                            "basin_rate", "median_steps", "q10_steps", "q90_steps")),
              "", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
              + f"; total {sum(result['seconds'].values()):.1f}"]
     return "\n".join(parts)

@@ -1,94 +1,129 @@
-"""SGD with finite fresh Gaussian batches vs exact population GD (beyond the paper)."""
+"""Online SGD on fresh Gaussian batches vs exact population GD, over batch sizes and step sizes
+(beyond the paper).
+
+Every step of a ``gradient="sampled"`` run draws a fresh batch of Gaussian inputs. The teacher is
+realizable, so at the optimum every sample's residual is zero and the stochastic gradient with it:
+SGD can converge to the global optimum exactly, and it is judged by the same outcome rule as
+population GD (``shortcutnet.outcomes``: phi <= 1e-3 and |a - a*| <= 1e-3 when the run stops,
+which it does once the population loss is <= tol). The rows also count the runs that ended in the
+global basin (phi < pi/2 and a.a* > 0), which tells a run that is merely slow or noisy on the right
+side from one trapped on the wrong side.
+"""
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ._common import PROCESSES, cell_rng, draw_trials, make_model, map_tasks, metadata, wilson_interval
-from .trajectory import _history_columns
+from .._validation import as_int
+from ._common import (
+    ARCHITECTURES,
+    PROCESSES,
+    basin_columns,
+    cell_rng,
+    draw_trials,
+    make_model,
+    map_longest_first,
+    median_or_none,
+    metadata,
+    outcome_columns,
+    positive_number,
+    steps_columns,
+)
+
+#: batch_size of population GD in the rows and in sweep files (a batch of infinitely many samples)
+POPULATION = 0
 
 
-def sampled_gradient_available() -> bool:
-    """Whether this build has the sampled kernels that ``train(gradient="sampled")`` uses."""
-    try:
-        from .. import kernels  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def _batch_size(value) -> Optional[int]:
+    """None for population GD (given as None or 0), else a batch size >= 1."""
+    if value is None:
+        return None
+    value = as_int("batch_size", value, minimum=0)
+    return None if value == POPULATION else value
 
 
-def sgd_cell(config: dict) -> dict:
-    """``trials`` runs of one architecture at one batch size (None: population GD).
+def sgd_cell(config: dict) -> list:
+    """One step size and batch size: ``trials`` runs per architecture; one row per architecture.
 
-    A run counts as a success when it ends in the global basin: phi < pi/2 and a.a* > 0 (a rule
-    that does not depend on how far a noisy run has converged).
+    ``config`` keys: k, p, trials, steps, lr, seed; batch_size (None or 0: population GD), tol
+    (1e-10), architectures (("resnet", "cnn")), threads (None). Teachers and initializations depend
+    on (seed, k, p) only, so every batch size and step size meets the same ones; trial b's batches
+    come from ``sn.trial_seed(seed, b)``, the same stream for both architectures.
     """
-    from .. import population_loss, train
+    from .. import run_trials
 
-    k, p, trials, steps, lr, seed = (int(config["k"]), int(config["p"]), int(config["trials"]),
-                                     int(config["steps"]), float(config["lr"]), int(config["seed"]))
-    batch_size: Optional[int] = config.get("batch_size")
-    architecture = config["architecture"]
-    record_every = int(config.get("record_every", max(1, steps // 200)))
+    k, p, trials, steps, seed = (int(config["k"]), int(config["p"]), int(config["trials"]), int(config["steps"]),
+                                 int(config["seed"]))
+    lr = float(config["lr"])
+    batch_size = _batch_size(config.get("batch_size"))
+    tol = float(config.get("tol", 1e-10))
     a_star, u_star, a0, w0_sphere = draw_trials(k, p, trials, cell_rng(seed, k, p, 0))
-    model = make_model(architecture, k, p)
-    finals, curves = [], []
-    for b in range(trials):
-        w0 = np.zeros(p) if architecture == "resnet" else w0_sphere[b]
-        w_star = u_star[b] - model.s
-        if batch_size is None:
-            # tol = 0: every run takes all steps, so the curves line up
-            result = train(model, w_star, a_star[b], w0, a0[b], steps=steps, lr=lr, record_every=record_every,
-                           tol=0.0)
-        else:
-            result = train(model, w_star, a_star[b], w0, a0[b], steps=steps, lr=lr, gradient="sampled",
-                           batch_size=int(batch_size), seed=int(seed) * 1_000_003 + b, record_every=record_every,
-                           tol=0.0, threads=config.get("threads"))
-        hist = _history_columns(result.history)
-        curves.append(hist)
-        loss = population_loss(model, result.w, result.a, w_star, a_star[b])
-        phi = float(hist["phi"][-1])
-        finals.append((loss, phi, float(np.linalg.norm(result.a - a_star[b])),
-                       phi < math.pi / 2 and float(result.a @ a_star[b]) > 0))
-    loss, phi, a_err, success = (np.array(x) for x in zip(*finals))
-    lo, hi = wilson_interval(int(success.sum()), trials)
-    step = curves[0]["step"]
-    median_loss = np.median(np.stack([c["loss"] for c in curves]), axis=0)
-    median_phi = np.median(np.stack([c["phi"] for c in curves]), axis=0)
-    summary = {
-        "k": k, "p": p, "architecture": architecture,
-        "batch_size": 0 if batch_size is None else int(batch_size),
-        "gradient": "population" if batch_size is None else "sampled",
-        "trials": trials, "steps": steps, "lr": lr, "seed": seed,
-        "successes": int(success.sum()), "rate": float(success.mean()), "ci_low": lo, "ci_high": hi,
-        "median_final_loss": float(np.median(loss)), "median_final_phi": float(np.median(phi)),
-        "median_final_a_err": float(np.median(a_err)), **metadata(),
-    }
-    curve_rows = [{"architecture": architecture, "batch_size": summary["batch_size"], "step": int(s),
-                   "median_loss": float(l), "median_phi": float(f)}
-                  for s, l, f in zip(step, median_loss, median_phi)]
-    return {"summary": summary, "curves": curve_rows}
+    source = {} if batch_size is None else {"gradient": "sampled", "batch_size": batch_size, "seed": seed}
+    rows = []
+    for architecture in config.get("architectures", ARCHITECTURES):
+        model = make_model(architecture, k, p)
+        w0 = np.zeros((trials, p)) if architecture == "resnet" else w0_sphere
+        out = run_trials(model, u_star - model.s, a_star, w0, a0, steps=steps, lr=lr, tol=tol,
+                         threads=config.get("threads"), **source)
+        outcome = np.asarray(out.outcome).astype(str)
+        failed = outcome != "global"
+        rows.append({
+            "k": k, "p": p, "architecture": architecture,
+            "gradient": "population" if batch_size is None else "sampled",
+            "batch_size": POPULATION if batch_size is None else batch_size,
+            "lr": lr, "trials": trials, "steps": steps, "tol": tol, "seed": seed,
+            **outcome_columns(outcome),
+            **basin_columns(out.phi, out.a, a_star),
+            "median_final_loss": median_or_none(out.loss),
+            # the loss on the last step's batch; population GD has none
+            "median_final_train_loss": None if out.train_loss is None else median_or_none(out.train_loss),
+            "median_final_phi": median_or_none(out.phi),
+            "median_failed_loss": median_or_none(np.asarray(out.loss)[failed]),
+            "median_failed_phi": median_or_none(np.asarray(out.phi)[failed]),
+            # steps to L <= tol of the successful runs: the price of the noise in speed
+            **steps_columns(out.steps_to_tol, ~failed),
+            "engine": str(out.engine), **metadata(),
+        })
+    return rows
 
 
-def sgd_vs_gd(batch_sizes: Sequence[Optional[int]] = (None, 1024, 128, 16), *, k: int = 20, p: int = 10,
-              trials: int = 20, steps: int = 3000, lr: float = 0.1, seed: int = 0,
-              architectures: Sequence[str] = ("resnet", "cnn"), executor=PROCESSES,
-              progress: bool = False) -> dict:
-    """Stochastic gradient descent on fresh Gaussian batches vs population GD, same teachers and inits.
+def _cost(config: dict) -> float:
+    """Rough relative cost of a cell (ns): the sampled gradient's cost per step grows with the batch;
+    failed runs, mostly the CNN's, take every step."""
+    batch = config["batch_size"] or 0
+    per_step = 20.0 + 1.5 * batch * config["k"] * config["p"]
+    share = 0.5 if config["architectures"] == ["resnet"] else 1.0
+    return per_step * config["steps"] * share
 
-    ``batch_sizes``: None stands for the exact population gradient. Returns ``{"rows": [...],
-    "curves": [...]}``: per (architecture, batch size) the success rate (global basin) with its
-    Wilson interval and the median final population loss, phi and |a - a*|; and the median
-    population loss and phi along training.
+
+def sgd_vs_gd(batch_sizes: Sequence[Optional[int]] = (1, 4, 16, 64, 256, 1024, None), *,
+              lrs: Sequence[float] = (0.1, 0.02), k: int = 20, p: int = 10, trials: int = 1000,
+              steps=5000, seed: int = 0, tol: float = 1e-10, architectures: Sequence[str] = ARCHITECTURES,
+              executor=PROCESSES, progress: bool = False) -> list:
+    """Online SGD at several batch sizes vs population GD, at several step sizes, same teachers.
+
+    ``batch_sizes``: None (or 0) stands for the exact population gradient. ``steps``: the maximum
+    number of steps, one number or one per step size in ``lrs``; runs stop once L <= ``tol``.
+    Returns rows, one per (lr, batch size, architecture) in that order, with the outcome counts, the
+    success rate (outcome "global") and its Wilson 95% interval, the runs in the global basin, the
+    median final population loss, training loss (of the last batch) and phi, where the failed runs
+    stopped, and the median and quantiles of the steps to L <= tol of the successful runs.
     """
-    if not sampled_gradient_available():
-        raise RuntimeError("sgd_vs_gd: this build of shortcutnet has no sampled kernels (shortcutnet.kernels), "
-                           "which SGD needs")
-    configs = [{"k": k, "p": p, "trials": trials, "steps": steps, "lr": lr, "seed": seed,
-                "batch_size": None if b is None or int(b) == 0 else int(b), "architecture": arch,
-                "threads": None if executor is None else 1}
-               for arch in architectures for b in batch_sizes]
-    results = map_tasks(sgd_cell, configs, executor, progress=progress, desc="SGD vs GD")
-    return {"rows": [r["summary"] for r in results], "curves": [c for r in results for c in r["curves"]]}
+    lrs = [positive_number("lrs", lr) for lr in lrs]
+    if not lrs:
+        raise ValueError("lrs: expected at least one step size, got none")
+    per_lr = [steps] * len(lrs) if np.ndim(steps) == 0 else list(steps)
+    if len(per_lr) != len(lrs):
+        raise ValueError(f"steps: expected one number or {len(lrs)} (one per step size in lrs), got {len(per_lr)}")
+    per_lr = [as_int("steps", s, minimum=1) for s in per_lr]
+    sizes = [_batch_size(b) for b in batch_sizes]
+    if not sizes:
+        raise ValueError("batch_sizes: expected at least one batch size (None: population GD), got none")
+    trials = as_int("trials", trials, minimum=1)
+    configs = [{"k": as_int("k", k, minimum=1), "p": as_int("p", p, minimum=1), "trials": trials,
+                "steps": n_steps, "lr": lr, "seed": as_int("seed", seed, minimum=0), "batch_size": b,
+                "tol": float(tol), "architectures": [arch], "threads": None if executor is None else 1}
+               for lr, n_steps in zip(lrs, per_lr) for b in sizes for arch in architectures]
+    results = map_longest_first(sgd_cell, configs, _cost, executor, progress=progress, desc="SGD vs GD")
+    return [row for rows in results for row in rows]

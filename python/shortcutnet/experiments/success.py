@@ -13,6 +13,7 @@ import numpy as np
 
 from ._common import (
     ARCHITECTURES,
+    OUTCOMES,
     PROCESSES,
     angle_key,
     cell_rng,
@@ -22,9 +23,6 @@ from ._common import (
     metadata,
     wilson_interval,
 )
-
-OUTCOMES = ("global", "spurious", "unconverged", "diverged")
-
 
 def success_cell(config: dict) -> list:
     """Run one cell; one row per architecture.

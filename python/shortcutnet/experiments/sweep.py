@@ -2,7 +2,7 @@
 
 Config file::
 
-    experiment = "success_rate"      # or "convergence_time"
+    experiment = "success_rate"      # or convergence_time, sgd_vs_gd, sample_complexity, compare_optimizers
     seed = 0
     [fixed]                          # the same in every cell
     trials = 50
@@ -12,8 +12,17 @@ Config file::
     k = [5, 10, 20]
     p = [5, 10]
 
-``success_rate`` grid/fixed keys: k, p, trials, steps, lr, tol, stride, angle_deg (teacher angle
-to s, degrees), architectures. ``convergence_time``: k, p, trials, steps, lr, eps (a list).
+Grid/fixed keys (required ones first):
+
+- ``success_rate``: k, p, trials, steps, lr; tol, stride, angle_deg (teacher angle to s,
+  degrees), architectures.
+- ``convergence_time``: k, p, trials, steps, lr, eps (a list).
+- ``sgd_vs_gd``: k, p, trials, steps, lr, batch_size (0: population GD); tol, architectures.
+- ``sample_complexity``: k, p, n_train, trials, steps, lr; tol, architectures.
+- ``compare_optimizers``: k, p, trials, steps, optimizer (gd, momentum, nesterov, adam), lr;
+  eps (the loss to reach), beta (used by momentum, nesterov), beta1, beta2 (used by adam),
+  architectures.
+
 Each cell's key is a hash of its full configuration; finished cells are appended to
 ``results.jsonl`` in the output directory, so rerunning the same command skips them.
 """
@@ -29,6 +38,9 @@ from typing import Callable, Dict, List
 
 from ._common import PROCESSES, map_tasks, metadata
 from .convergence import convergence_cell
+from .optimizers import optimizer_cell
+from .sample_complexity import sample_complexity_cell
+from .sgd import sgd_cell
 from .store import ResultStore
 from .success import success_cell
 
@@ -37,11 +49,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - depends on the interpreter
     import tomli as tomllib
 
-EXPERIMENTS: Dict[str, Callable] = {"success_rate": success_cell, "convergence_time": convergence_cell}
+EXPERIMENTS: Dict[str, Callable] = {"success_rate": success_cell, "convergence_time": convergence_cell,
+                                    "sgd_vs_gd": sgd_cell, "sample_complexity": sample_complexity_cell,
+                                    "compare_optimizers": optimizer_cell}
 REQUIRED = {"success_rate": ("k", "p", "trials", "steps", "lr"),
-            "convergence_time": ("k", "p", "trials", "steps", "lr", "eps")}
-ALLOWED = {"success_rate": {"k", "p", "trials", "steps", "lr", "tol", "stride", "angle_deg", "architectures"},
-           "convergence_time": {"k", "p", "trials", "steps", "lr", "eps"}}
+            "convergence_time": ("k", "p", "trials", "steps", "lr", "eps"),
+            "sgd_vs_gd": ("k", "p", "trials", "steps", "lr", "batch_size"),
+            "sample_complexity": ("k", "p", "n_train", "trials", "steps", "lr"),
+            "compare_optimizers": ("k", "p", "trials", "steps", "optimizer", "lr")}
+OPTIONAL = {"success_rate": {"tol", "stride", "angle_deg", "architectures"},
+            "convergence_time": set(),
+            "sgd_vs_gd": {"tol", "architectures"},
+            "sample_complexity": {"tol", "architectures"},
+            "compare_optimizers": {"eps", "beta", "beta1", "beta2", "architectures"}}
+ALLOWED = {name: set(REQUIRED[name]) | OPTIONAL[name] for name in EXPERIMENTS}
 
 
 def load_config(path) -> dict:
@@ -135,4 +156,10 @@ SUMMARY_COLUMNS = {
     "success_rate": ("k", "p", "stride", "angle_deg", "architecture", "trials", "successes", "rate", "ci_low",
                      "ci_high"),
     "convergence_time": ("k", "p", "eps", "trials", "reached", "median_steps", "q25_steps", "q75_steps"),
+    "sgd_vs_gd": ("k", "p", "lr", "batch_size", "architecture", "trials", "successes", "rate", "ci_low", "ci_high",
+                  "median_final_loss", "median_final_train_loss", "median_steps"),
+    "sample_complexity": ("k", "p", "n_train", "architecture", "trials", "successes", "rate", "ci_low", "ci_high",
+                          "n_fit", "median_final_loss", "median_final_train_loss"),
+    "compare_optimizers": ("k", "p", "optimizer", "lr", "architecture", "trials", "successes", "rate", "ci_low",
+                           "ci_high", "basin_rate", "median_steps", "q25_steps", "q75_steps"),
 }
