@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from . import seeds
+from . import optim, seeds
 from ._version import __version__
 from .backends import BackendWarning
 from .init import init_first_layer, init_second_layer
@@ -65,6 +65,7 @@ __all__ = [
     "is_spurious_minimum",
     "make_schedule",
     "objective",
+    "optim",
     "piecewise",
     "population_grad",
     "population_loss",
