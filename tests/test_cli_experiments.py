@@ -13,7 +13,9 @@ TINY = {
     "convergence": dict(ks=(3, 6), ps=(3, 4), eps=(1e-2, 1e-4), trials=2, steps=2000),
     "angle": dict(angles_deg=(0, 90, 180), k=5, p=4, trials=4, steps=300),
     "stride": dict(strides=(4, 2), k=4, p=4, trials=3, steps=200),
-    "sgd": dict(batch_sizes=(None, 64), k=4, p=3, trials=2, steps=50),
+    "sgd": dict(batch_sizes=(1, 64, None), lrs=(0.1, 0.05), k=4, p=3, trials=3, steps=(300, 500)),
+    "sample_complexity": dict(k=4, p=3, points=3, trials=3, steps=500),
+    "optimizers": dict(k=4, p=3, trials=4, steps=1000),
 }
 
 
@@ -27,10 +29,12 @@ def test_reproduce_writes_tables_and_figures(tmp_path, tiny_settings, capsys):
     out = tmp_path / "results"
     assert main(["reproduce", "--quick", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    for heading in ("Success rate", "Convergence time", "teacher's angle", "patch stride", "Seconds"):
+    for heading in ("Success rate", "Convergence time", "teacher's angle", "patch stride", "Online SGD",
+                    "n_train samples", "Optimizers", "Seconds"):
         assert heading in printed
     names = set(os.listdir(out))
-    stems = ["trajectory", "success_rate", "convergence_time", "success_vs_angle", "success_vs_stride"]
+    stems = ["trajectory", "success_rate", "convergence_time", "success_vs_angle", "success_vs_stride", "sgd_vs_gd",
+             "sample_complexity", "optimizers"]
     for stem in stems:
         assert f"{stem}.csv" in names
         for ext in ("png", "svg"):
@@ -42,6 +46,11 @@ def test_reproduce_writes_tables_and_figures(tmp_path, tiny_settings, capsys):
     assert len(rows) == 4 and "backend" in header and "ci_low" in header
     jsonl = [json.loads(line) for line in (out / "success_rate.jsonl").read_text().splitlines()]
     assert [r["architecture"] for r in jsonl] == ["resnet", "cnn", "resnet", "cnn"]
+    # one row per bar: (lr, batch size, architecture), (n_train, architecture), (optimizer, architecture)
+    for stem, bars in (("sgd_vs_gd", 2 * 3 * 2), ("sample_complexity", 3 * 2), ("optimizers", 4 * 2)):
+        header, *rows = (out / f"{stem}.csv").read_text().splitlines()
+        assert len(rows) == bars and {"rate", "ci_low", "ci_high", "median_steps"} <= set(header.split(","))
+    assert run["settings"]["sgd"]["trials"] == 3 and run["seconds"]["optimizers"] >= 0
 
 
 def test_help_explains_every_option(capsys):

@@ -127,18 +127,152 @@ def test_success_vs_stride_shares_teachers_across_strides():
     assert len({r["mean_teacher_angle"] for r in rows}) == 1
 
 
-def test_sgd_vs_gd_tiny():
-    if not E.sgd.sampled_gradient_available():
-        with pytest.raises(RuntimeError, match="sampled kernels"):
-            E.sgd_vs_gd((None, 32), trials=2, steps=20, executor=None)
-        pytest.skip("this build has no sampled kernels (shortcutnet.kernels); only the error is checked")
-    result = E.sgd_vs_gd((None, 256), k=5, p=4, trials=3, steps=200, executor=None)
-    rows = {(r["architecture"], r["batch_size"]): r for r in result["rows"]}
-    assert set(rows) == {("resnet", 0), ("resnet", 256), ("cnn", 0), ("cnn", 256)}
-    assert rows[("resnet", 0)]["gradient"] == "population"
-    assert rows[("resnet", 0)]["rate"] == rows[("resnet", 256)]["rate"] == 1.0  # w0 = 0 on easy teachers
-    curve = {b: [c["median_loss"] for c in result["curves"] if c["architecture"] == "resnet" and c["batch_size"] == b]
-             for b in (0, 256)}
-    assert len(curve[0]) == len(curve[256]) and curve[0] != curve[256]  # the sampled path really ran
-    # seeded: the same call gives the same table
-    assert E.sgd_vs_gd((None, 256), k=5, p=4, trials=3, steps=200, executor=None) == result
+OUTCOME_NAMES = ("global", "spurious", "unconverged", "diverged")
+
+
+def check_rate_columns(row):
+    """Invariants of every row that reports a success rate."""
+    assert sum(row[f"n_{name}"] for name in OUTCOME_NAMES) == row["trials"]
+    assert row["successes"] == row["n_global"] and row["rate"] == row["successes"] / row["trials"]
+    assert 0.0 <= row["ci_low"] <= row["rate"] <= row["ci_high"] <= 1.0
+    assert (row["ci_low"], row["ci_high"]) == E.wilson_interval(row["successes"], row["trials"])
+    assert 0 <= row["n_basin"] <= row["trials"] and row["basin_rate"] == row["n_basin"] / row["trials"]
+    assert 0 <= row["reached"] <= row["trials"]
+    if row["reached"]:
+        quantiles = [row[name] for name in ("q10_steps", "q25_steps", "median_steps", "q75_steps", "q90_steps")]
+        assert quantiles == sorted(quantiles) and 0 <= quantiles[0] and quantiles[-1] <= row["steps"]
+    else:
+        assert row["median_steps"] is None
+    assert row["version"] == sn.__version__ and row["backend"] in sn.backends()
+
+
+def hand_drawn(k, p, trials, seed, architecture):
+    """The cells' teachers and starts, assembled here by hand."""
+    from shortcutnet.experiments._common import cell_rng, draw_trials
+
+    a_star, u_star, a0, w0 = draw_trials(k, p, trials, cell_rng(seed, k, p, 0))
+    model = sn.Model(k, p, shortcut=architecture == "resnet")
+    start = np.zeros((trials, p)) if architecture == "resnet" else w0
+    return model, u_star - model.s, a_star, start, a0
+
+
+SGD_TINY = dict(k=5, p=4, trials=8, steps=(400, 800), executor=None)
+
+
+def test_sgd_vs_gd_rows_per_bar_and_invariants():
+    rows = E.sgd_vs_gd((1, 64, None), lrs=(0.1, 0.05), **SGD_TINY)
+    assert [(r["lr"], r["batch_size"], r["architecture"]) for r in rows] == [
+        (lr, b, arch) for lr in (0.1, 0.05) for b in (1, 64, 0) for arch in ("resnet", "cnn")]
+    for r in rows:
+        check_rate_columns(r)
+        assert r["steps"] == (400 if r["lr"] == 0.1 else 800) and r["tol"] == 1e-10
+        if r["batch_size"] == 0:
+            assert r["gradient"] == "population" and r["median_final_train_loss"] is None
+        else:
+            assert r["gradient"] == "sampled" and r["median_final_train_loss"] >= 0
+    # realizable teacher: SGD converges to the optimum, not to a noise floor
+    resnet = [r for r in rows if r["architecture"] == "resnet"]
+    assert all(r["rate"] == 1.0 and r["median_final_loss"] <= 1e-10 for r in resnet)
+
+
+def test_sgd_vs_gd_equals_run_trials_on_the_same_draws():
+    rows = E.sgd_vs_gd((16, None), lrs=(0.1,), k=5, p=4, trials=8, steps=400, seed=4, executor=None)
+    for row in rows:
+        model, w_star, a_star, w0, a0 = hand_drawn(5, 4, 8, 4, row["architecture"])
+        source = {} if row["batch_size"] == 0 else dict(gradient="sampled", batch_size=16, seed=4)
+        out = sn.run_trials(model, w_star, a_star, w0, a0, steps=400, lr=0.1, **source)
+        assert row["successes"] == int(np.sum(out.outcome == "global"))
+        assert row["median_final_loss"] == float(np.median(out.loss))
+        assert row["reached"] == int(np.sum(out.steps_to_tol >= 0))
+
+
+def test_sgd_vs_gd_same_on_any_executor():
+    serial = E.sgd_vs_gd((4, None), lrs=(0.1,), k=4, p=3, trials=4, steps=300, executor=None)
+    assert E.sgd_vs_gd((4, None), lrs=(0.1,), k=4, p=3, trials=4, steps=300, executor=2) == serial
+
+
+def test_sgd_vs_gd_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="steps: expected one number or 2"):
+        E.sgd_vs_gd((4,), lrs=(0.1, 0.02), steps=(100, 200, 300), trials=2, executor=None)
+    with pytest.raises(ValueError, match="lrs"):
+        E.sgd_vs_gd((4,), lrs=(0.1, -1.0), trials=2, steps=10, executor=None)
+    with pytest.raises(ValueError, match="batch_size"):
+        E.sgd_vs_gd((-2,), trials=2, steps=10, executor=None)
+    with pytest.raises(ValueError, match="batch_sizes"):
+        E.sgd_vs_gd((), trials=2, steps=10, executor=None)
+
+
+def test_sample_grid_spans_k_plus_p_to_100_k_p():
+    grid = E.sample_grid(10, 5, 12)
+    assert grid[0] == 15 and grid[-1] == 5000 and len(grid) == 12
+    ratios = np.diff(np.log(grid))
+    assert np.all(ratios > 0) and np.ptp(ratios) < 0.1  # evenly spaced in log, up to rounding
+    with pytest.raises(ValueError, match="points"):
+        E.sample_grid(10, 5, 1)
+
+
+def test_sample_complexity_rows_and_invariants():
+    rows = E.sample_complexity((7, 30, 1200), k=4, p=3, trials=8, steps=2000, executor=None)
+    assert [(r["n_train"], r["architecture"]) for r in rows] == [
+        (n, arch) for n in (7, 30, 1200) for arch in ("resnet", "cnn")]
+    for r in rows:
+        check_rate_columns(r)
+        assert r["n_over_params"] == r["n_train"] / 7
+        assert 0 <= r["n_fit_not_global"] <= r["n_fit"] <= r["trials"]
+        assert r["median_final_train_loss"] >= 0
+    by = {(r["n_train"], r["architecture"]): r for r in rows}
+    # many samples: as good as the population gradient, the ResNet always finds the teacher
+    assert by[(1200, "resnet")]["rate"] == 1.0
+    # fewest samples: GD fits the training set far better than it finds the teacher
+    few = by[(7, "cnn")]
+    assert few["median_final_train_loss"] < few["median_final_loss"]
+
+
+def test_sample_complexity_equals_run_trials_on_the_same_draws():
+    rows = E.sample_complexity((25,), k=4, p=3, trials=6, steps=1500, seed=2, executor=None)
+    for row in rows:
+        model, w_star, a_star, w0, a0 = hand_drawn(4, 3, 6, 2, row["architecture"])
+        out = sn.run_trials(model, w_star, a_star, w0, a0, steps=1500, lr=0.1, gradient="empirical", n_train=25,
+                            seed=2)
+        assert row["successes"] == int(np.sum(out.outcome == "global"))
+        assert row["median_final_train_loss"] == float(np.median(out.train_loss))
+        assert row["n_fit"] == int(np.sum(out.train_loss <= 1e-10))
+
+
+def test_compare_optimizers_rows_and_invariants():
+    rows = E.compare_optimizers(k=5, p=4, trials=16, steps=2000, executor=None)
+    assert [(r["optimizer"], r["architecture"]) for r in rows] == [
+        (name, arch) for name in ("gd", "momentum", "nesterov", "adam") for arch in ("resnet", "cnn")]
+    for r in rows:
+        check_rate_columns(r)
+        assert r["lr"] == E.optimizers.DEFAULT_LRS[r["optimizer"]] and r["eps"] == 1e-10
+    by = {(r["optimizer"], r["architecture"]): r for r in rows}
+    # heavy ball and Nesterov at lr 0.01, beta 0.9: the same effective step size as GD
+    for name in ("momentum", "nesterov"):
+        assert by[(name, "resnet")]["beta"] == 0.9 and by[(name, "resnet")]["effective_lr"] == pytest.approx(0.1)
+    assert by[("gd", "cnn")]["effective_lr"] == 0.1 and by[("adam", "cnn")]["effective_lr"] is None
+    assert all(by[(name, "resnet")]["rate"] == 1.0 for name in ("gd", "momentum", "nesterov"))
+
+
+def test_compare_optimizers_equals_run_trials_on_the_same_draws():
+    rows = E.compare_optimizers(("nesterov", "adam"), lrs={"adam": 0.02}, beta=0.8, k=4, p=3, trials=6, steps=1500,
+                                seed=5, executor=None)
+    made = {"nesterov": sn.optim.momentum(0.01, beta=0.8, nesterov=True), "adam": sn.optim.adam(0.02)}
+    for row in rows:
+        model, w_star, a_star, w0, a0 = hand_drawn(4, 3, 6, 5, row["architecture"])
+        out = sn.run_trials(model, w_star, a_star, w0, a0, steps=1500, optimizer=made[row["optimizer"]])
+        assert row["successes"] == int(np.sum(out.outcome == "global"))
+        assert row["reached"] == int(np.sum(out.steps_to_tol >= 0))
+        reached = out.steps_to_tol[out.steps_to_tol >= 0]
+        assert row["median_steps"] == (float(np.median(reached)) if reached.size else None)
+
+
+def test_compare_optimizers_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="optimizers"):
+        E.compare_optimizers(("sgd",), trials=2, steps=10, executor=None)
+    with pytest.raises(ValueError, match="lrs"):
+        E.compare_optimizers(lrs={"rmsprop": 0.1}, trials=2, steps=10, executor=None)
+    with pytest.raises(ValueError, match="lrs"):
+        E.compare_optimizers(lrs={"gd": 0.0}, trials=2, steps=10, executor=None)
+    with pytest.raises(ValueError, match="beta: not a parameter of optimizer 'gd'"):
+        E.optimizers.make_optimizer("gd", 0.1, beta=0.9)

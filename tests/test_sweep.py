@@ -155,3 +155,55 @@ def test_convergence_time_sweep(tmp_path):
                        progress=False)
     assert [(r["k"], r["eps"]) for r in rows] == [(3, 1e-2), (3, 1e-5), (6, 1e-2), (6, 1e-5)]
     assert all(r["reached"] == 3 for r in rows)
+
+
+NEW_EXPERIMENTS = {
+    "sgd_vs_gd": ('experiment = "sgd_vs_gd"\n[fixed]\nk = 4\np = 3\ntrials = 4\nsteps = 300\n'
+                  '[grid]\nlr = [0.1, 0.05]\nbatch_size = [0, 4, 32]\n', 6, "batch_size"),
+    "sample_complexity": ('experiment = "sample_complexity"\n[fixed]\nk = 4\np = 3\ntrials = 4\nsteps = 800\nlr = 0.1\n'
+                          '[grid]\nn_train = [7, 40, 300]\n', 3, "n_train"),
+    "compare_optimizers": ('experiment = "compare_optimizers"\nseed = 1\n[fixed]\nk = 4\np = 3\ntrials = 4\n'
+                           'steps = 1500\nbeta = 0.9\n[grid]\noptimizer = ["gd", "momentum", "nesterov", "adam"]\n'
+                           'lr = [0.01, 0.05]\n', 8, "optimizer"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_EXPERIMENTS))
+def test_new_experiments_sweep_and_resume(tmp_path, name):
+    text, n_cells, column = NEW_EXPERIMENTS[name]
+    config = S.load_config(write_config(tmp_path, text=text))
+    out = tmp_path / "out"
+    rows = S.run_sweep(config, out, executor=None, progress=False)
+    assert len(rows) == 2 * n_cells  # one row per architecture and cell
+    assert all(0.0 <= r["ci_low"] <= r["rate"] <= r["ci_high"] <= 1.0 for r in rows)
+    assert all(column in r and r["cell"] for r in rows)
+    results = out / "results.jsonl"
+    assert len(lines(results)) == n_cells
+    # an interrupted run: the last cells are lost, the rerun runs only those
+    kept = lines(results)[: n_cells // 2]
+    results.write_text("".join(line + "\n" for line in kept))
+    resumed = S.run_sweep(config, out, executor=None, progress=False)
+    assert resumed == rows
+    assert lines(results)[: n_cells // 2] == kept and len(lines(results)) == n_cells
+    assert S.run_sweep(config, out, executor=None, progress=False) == rows  # nothing left to run
+    assert len(lines(results)) == n_cells
+
+
+def test_optimizer_sweep_takes_each_optimizers_own_parameters(tmp_path):
+    text = NEW_EXPERIMENTS["compare_optimizers"][0]
+    rows = S.run_sweep(S.load_config(write_config(tmp_path, text=text)), tmp_path / "o", executor=None,
+                       progress=False)
+    beta = {r["optimizer"]: r["beta"] for r in rows}
+    assert beta == {"gd": None, "momentum": 0.9, "nesterov": 0.9, "adam": None}
+    assert {r["beta2"] for r in rows if r["optimizer"] == "adam"} == {0.999}
+
+
+@pytest.mark.parametrize("text,match", [
+    ('experiment = "sgd_vs_gd"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1', r"missing parameters \['batch_size'\]"),
+    ('experiment = "sample_complexity"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1\nn_train = 9\nbatch_size = 3',
+     "unknown parameters"),
+    ('experiment = "compare_optimizers"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1', r"missing parameters \['optimizer'\]"),
+])
+def test_bad_configs_of_new_experiments_are_rejected(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        S.load_config(write_config(tmp_path, text=text))

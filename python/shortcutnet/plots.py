@@ -235,6 +235,15 @@ def _floor(values, floor=1e-32):
     return np.array([math.nan if v is None else max(float(v), floor) for v in values], float)
 
 
+def _log_y(ax):
+    """A log y axis when the axes hold positive data (a tiny run may have none to show)."""
+    data = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()]
+    if any(np.any(np.isfinite(y) & (y > 0)) for y in data):
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no run to show", transform=ax.transAxes, ha="center", color="0.4")
+
+
 def _lr_styles(lrs):
     """Marker and line style per step size, in the order given (first: filled circles, solid)."""
     styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
@@ -282,10 +291,10 @@ def plot_sgd(rows: Sequence[dict], stem) -> list:
     axes[0].set_ylabel("fraction of runs reaching the global optimum")
     axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson intervals)", fontsize=10)
     axes[0].legend(fontsize=8, loc="lower right")
-    axes[1].set_yscale("log")
+    _log_y(axes[1])
     axes[1].set_ylabel(f"steps to reach L ≤ {first['tol']:g} (log)")
-    axes[1].set_title("Steps of the successful runs (median, bars: quartiles)", fontsize=10)
-    axes[2].set_yscale("log")
+    axes[1].set_title("Steps to the tolerance of the runs that reached it (median, bars: quartiles)", fontsize=10)
+    _log_y(axes[2])
     axes[2].set_ylabel("median final loss (log)")
     axes[2].set_title(f"Median final losses (runs stop at L ≤ {first['tol']:g})", fontsize=10)
     axes[2].legend(fontsize=7, loc="upper left")
@@ -326,7 +335,7 @@ def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
     axes[0].set_ylabel("fraction of runs")
     axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson bands)", fontsize=10)
     axes[0].legend(fontsize=8, loc="center right")
-    axes[1].set_yscale("log")
+    _log_y(axes[1])
     axes[1].set_ylabel("median final loss (log)")
     axes[1].set_title(f"Median final losses (runs stop at population L ≤ {first['tol']:g})", fontsize=10)
     axes[1].legend(fontsize=8)
@@ -372,7 +381,7 @@ def plot_optimizers(rows: Sequence[dict], stem) -> list:
     axes[0].set_title(f"Success rate ({first['trials']} teachers each, 95% Wilson intervals)", fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")
     axes[1].set_ylabel(f"steps to reach L ≤ {first['eps']:g}")
-    axes[1].set_title("Steps of the successful runs (dot: median, thick: quartiles, thin: 10–90%)", fontsize=10)
+    axes[1].set_title("Steps of the runs that reached ε (dot: median, thick: quartiles, thin: 10–90%)", fontsize=10)
     axes[1].legend(fontsize=8)
     axes[1].set_ylim(bottom=0)
     fig.suptitle(f"Optimizers on the population loss (k = {first['k']}, p = {first['p']}, "

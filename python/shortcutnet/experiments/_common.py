@@ -135,12 +135,11 @@ def basin_columns(phi, a, a_star) -> dict:
     return {"n_basin": int(basin.sum()), "basin_rate": float(basin.mean())}
 
 
-def steps_columns(steps_to_tol, among=None) -> dict:
-    """Median and quantiles of the steps to reach the tolerance, over the runs that reached it
-    (and are selected by the boolean mask ``among``); None where no run did."""
+def steps_columns(steps_to_tol) -> dict:
+    """How many runs reached the tolerance, and the median and quantiles of their steps to it
+    (None where no run did)."""
     t = np.asarray(steps_to_tol, dtype=np.float64)
-    keep = t >= 0 if among is None else (t >= 0) & np.asarray(among, dtype=bool)
-    t = t[keep]
+    t = t[t >= 0]
     columns = {"reached": int(t.size), "median_steps": median_or_none(t)}
     for q in (10, 25, 75, 90):
         columns[f"q{q}_steps"] = float(np.quantile(t, q / 100)) if t.size else None

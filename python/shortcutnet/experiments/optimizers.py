@@ -15,10 +15,11 @@ so that the four move the parameters at comparable speed and are far from their 
   0.1 x (median root-mean-square of grad_a L at the start, 0.45 for the CNN, 0.56 for the ResNet),
   i.e. by about 0.05.
 
-A run counts as a success by the outcome rule once L <= eps (eps = 1e-10 by default, where that
-rule applies); the rows give the median and quantiles of the steps to L <= eps among the
-successful runs, and the runs that ended in the global basin (phi < pi/2 and a.a* > 0), which
-tells an optimizer that does not settle at the optimum from one that is trapped away from it.
+Runs stop at L <= eps (1e-10 by default, where the outcome rule recognizes the optimum); a run
+counts as a success by the outcome rule. The rows give the median and quantiles of the steps to
+L <= eps among the runs that reached it, and the runs that ended in the global basin
+(phi < pi/2 and a.a* > 0), which tells an optimizer that does not settle at the optimum from one
+that is trapped away from it.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def optimizer_cell(config: dict) -> list:
             "trials": trials, "steps": steps, "eps": eps, "seed": seed,
             **outcome_columns(outcome),
             **basin_columns(out.phi, out.a, a_star),
-            **steps_columns(out.steps_to_tol, ~failed),
+            **steps_columns(out.steps_to_tol),
             "median_final_loss": median_or_none(out.loss),
             "median_failed_loss": median_or_none(np.asarray(out.loss)[failed]),
             "median_failed_phi": median_or_none(np.asarray(out.phi)[failed]),
@@ -118,7 +119,7 @@ def compare_optimizers(optimizers: Sequence[str] = OPTIMIZERS, *, lrs: Optional[
     module docstring); ``beta``: the momentum of "momentum" and "nesterov" (Adam keeps torch's
     beta1 = 0.9, beta2 = 0.999, eps = 1e-8). Returns rows, one per (optimizer, architecture), with
     the outcome counts, the success rate and its Wilson 95% interval, the runs in the global basin,
-    and the median and 10/25/75/90% quantiles of the steps to L <= eps of the successful runs.
+    and the median and 10/25/75/90% quantiles of the steps to L <= eps of the runs that reached it.
     """
     names = list(optimizers)
     if not names:

@@ -147,7 +147,7 @@ def summary_text(result: dict) -> str:
              format_table(s["sample_complexity"], ("k", "p", "n_train", "architecture", "trials", "rate", "ci_low",
                                                    "ci_high", "n_fit", "median_final_loss",
                                                    "median_final_train_loss")),
-             "", "Optimizers (population gradient; steps to L <= eps of the successful runs):",
+             "", "Optimizers (population gradient; steps to L <= eps of the runs that reached it):",
              format_table(s["optimizers"], ("optimizer", "lr", "architecture", "trials", "rate", "ci_low", "ci_high",
                                             "basin_rate", "median_steps", "q10_steps", "q90_steps")),
              "", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())

@@ -72,7 +72,7 @@ def sample_complexity_cell(config: dict) -> list:
             "median_final_train_loss": median_or_none(train_loss),
             "median_final_phi": median_or_none(out.phi),
             "median_failed_loss": median_or_none(np.asarray(out.loss)[outcome != "global"]),
-            **steps_columns(out.steps_to_tol, outcome == "global"),
+            **steps_columns(out.steps_to_tol),
             "engine": str(out.engine), **metadata(),
         })
     return rows
@@ -94,7 +94,7 @@ def sample_complexity(n_trains: Optional[Sequence[int]] = None, *, k: int = 10, 
     grid from k + p to 100 k p). Returns rows, one per (n_train, architecture), with the outcome
     counts, the success rate (reached the teacher: outcome "global") and its Wilson 95% interval,
     the runs in the global basin, the runs that fit the training set (training loss <= tol), the
-    median final population and training losses and the steps to L <= tol of the successful runs.
+    median final population and training losses and the steps to L <= tol of the runs that reached it.
     """
     k, p = as_int("k", k, minimum=1), as_int("p", p, minimum=1)
     sizes = sample_grid(k, p, points) if n_trains is None else [as_int("n_trains", n, minimum=1) for n in n_trains]

@@ -81,8 +81,8 @@ def sgd_cell(config: dict) -> list:
             "median_final_phi": median_or_none(out.phi),
             "median_failed_loss": median_or_none(np.asarray(out.loss)[failed]),
             "median_failed_phi": median_or_none(np.asarray(out.phi)[failed]),
-            # steps to L <= tol of the successful runs: the price of the noise in speed
-            **steps_columns(out.steps_to_tol, ~failed),
+            # steps to L <= tol: the price of the noise in speed
+            **steps_columns(out.steps_to_tol),
             "engine": str(out.engine), **metadata(),
         })
     return rows
@@ -108,7 +108,7 @@ def sgd_vs_gd(batch_sizes: Sequence[Optional[int]] = (1, 4, 16, 64, 256, 1024, N
     Returns rows, one per (lr, batch size, architecture) in that order, with the outcome counts, the
     success rate (outcome "global") and its Wilson 95% interval, the runs in the global basin, the
     median final population loss, training loss (of the last batch) and phi, where the failed runs
-    stopped, and the median and quantiles of the steps to L <= tol of the successful runs.
+    stopped, and the median and quantiles of the steps to L <= tol of the runs that reached it.
     """
     lrs = [positive_number("lrs", lr) for lr in lrs]
     if not lrs:
