@@ -70,8 +70,9 @@ def add_commands(sub) -> None:
         "reproduce",
         help="run the paper's experiments and the ones beyond it: data files and figures",
         description="Run every experiment (trajectories, success rate over (k, p), convergence time, success vs "
-                    "the teacher's angle to the shortcut, overlapping patches, SGD vs GD) and write CSV/JSON "
-                    "Lines tables and PNG/SVG figures into --out, then print a summary table.",
+                    "the teacher's angle to the shortcut, overlapping patches, online SGD vs GD over batch and step "
+                    "sizes, sample complexity of full-batch GD, GD vs momentum, Nesterov and Adam) and write "
+                    "CSV/JSON Lines tables and PNG/SVG figures into --out, then print a summary table.",
     )
     rep.add_argument("--quick", action="store_true",
                      help="small settings that finish in about a minute on 2 cores (default: the full run, "
@@ -95,8 +96,8 @@ def add_commands(sub) -> None:
                     "skips finished cells. Ends with the full table, printed and written to DIR/table.csv.",
     )
     swp.add_argument("config", metavar="CONFIG.toml",
-                     help="sweep configuration: experiment ('success_rate' or 'convergence_time'), seed, "
-                          "[fixed] parameters and [grid] lists")
+                     help="sweep configuration: experiment ('success_rate', 'convergence_time', 'sgd_vs_gd', "
+                          "'sample_complexity' or 'compare_optimizers'), seed, [fixed] parameters and [grid] lists")
     swp.add_argument("--out", default=None, metavar="DIR",
                      help="output directory (default: <config name>-results in the current directory)")
     swp.add_argument("--scheduler", default=None, metavar="ADDRESS",
