@@ -244,8 +244,10 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, to
             state_f[P2] = beta2 * state_f[P2]
             c1 = 1.0 - state_f[P1]
             c2 = math.sqrt(1.0 - state_f[P2])
-        optimizer_update(w, grad_w, rates[row, 0], first_w, second_w, kind, beta, nesterov, beta1, beta2, eps, t, c1, c2)
-        optimizer_update(a, grad_a, rates[row, 1], first_a, second_a, kind, beta, nesterov, beta1, beta2, eps, t, c1, c2)
+        optimizer_update(w, grad_w, rates[row, 0], first_w, second_w, kind, beta, nesterov, beta1, beta2, eps, t,
+                         c1, c2)
+        optimizer_update(a, grad_a, rates[row, 1], first_a, second_a, kind, beta, nesterov, beta1, beta2, eps, t,
+                         c1, c2)
         state_i[STEP] = t + 1
         if not (_pop.dot(w, w) <= limit) or not (_pop.dot(a, a) <= limit):
             state_i[DONE] = 1

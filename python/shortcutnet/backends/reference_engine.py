@@ -184,7 +184,8 @@ class Run:
 
     def __init__(self, problem, w0, a0, rates, n_steps, tol, divergence, optimizer, source, record_every):
         B = w0.shape[0]
-        self.problem, self.rates, self.n_steps, self.tol, self.divergence = problem, rates, int(n_steps), tol, divergence
+        self.problem, self.rates, self.n_steps = problem, rates, int(n_steps)
+        self.tol, self.divergence = tol, divergence
         self.optimizer, self.source, self.record_every = optimizer, source, int(record_every)
         self.w = np.array(w0, dtype=np.float64)
         self.a = np.array(a0, dtype=np.float64)
