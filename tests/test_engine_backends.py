@@ -413,9 +413,11 @@ def test_bad_engine_arguments_are_named(backend):
             THRESHOLDS.as_tuple(), OPTIMIZERS["gd"], "population", 0, 0, np.zeros(2, dtype=np.uint64), np.float64, 0,
             None]
     for index, value, name in ((11, ("sgd", 0.9, False, 0.9, 0.999, 1e-8), "optimizer"), (12, "exact", "gradient"),
-                               (17, 5, "record_every")):
+                               (17, 5, "record_every"), (16, np.int32, "dtype")):
         bad = list(args)
         bad[index] = value
+        if name == "dtype":
+            bad[12:15] = ["sampled", 8, 0]
         with pytest.raises(ValueError, match=name):
             engine(backend)(*bad)
 

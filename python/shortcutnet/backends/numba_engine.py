@@ -307,6 +307,8 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     if record_every and B != 1:
         raise ValueError(f"record_every: a history is recorded for one trial only (B == 1), got B = {B}")
     source = GRADIENTS[gradient]
+    if source != POPULATION and np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype: expected float32 or float64 batches, got {np.dtype(dtype)}")
     single = source != POPULATION and np.dtype(dtype) == np.float32
     n_train = int(n_train) if source == EMPIRICAL else 0
     batch_size = int(batch_size) if source != POPULATION else 0
