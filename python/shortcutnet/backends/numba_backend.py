@@ -61,6 +61,16 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, 
     return code, phi, loss, steps_to_tol, w, a, steps
 
 
+def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, gradient,
+               batch_size, n_train, seeds, dtype, record_every, threads):
+    """B trials of docs/training.md, any gradient source and optimizer, parallel over trials
+    (see numba_engine.run_engine): (outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, history)."""
+    from . import numba_engine
+
+    return numba_engine.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
+                                   optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)
+
+
 # --------------------------------------------------------------------------- sampled kernels
 from contextlib import contextmanager  # noqa: E402
 

@@ -276,3 +276,12 @@ def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, 
 
 # Sampled kernels and the Gaussian generator (MODEL.md section 3).
 from .reference_sampled import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad  # noqa: E402,F401
+
+
+def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, gradient,
+               batch_size, n_train, seeds, dtype, record_every, threads):
+    """B trials of docs/training.md, any gradient source and optimizer (see reference_engine.run_engine)."""
+    from . import reference_engine
+
+    return reference_engine.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
+                                       optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)
