@@ -1,12 +1,7 @@
 """The seed words of docs/training.md section 1, written from the table there with the reference
 Philox (the generator's), one counter at a time: the oracle of every engine's seeds.
-
-``install_if_missing()`` makes them ``shortcutnet.seeds`` when the package has no such module.
 """
 from __future__ import annotations
-
-import sys
-import types
 
 import numpy as np
 
@@ -45,19 +40,3 @@ def epoch_keys(seed, e, n):
 
 def epoch_order(seed, e, n):
     return np.argsort(epoch_keys(seed, e, n), kind="stable").astype(np.int64)
-
-
-def install_if_missing():
-    """Register these functions as shortcutnet.seeds unless the package provides the module."""
-    try:
-        import shortcutnet.seeds  # noqa: F401
-        return
-    except ImportError:
-        pass
-    import shortcutnet
-
-    module = types.ModuleType("shortcutnet.seeds")
-    for name in ("trial_seed", "step_seed", "epoch_keys", "epoch_order"):
-        setattr(module, name, globals()[name])
-    sys.modules["shortcutnet.seeds"] = module
-    shortcutnet.seeds = module

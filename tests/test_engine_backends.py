@@ -10,7 +10,6 @@ import pytest
 
 import seeds_spec
 
-seeds_spec.install_if_missing()
 
 import shortcutnet as sn  # noqa: E402
 from shortcutnet.backends import get as get_backend  # noqa: E402
@@ -369,41 +368,6 @@ def test_optimizers_follow_torch_optim(backend, opt_name):
     # torch rounds its own way (lerp, addcdiv); over 40 steps rounding stays far below 1e-10.
     assert_close("w", out[5][0], w.detach().numpy(), 1e-10)
     assert_close("a", out[6][0], a.detach().numpy(), 1e-10)
-
-
-@pytest.mark.parametrize("backend", ENGINE_BACKENDS)
-def test_population_gd_equals_the_population_engines(backend):
-    engine(backend)
-    module = get_backend(backend)
-    model = sn.Model(6, 5, shortcut=False)
-    w0, a0, w_star, a_star = teachers(model, 3, 5)
-    rates = sn.piecewise([100, 200], [(0.3, 0.3), (0.2, 0.25), (0.1, 0.12)]).table(300)
-    th = THRESHOLDS.as_tuple()
-    got = module.run_engine(model.s, model.stride, model.normalize, w0, a0, w_star, a_star, rates, 300, TOL, th,
-                            OPTIMIZERS["gd"], "population", 0, 0, np.zeros(5, dtype=np.uint64), np.float64, 0, None)
-    code, phi, loss, steps_to_tol, w, a, steps = module.run_trials(model.s, w0, a0, w_star, a_star, model.stride,
-                                                                   model.normalize, rates, 300, TOL, th, None)
-    assert np.any(steps < 300) and set(code.tolist()) == {1, 2}  # some trials stop at tol, one is spurious
-    np.testing.assert_array_equal(got[0], code)
-    np.testing.assert_array_equal(got[3], steps_to_tol)
-    np.testing.assert_array_equal(got[4], steps)
-    assert_close("w", got[5], w, 1e-12)
-    assert_close("a", got[6], a, 1e-12)
-    assert_close("phi", got[1], phi, 1e-12)
-    np.testing.assert_allclose(got[2], loss, rtol=1e-9, atol=LOSS_ATOL)
-    assert np.all(np.isnan(got[7]))
-    if not hasattr(module, "train_population"):
-        return
-    one = module.run_engine(model.s, model.stride, model.normalize, w0[:1], a0[:1], w_star[:1], a_star[:1], rates,
-                            300, TOL, th, OPTIMIZERS["gd"], "population", 0, 0, np.zeros(1, dtype=np.uint64),
-                            np.float64, 10, None)
-    w1, a1, n1, steps_to_tol1, code1, loss1, phi1, history1 = module.train_population(
-        model.s, w0[0], a0[0], w_star[0], a_star[0], model.stride, model.normalize, rates, 300, TOL, 10, th)
-    assert (one[4][0], one[3][0], one[0][0]) == (n1, steps_to_tol1, code1)
-    assert_close("w", one[5][0], w1, 1e-12)
-    assert_close("a", one[6][0], a1, 1e-12)
-    assert one[8].shape == (history1.shape[0], 7)
-    np.testing.assert_allclose(one[8][:, :6], history1, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("backend", ENGINE_BACKENDS)

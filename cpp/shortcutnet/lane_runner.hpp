@@ -408,7 +408,7 @@ class LaneRunner {
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
 // to threads, each thread running them kLanes at a time in a LaneRunner.
-constexpr int kLanes = 8;                // trials in lockstep per thread
+constexpr int kLanes = 16;               // trials in lockstep per thread
 constexpr std::int64_t kLaneGroup = 64;  // trials handed to a thread at a time
 
 template <int Opt>

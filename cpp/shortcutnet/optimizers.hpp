@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "shortcutnet/angle_math.hpp"
+
 namespace shortcutnet {
 
 enum OptimizerKind : int { kGd = 0, kMomentum = 1, kAdam = 2 };
@@ -40,14 +42,14 @@ inline void optimizer_init(const OptimizerSpec& spec, std::int64_t k, std::int64
 }
 
 // The direction of momentum for gradient entry g with buffer b (updated in place).
-inline double momentum_direction(double g, double& b, double beta, bool first, bool nesterov) {
+SHORTCUTNET_LANE_INLINE double momentum_direction(double g, double& b, double beta, bool first, bool nesterov) {
   b = first ? g : beta * b + g;
   return nesterov ? g + beta * b : b;
 }
 
 // The term Adam subtracts for entry g with moments m, v (updated in place); step_lr = lr / (1 - P1),
 // c2 = sqrt(1 - P2).
-inline double adam_term(double g, double& m, double& v, double beta1, double beta2, double eps, double step_lr,
+SHORTCUTNET_LANE_INLINE double adam_term(double g, double& m, double& v, double beta1, double beta2, double eps, double step_lr,
                         double c2) {
   m = beta1 * m + (1.0 - beta1) * g;
   v = beta2 * v + (1.0 - beta2) * (g * g);

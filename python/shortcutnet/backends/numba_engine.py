@@ -17,6 +17,7 @@ TRAINING_SET_BYTES (and at least one per thread).
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,7 +26,6 @@ from numba import njit
 from ..outcomes import Thresholds, classify_raw
 from . import numba_population as _pop
 from . import numba_sampled as _smp
-from . import numba_trials
 
 _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
@@ -312,7 +312,7 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     single = source != POPULATION and np.dtype(dtype) == np.float32
     n_train = int(n_train) if source == EMPIRICAL else 0
     batch_size = int(batch_size) if source != POPULATION else 0
-    threads = numba_trials.max_threads() if threads is None else int(threads)
+    threads = max_threads() if threads is None else int(threads)
 
     w = np.array(w0, dtype=np.float64)
     a = np.array(a0, dtype=np.float64)
@@ -355,9 +355,23 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
                 if record:
                     pieces.append(history[: state_i[0, N_RECORDS]].copy())
             del Z, y, order
-    phi = numba_trials.final_angles(_frozen(s), w, _frozen(w_star))
+    phi = final_angles(_frozen(s), w, _frozen(w_star))
     loss = state_f[:, LOSS].copy()
     code = classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, Thresholds(*thresholds))
     hist = np.concatenate(pieces) if record else None
     return (code, phi, loss, state_i[:, STEPS_TO_TOL].copy(), state_i[:, STEP].copy(), w, a,
             state_f[:, TRAIN_LOSS].copy(), hist)
+
+
+@njit(**_opts)
+def final_angles(s, w, w_star):
+    B, p = w.shape
+    phi = np.empty(B)
+    perp = np.empty(p)
+    for b in range(B):
+        phi[b] = _pop.angle_and_perp(w[b] + s, w_star[b] + s, perp)
+    return phi
+
+
+def max_threads() -> int:
+    return os.cpu_count() or 1
