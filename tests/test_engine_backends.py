@@ -114,8 +114,8 @@ def loop_trial(model, w0, a0, w_star, a_star, rates, steps, opt, gradient, batch
             return x - lr * (g + beta * first[name] if nesterov else first[name])
         first[name] = beta1 * first[name] + (1 - beta1) * g
         second[name] = beta2 * second[name] + (1 - beta2) * (g * g)
-        c1, c2 = 1 - powers[0], math.sqrt(1 - powers[1])
-        return x - (lr / c1) * (first[name] / (np.sqrt(second[name]) / c2 + eps))
+        c1, r2 = 1 - powers[0], 1 / math.sqrt(1 - powers[1])
+        return x - (lr / c1) * (first[name] / (np.sqrt(second[name]) * r2 + eps))
 
     while True:
         loss = sn.population_loss(model, w, a, w_star, a_star, backend="numpy")

@@ -156,7 +156,7 @@ def empirical_loss_grad(s, w, a, stride, normalize, batch_size, seed, t, Z, y, o
 
 # --------------------------------------------------------------------------- optimizers (section 3)
 @njit(**_opts)
-def optimizer_update(x, g, lr, first, second, kind, beta, nesterov, beta1, beta2, eps, t, c1, c2):
+def optimizer_update(x, g, lr, first, second, kind, beta, nesterov, beta1, beta2, eps, t, c1, r2):
     """One layer's update in place, each expression as section 3 writes it (fastmath off: no FMA)."""
     for i in range(x.shape[0]):
         if kind == GD:
@@ -171,7 +171,7 @@ def optimizer_update(x, g, lr, first, second, kind, beta, nesterov, beta1, beta2
             v = beta2 * second[i] + (1.0 - beta2) * (g[i] * g[i])
             first[i] = m
             second[i] = v
-            x[i] = x[i] - (lr / c1) * (m / (math.sqrt(v) / c2 + eps))
+            x[i] = x[i] - (lr / c1) * (m / (math.sqrt(v) * r2 + eps))
 
 
 # --------------------------------------------------------------------------- the step loop (section 4)
@@ -238,16 +238,16 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, to
             break
         row = min(t, n_rates - 1)  # the last row repeats
         c1 = 1.0
-        c2 = 1.0
+        r2 = 1.0
         if kind == ADAM:
             state_f[P1] = beta1 * state_f[P1]
             state_f[P2] = beta2 * state_f[P2]
             c1 = 1.0 - state_f[P1]
-            c2 = math.sqrt(1.0 - state_f[P2])
+            r2 = 1.0 / math.sqrt(1.0 - state_f[P2])
         optimizer_update(w, grad_w, rates[row, 0], first_w, second_w, kind, beta, nesterov, beta1, beta2, eps, t,
-                         c1, c2)
+                         c1, r2)
         optimizer_update(a, grad_a, rates[row, 1], first_a, second_a, kind, beta, nesterov, beta1, beta2, eps, t,
-                         c1, c2)
+                         c1, r2)
         state_i[STEP] = t + 1
         if not (_pop.dot(w, w) <= limit) or not (_pop.dot(a, a) <= limit):
             state_i[DONE] = 1

@@ -50,16 +50,16 @@ class Optimizer:
 
     def step(self, idx, t, w, a, grad_w, grad_a, lr_w, lr_a):
         """Update w[idx] and a[idx] in place with their gradients (rows of grad_w, grad_a) of step t."""
-        c1 = c2 = None
+        c1 = r2 = None
         if self.kind == "adam":
             self.p1[idx] = self.beta1 * self.p1[idx]
             self.p2[idx] = self.beta2 * self.p2[idx]
             c1 = (1.0 - self.p1[idx])[:, None]
-            c2 = np.sqrt(1.0 - self.p2[idx])[:, None]
-        w[idx] = self._layer("w", idx, t, w[idx], grad_w, lr_w, c1, c2)
-        a[idx] = self._layer("a", idx, t, a[idx], grad_a, lr_a, c1, c2)
+            r2 = 1.0 / np.sqrt(1.0 - self.p2[idx])[:, None]
+        w[idx] = self._layer("w", idx, t, w[idx], grad_w, lr_w, c1, r2)
+        a[idx] = self._layer("a", idx, t, a[idx], grad_a, lr_a, c1, r2)
 
-    def _layer(self, layer, idx, t, x, g, lr, c1, c2):
+    def _layer(self, layer, idx, t, x, g, lr, c1, r2):
         if self.kind == "gd":
             return x - lr * g
         if self.kind == "momentum":
@@ -71,7 +71,7 @@ class Optimizer:
         v = self.beta2 * self.second[layer][idx] + (1.0 - self.beta2) * (g * g)
         self.first[layer][idx] = m
         self.second[layer][idx] = v
-        return x - (lr / c1) * (m / (np.sqrt(v) / c2 + self.eps))
+        return x - (lr / c1) * (m / (np.sqrt(v) * r2 + self.eps))
 
 
 # --------------------------------------------------------------------------- gradient sources (section 2)
