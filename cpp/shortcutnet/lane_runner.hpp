@@ -98,19 +98,30 @@ class LaneRunner {
       // count lives in step_ while it runs and is written to its TrialState when it leaves.
       double lr_w[L], lr_a[L], w_sq[L], a_sq[L];
       bool stopped[L];
-      // Most steps no lane stops: one test for all of them, then only the rates.
-      bool ordinary = true;
+      // Most steps no lane stops: one test for all of them (branch-free, so it vectorizes), then
+      // only the rates.
+      std::int64_t unusual = 0;
       for (int l = 0; l < L; ++l)
-        ordinary = ordinary && trial_[l] >= 0 && loss_[l] > tol_ && loss_[l] <= divergence_ &&
-                   step_[l] < n_steps_;
-      if (ordinary) {
+        unusual |= static_cast<std::int64_t>(trial_[l] < 0) | static_cast<std::int64_t>(!(loss_[l] > tol_)) |
+                   static_cast<std::int64_t>(!(loss_[l] <= divergence_)) |
+                   static_cast<std::int64_t>(step_[l] >= n_steps_);
+      if (unusual == 0) {
         for (int l = 0; l < L; ++l) {
           w_sq[l] = a_sq[l] = 0.0;
           stopped[l] = false;
-          const std::int64_t t = step_[l];
-          const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
-          lr_w[l] = rates_[2 * row];
-          lr_a[l] = rates_[2 * row + 1];
+        }
+        if (n_rates_ == 1) {
+          for (int l = 0; l < L; ++l) {
+            lr_w[l] = rates_[0];
+            lr_a[l] = rates_[1];
+          }
+        } else {
+          for (int l = 0; l < L; ++l) {
+            const std::int64_t t = step_[l];
+            const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+            lr_w[l] = rates_[2 * row];
+            lr_a[l] = rates_[2 * row + 1];
+          }
         }
       } else {
         for (int l = 0; l < L; ++l) {
@@ -140,6 +151,15 @@ class LaneRunner {
       bool live_lane[L];
       for (int l = 0; l < L; ++l) live_lane[l] = trial_[l] >= 0 && !stopped[l];
       update_all(lr_w, lr_a, w_sq, a_sq, live_lane);
+      // The common case again: every lane live, none past the chunk or running away.
+      std::int64_t leaving = unusual;
+      for (int l = 0; l < L; ++l)
+        leaving |= static_cast<std::int64_t>(step_[l] + 1 > last_step) | static_cast<std::int64_t>(!(w_sq[l] <= limit)) |
+                   static_cast<std::int64_t>(!(a_sq[l] <= limit));
+      if (leaving == 0) {
+        for (int l = 0; l < L; ++l) ++step_[l];
+        continue;
+      }
       for (int l = 0; l < L; ++l) {
         const std::int64_t b = trial_[l];
         if (b < 0) continue;
@@ -225,7 +245,7 @@ class LaneRunner {
     double* __restrict va = va_.data();
     const double* __restrict perp = perp_.data();
     const double* __restrict as = as_.data();
-    double cw[L], sum_diff[L], g[L], rate_w[L], rate_a[L], c2[L];
+    double cw[L], sum_diff[L], g[L], rate_w[L], rate_a[L], r2[L];
     std::int64_t first[L];  // 0 or 1, as wide as a double so that it vectorizes with them
     for (int l = 0; l < L; ++l) {
       cw[l] = cw_[l];
@@ -234,7 +254,7 @@ class LaneRunner {
       rate_w[l] = lr_w[l];
       rate_a[l] = lr_a[l];
       first[l] = step_[l] == 0 ? 1 : 0;
-      c2[l] = 1.0;
+      r2[l] = 1.0;
     }
     if (Opt == kAdam)
       for (int l = 0; l < L; ++l)
@@ -242,7 +262,7 @@ class LaneRunner {
           const AdamCorrections c = adam_corrections(opt_, lr_w[l], lr_a[l], power1_[l], power2_[l]);
           rate_w[l] = c.step_lr_w;
           rate_a[l] = c.step_lr_a;
-          c2[l] = c.c2;
+          r2[l] = c.r2;
         }
     const double beta = opt_.beta, beta1 = opt_.beta1, beta2 = opt_.beta2, eps = opt_.eps;
     const bool nesterov = opt_.nesterov;
@@ -255,7 +275,7 @@ class LaneRunner {
         if (Opt == kMomentum) {
           wi = w[at] - rate_w[l] * momentum_direction(gw, mw[at], beta, first[l] != 0, nesterov);
         } else if (Opt == kAdam) {
-          wi = w[at] - adam_term(gw, mw[at], vw[at], beta1, beta2, eps, rate_w[l], c2[l]);
+          wi = w[at] - adam_term(gw, mw[at], vw[at], beta1, beta2, eps, rate_w[l], r2[l]);
         } else {
           wi = w[at] - rate_w[l] * gw;
         }
@@ -271,7 +291,7 @@ class LaneRunner {
         if (Opt == kMomentum) {
           aj = a[at] - rate_a[l] * momentum_direction(ga, ma[at], beta, first[l] != 0, nesterov);
         } else if (Opt == kAdam) {
-          aj = a[at] - adam_term(ga, ma[at], va[at], beta1, beta2, eps, rate_a[l], c2[l]);
+          aj = a[at] - adam_term(ga, ma[at], va[at], beta1, beta2, eps, rate_a[l], r2[l]);
         } else {
           aj = a[at] - rate_a[l] * ga;
         }
@@ -408,7 +428,7 @@ class LaneRunner {
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
 // to threads, each thread running them kLanes at a time in a LaneRunner.
-constexpr int kLanes = 8;                // trials in lockstep per thread
+constexpr int kLanes = 16;               // trials in lockstep per thread
 constexpr std::int64_t kLaneGroup = 64;  // trials handed to a thread at a time
 
 template <int Opt>

@@ -254,6 +254,9 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     stochastic = gradient != "population"
     if stochastic:
         seed = _random_seed() if seed is None else as_seed("seed", seed)
+    elif threads is not None:
+        raise ValueError(f"threads: only used with a stochastic gradient (run_trials parallelizes over trials), "
+                         f"got {threads!r} with gradient='population'")
     module = get_backend(backend)
     seeds = np.array([seed if stochastic else 0], dtype=np.uint64)
     code, phi, loss, steps_to_tol, n, w, a, train_loss, history = _run_engine(
