@@ -271,17 +271,16 @@ def plot_sgd(rows: Sequence[dict], stem) -> list:
             name = f"{'ResNet' if arch == 'resnet' else 'CNN'}, η = {lr:g}"
             rate, err = _rate_errors(sel)
             axes[0].errorbar(x, rate, yerr=err, fmt=marker + line, color=COLORS[arch], capsize=3, ms=5, label=name)
+            axes[0].plot(x, [r["basin_rate"] for r in sel], marker, color=COLORS[arch], ms=9, mfc="none", alpha=0.6)
             median = _floor([r["median_steps"] for r in sel])
             lo = median - _floor([r["q25_steps"] for r in sel])
             hi = _floor([r["q75_steps"] for r in sel]) - median
             axes[1].errorbar(x, median, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt=marker + line,
                              color=COLORS[arch], capsize=3, ms=5, label=name)
             axes[2].plot(x, _floor([r["median_final_loss"] for r in sel]), marker + line, color=COLORS[arch], ms=5,
-                         label=f"{name}: population loss")
-            train = _floor([r.get("median_final_train_loss") for r in sel])
-            if np.isfinite(train).any():
-                axes[2].plot(x, train, marker, color=COLORS[arch], ms=8, mfc="none", alpha=0.7,
-                             label=f"{name}: training loss of the last batch")
+                         label=f"{name}: all runs")
+            axes[2].plot(x, _floor([r["median_failed_loss"] for r in sel]), marker + ":", color=COLORS[arch], ms=5,
+                         mfc="none", label=f"{name}: runs that failed")
     first = rows[0]
     for ax in axes:
         ax.set_xticks(range(len(sizes)), labels)
@@ -289,15 +288,16 @@ def plot_sgd(rows: Sequence[dict], stem) -> list:
         ax.grid(True, alpha=0.3)
     axes[0].set_ylim(-0.02, 1.06)
     axes[0].set_ylabel("fraction of runs reaching the global optimum")
-    axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson intervals)", fontsize=10)
+    axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson intervals;\n"
+                      "hollow: ended in the global basin, φ < π/2 and a·a* > 0)", fontsize=10)
     axes[0].legend(fontsize=8, loc="lower right")
     _log_y(axes[1])
     axes[1].set_ylabel(f"steps to reach L ≤ {first['tol']:g} (log)")
     axes[1].set_title("Steps to the tolerance of the runs that reached it (median, bars: quartiles)", fontsize=10)
     _log_y(axes[2])
-    axes[2].set_ylabel("median final loss (log)")
-    axes[2].set_title(f"Median final losses (runs stop at L ≤ {first['tol']:g})", fontsize=10)
-    axes[2].legend(fontsize=7, loc="upper left")
+    axes[2].set_ylabel("median final population loss (log)")
+    axes[2].set_title(f"Median final population loss (runs stop at L ≤ {first['tol']:g})", fontsize=10)
+    axes[2].legend(fontsize=7, loc="center right")
     steps = "/".join(str(s) for s in sorted({r["steps"] for r in rows}))
     fig.suptitle(f"Online SGD vs population GD (k = {first['k']}, p = {first['p']}, at most {steps} steps; "
                  "the same teachers and starts in every column)")
@@ -318,11 +318,11 @@ def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
         rate, err = _rate_errors(sel)
         axes[0].fill_between(n, rate - err[0], rate + err[1], color=COLORS[arch], alpha=0.15)
         axes[0].plot(n, rate, "o-", color=COLORS[arch], label=f"{name}: reached the teacher (global)")
-        axes[0].plot(n, [r["n_fit"] / r["trials"] for r in sel], "x--", color=COLORS[arch], alpha=0.7,
-                     label=f"{name}: fit the training set (training loss ≤ {first['tol']:g})")
-        axes[1].plot(n, _floor([r["median_final_loss"] for r in sel]), "o-", color=COLORS[arch],
+        axes[0].plot(n, [r["basin_rate"] for r in sel], "x--", color=COLORS[arch], alpha=0.7,
+                     label=f"{name}: ended in the global basin (φ < π/2, a·a* > 0)")
+        axes[1].plot(n, _floor([r["median_failed_loss"] for r in sel]), "o-", color=COLORS[arch],
                      label=f"{name}: population loss")
-        axes[1].plot(n, _floor([r["median_final_train_loss"] for r in sel]), "x--", color=COLORS[arch],
+        axes[1].plot(n, _floor([r["median_failed_train_loss"] for r in sel]), "x--", color=COLORS[arch],
                      alpha=0.7, label=f"{name}: training loss")
     params = first["k"] + first["p"]
     for ax in axes:
@@ -337,7 +337,7 @@ def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
     axes[0].legend(fontsize=8, loc="center right")
     _log_y(axes[1])
     axes[1].set_ylabel("median final loss (log)")
-    axes[1].set_title(f"Median final losses (runs stop at population L ≤ {first['tol']:g})", fontsize=10)
+    axes[1].set_title("Median final losses of the runs that did not reach the teacher", fontsize=10)
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Full-batch GD on a finite training set (k = {first['k']}, p = {first['p']}, η = {first['lr']}, "
                  f"at most {first['steps']} steps)")
@@ -358,7 +358,7 @@ def plot_optimizers(rows: Sequence[dict], stem) -> list:
         offset = x + (j - (len(archs) - 1) / 2) * width
         rate, err = _rate_errors(sel)
         axes[0].bar(offset, rate, width, yerr=err, capsize=3, color=COLORS[arch], alpha=0.85, label=LABELS[arch])
-        axes[0].plot(offset, [r["basin_rate"] for r in sel], "_", color="k", ms=18, mew=2,
+        axes[0].plot(offset, [r["basin_rate"] for r in sel], "D", color="k", mfc="white", ms=6, ls="none",
                      label="ended in the global basin (φ < π/2, a·a* > 0)" if j == 0 else None)
         median = _floor([r["median_steps"] for r in sel])
         q = {name: _floor([r[f"{name}_steps"] for r in sel]) for name in ("q10", "q25", "q75", "q90")}
@@ -376,10 +376,11 @@ def plot_optimizers(rows: Sequence[dict], stem) -> list:
         ax.set_xticks(x, ticks)
         ax.grid(True, axis="y", alpha=0.3)
     first = rows[0]
-    axes[0].set_ylim(0, 1.08)
+    axes[0].set_ylim(0, 1.32)
+    axes[0].set_yticks(np.linspace(0, 1, 6))
     axes[0].set_ylabel("fraction of runs reaching the global optimum")
     axes[0].set_title(f"Success rate ({first['trials']} teachers each, 95% Wilson intervals)", fontsize=10)
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=8, loc="upper center", ncol=2)
     axes[1].set_ylabel(f"steps to reach L ≤ {first['eps']:g}")
     axes[1].set_title("Steps of the runs that reached ε (dot: median, thick: quartiles, thin: 10–90%)", fontsize=10)
     axes[1].legend(fontsize=8)

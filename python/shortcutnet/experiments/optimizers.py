@@ -110,7 +110,7 @@ def optimizer_cell(config: dict) -> list:
 
 
 def compare_optimizers(optimizers: Sequence[str] = OPTIMIZERS, *, lrs: Optional[Mapping[str, float]] = None,
-                       beta: float = 0.9, k: int = 20, p: int = 10, trials: int = 2000, steps: int = 5000,
+                       beta: float = 0.9, k: int = 20, p: int = 10, trials: int = 4000, steps: int = 5000,
                        eps: float = 1e-10, seed: int = 0, architectures: Sequence[str] = ARCHITECTURES,
                        executor=PROCESSES, progress: bool = False) -> list:
     """Success rate and iterations to L <= eps for each optimizer, ResNet (w0 = 0) vs CNN (w0 on the sphere).

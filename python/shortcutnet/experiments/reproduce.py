@@ -26,10 +26,11 @@ SETTINGS = {
         "angle": dict(angles_deg=tuple(range(0, 181, 10)), k=20, p=10, trials=100, steps=3000, lr=0.1),
         # overlapping patches converge more slowly: more steps
         "stride": dict(strides=(10, 5, 2, 1), k=20, p=10, trials=50, steps=10000, lr=0.1),
-        "sgd": dict(batch_sizes=(1, 4, 16, 64, 256, 1024, None), lrs=(0.1, 0.02), k=20, p=10, trials=40,
-                    steps=(3000, 5000)),
-        "sample_complexity": dict(k=10, p=5, points=8, trials=40, steps=5000, lr=0.1),
-        "optimizers": dict(k=20, p=10, trials=400, steps=5000, eps=1e-10),
+        # k = 10, p = 5 at eta = 0.2 and 0.04: the step sizes 0.1 and 0.02 of k = 20, p = 10 (see experiments.sgd)
+        "sgd": dict(batch_sizes=(1, 2, 4, 16, 64, None), lrs=(0.2, 0.04), k=10, p=5, trials=60,
+                    steps=(1200, 2500)),
+        "sample_complexity": dict(k=10, p=5, points=5, trials=20, steps=3000, lr=0.2),
+        "optimizers": dict(k=20, p=10, trials=1000, steps=5000, eps=1e-10),
     },
     "full": {
         "trajectory": dict(k=20, p=10, steps=3000, lr=0.1, cnn_runs=6, seed_offset=3),
@@ -38,9 +39,9 @@ SETTINGS = {
                             trials=200, steps=20000, lr=0.1),
         "angle": dict(angles_deg=tuple(range(0, 181, 5)), k=20, p=10, trials=1000, steps=5000, lr=0.1),
         "stride": dict(strides=(10, 8, 5, 3, 2, 1), k=20, p=10, trials=400, steps=20000, lr=0.1),
-        "sgd": dict(batch_sizes=(1, 4, 16, 64, 256, 1024, None), lrs=(0.1, 0.02), k=20, p=10, trials=1000,
-                    steps=(3000, 5000)),
-        "sample_complexity": dict(k=10, p=5, points=12, trials=400, steps=5000, lr=0.1),
+        "sgd": dict(batch_sizes=(1, 2, 4, 8, 16, 64, 256, 1024, None), lrs=(0.2, 0.04), k=10, p=5, trials=1000,
+                    steps=(1200, 2500)),
+        "sample_complexity": dict(k=10, p=5, points=12, trials=200, steps=3000, lr=0.2),
         "optimizers": dict(k=20, p=10, trials=4000, steps=5000, eps=1e-10),
     },
 }
