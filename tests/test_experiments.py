@@ -229,7 +229,7 @@ def test_sample_complexity_rows_and_invariants():
 
 
 def test_sample_complexity_equals_run_trials_on_the_same_draws():
-    rows = E.sample_complexity((25,), k=4, p=3, trials=6, steps=1500, seed=2, executor=None)
+    rows = E.sample_complexity((25,), k=4, p=3, trials=6, steps=1500, lr=0.1, seed=2, executor=None)
     for row in rows:
         model, w_star, a_star, w0, a0 = hand_drawn(4, 3, 6, 2, row["architecture"])
         out = sn.run_trials(model, w_star, a_star, w0, a0, steps=1500, lr=0.1, gradient="empirical", n_train=25,
