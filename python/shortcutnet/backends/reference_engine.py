@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .. import optim as _optim
 from ..outcomes import Thresholds, classify_raw
 from ..seeds import epoch_order, step_seed
 from . import reference_sampled, reference_trials
@@ -28,50 +29,39 @@ TRIAL_STEPS_PER_CHUNK = 1 << 16
 
 # --------------------------------------------------------------------------- optimizers (section 3)
 class Optimizer:
-    """The state of one optimizer for B trials, per layer, and its update.
-
-    Every expression is evaluated as section 3 writes it, left to right, in float64: NumPy's
-    elementwise operations round each one once (no fused multiply-add), which is what makes the
-    compiled engines' updates bitwise equal to these.
-    """
+    """The optimizer of B trials: the update of ``shortcutnet.optim`` (section 3, the same
+    expressions the compiled engines evaluate) applied to the rows of the unfinished trials, which
+    are all at the same step."""
 
     def __init__(self, spec, B: int, p: int, k: int):
         kind, beta, nesterov, beta1, beta2, eps = spec
-        if kind not in OPTIMIZERS:
+        makers = {
+            "gd": lambda lr: _optim.gd(lr),
+            "momentum": lambda lr: _optim.momentum(lr, beta=float(beta), nesterov=bool(nesterov)),
+            "adam": lambda lr: _optim.adam(lr, beta1=float(beta1), beta2=float(beta2), eps=float(eps)),
+        }
+        if kind not in makers:
             raise ValueError(f"optimizer: expected a kind in {list(OPTIMIZERS)}, got {kind!r}")
-        self.kind = kind
-        self.beta, self.nesterov = float(beta), bool(nesterov)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        # momentum: the buffer b; adam: the moments m and v and the running powers P1, P2.
-        self.first = {"w": np.zeros((B, p)), "a": np.zeros((B, k))}
-        self.second = {"w": np.zeros((B, p)), "a": np.zeros((B, k))}
-        self.p1 = np.ones(B)
-        self.p2 = np.ones(B)
+        self.make = makers[kind]
+        self.state = self.make(0.0).init(np.zeros((B, p)), np.zeros((B, k)))
 
     def step(self, idx, t, w, a, grad_w, grad_a, lr_w, lr_a):
         """Update w[idx] and a[idx] in place with their gradients (rows of grad_w, grad_a) of step t."""
-        c1 = r2 = None
-        if self.kind == "adam":
-            self.p1[idx] = self.beta1 * self.p1[idx]
-            self.p2[idx] = self.beta2 * self.p2[idx]
-            c1 = (1.0 - self.p1[idx])[:, None]
-            r2 = 1.0 / np.sqrt(1.0 - self.p2[idx])[:, None]
-        w[idx] = self._layer("w", idx, t, w[idx], grad_w, lr_w, c1, r2)
-        a[idx] = self._layer("a", idx, t, a[idx], grad_a, lr_a, c1, r2)
-
-    def _layer(self, layer, idx, t, x, g, lr, c1, r2):
-        if self.kind == "gd":
-            return x - lr * g
-        if self.kind == "momentum":
-            b = g.copy() if t == 0 else self.beta * self.first[layer][idx] + g
-            self.first[layer][idx] = b
-            d = g + self.beta * b if self.nesterov else b
-            return x - lr * d
-        m = self.beta1 * self.first[layer][idx] + (1.0 - self.beta1) * g
-        v = self.beta2 * self.second[layer][idx] + (1.0 - self.beta2) * (g * g)
-        self.first[layer][idx] = m
-        self.second[layer][idx] = v
-        return x - (lr / c1) * (m / (np.sqrt(v) * r2 + self.eps))
+        rows = [x[idx] if isinstance(x, np.ndarray) and x.ndim == 2 else x for x in self.state]
+        rows[0] = t
+        if isinstance(self.state, _optim.GDState):
+            rows[1:] = [grad_w.shape, grad_a.shape]
+        upd_w, upd_a, new = self.make((lr_w, lr_a)).update(grad_w, grad_a, type(self.state)(*rows))
+        w[idx] = w[idx] + upd_w
+        a[idx] = a[idx] + upd_a
+        merged = list(self.state)
+        for i, (old, value) in enumerate(zip(self.state, new)):
+            if isinstance(old, np.ndarray) and old.ndim == 2:
+                merged[i] = old.copy()
+                merged[i][idx] = value
+            elif i > 0 and not isinstance(old, tuple):
+                merged[i] = value  # Adam's running powers: the same for every unfinished trial
+        self.state = type(self.state)(*merged)
 
 
 # --------------------------------------------------------------------------- gradient sources (section 2)
