@@ -244,6 +244,12 @@ def _log_y(ax):
         ax.text(0.5, 0.5, "no run to show", transform=ax.transAxes, ha="center", color="0.4")
 
 
+def _failed_median(rows, column, fewest=5):
+    """The failed runs' median of ``column`` per row, nan where fewer than ``fewest`` runs failed
+    (the median of one or two runs says little)."""
+    return [r[column] if r["trials"] - r["successes"] >= fewest else None for r in rows]
+
+
 def _lr_styles(lrs):
     """Marker and line style per step size, in the order given (first: filled circles, solid)."""
     styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
@@ -279,14 +285,15 @@ def plot_sgd(rows: Sequence[dict], stem) -> list:
                              color=COLORS[arch], capsize=3, ms=5, label=name)
             axes[2].plot(x, _floor([r["median_final_loss"] for r in sel]), marker + line, color=COLORS[arch], ms=5,
                          label=f"{name}: all runs")
-            axes[2].plot(x, _floor([r["median_failed_loss"] for r in sel]), marker + ":", color=COLORS[arch], ms=5,
-                         mfc="none", label=f"{name}: runs that failed")
+            axes[2].plot(x, _floor(_failed_median(sel, "median_failed_loss")), marker + ":", color=COLORS[arch],
+                         ms=5, mfc="none", label=f"{name}: runs that failed (5 or more)")
     first = rows[0]
     for ax in axes:
         ax.set_xticks(range(len(sizes)), labels)
         ax.set_xlabel("batch size of online SGD (a fresh Gaussian batch every step)")
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylim(-0.02, 1.06)
+    lowest = min(min(r["ci_low"], r["basin_rate"]) for r in rows)
+    axes[0].set_ylim(max(0.0, lowest - 0.08), 1.03)
     axes[0].set_ylabel("fraction of runs reaching the global optimum")
     axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson intervals;\n"
                       "hollow: ended in the global basin, φ < π/2 and a·a* > 0)", fontsize=10)
@@ -320,11 +327,12 @@ def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
         axes[0].plot(n, rate, "o-", color=COLORS[arch], label=f"{name}: reached the teacher (global)")
         axes[0].plot(n, [r["basin_rate"] for r in sel], "x--", color=COLORS[arch], alpha=0.7,
                      label=f"{name}: ended in the global basin (φ < π/2, a·a* > 0)")
-        axes[1].plot(n, _floor([r["median_failed_loss"] for r in sel]), "o-", color=COLORS[arch],
+        axes[1].plot(n, _floor(_failed_median(sel, "median_failed_loss")), "o-", color=COLORS[arch],
                      label=f"{name}: population loss")
-        axes[1].plot(n, _floor([r["median_failed_train_loss"] for r in sel]), "x--", color=COLORS[arch],
+        axes[1].plot(n, _floor(_failed_median(sel, "median_failed_train_loss")), "x--", color=COLORS[arch],
                      alpha=0.7, label=f"{name}: training loss")
     params = first["k"] + first["p"]
+    _log_y(axes[1])  # before the marker line below, which is not data
     for ax in axes:
         ax.set_xscale("log")
         ax.axvline(params, color="0.5", ls=":", lw=1)
@@ -335,9 +343,8 @@ def plot_sample_complexity(rows: Sequence[dict], stem) -> list:
     axes[0].set_ylabel("fraction of runs")
     axes[0].set_title(f"Success rate ({first['trials']} teachers per point, 95% Wilson bands)", fontsize=10)
     axes[0].legend(fontsize=8, loc="center right")
-    _log_y(axes[1])
     axes[1].set_ylabel("median final loss (log)")
-    axes[1].set_title("Median final losses of the runs that did not reach the teacher", fontsize=10)
+    axes[1].set_title("Median final losses of the runs that did not reach the teacher (5 or more)", fontsize=10)
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Full-batch GD on a finite training set (k = {first['k']}, p = {first['p']}, η = {first['lr']}, "
                  f"at most {first['steps']} steps)")

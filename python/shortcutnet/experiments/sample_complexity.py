@@ -75,6 +75,7 @@ def sample_complexity_cell(config: dict) -> list:
             "median_final_phi": median_or_none(out.phi),
             "median_failed_loss": median_or_none(np.asarray(out.loss)[outcome != "global"]),
             "median_failed_train_loss": median_or_none(train_loss[outcome != "global"]),
+            "median_failed_phi": median_or_none(np.asarray(out.phi)[outcome != "global"]),
             **steps_columns(out.steps_to_tol),
             "engine": str(out.engine), **metadata(),
         })

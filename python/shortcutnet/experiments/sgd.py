@@ -12,7 +12,8 @@ side from one trapped on the wrong side.
 Step sizes are measured against the curvature of the second layer, whose largest eigenvalue
 (k + pi - 1) / (2 pi) grows with k, as does the squared norm of a sample's hidden layer (about k/2)
 that sets the size of SGD's steps: eta = 0.2 and 0.04 at k = 10, p = 5 (the defaults) are the step
-sizes 0.1 and 0.02 of k = 20, p = 10 in these units, at a quarter of the cost per sample.
+sizes 0.1 and 0.02 of k = 20, p = 10 in these units, with a quarter of the input entries per
+sample.
 """
 from __future__ import annotations
 
