@@ -136,143 +136,189 @@ class LaneRunner {
         ma_(Opt == kGd ? 0 : a_.size()), va_(Opt == kAdam ? a_.size() : 0),
         scratch_(static_cast<std::size_t>(population_workspace_size(p_) + 2 * p_ + 2 * k_)) {}
 
-  // Advance trials lo..hi-1 (w, a, w_star, a_star: row-major (B, p) / (B, k); opt_state: B rows of
-  // optimizer_state_size doubles) through last_step.
-  void run(std::int64_t lo, std::int64_t hi, std::int64_t last_step, TrialState* states, double* w, double* a,
-           const double* w_star, const double* a_star, double* opt_state) {
-    std::int64_t next = lo;
-    int live = 0;
+  // The trials a runner works on: trials [*next, hi) not yet taken (a cursor that runners may
+  // share), advanced through last_step.  w, a, w_star, a_star: row-major (B, p) / (B, k);
+  // opt_state: B rows of optimizer_state_size doubles.
+  struct Batch {
+    std::int64_t* next;
+    std::int64_t hi, last_step;
+    TrialState* states;
+    double* w;
+    double* a;
+    const double* w_star;
+    const double* a_star;
+    double* opt_state;
+  };
+
+  // Fills the lanes from the batch.  A step is then evaluate() followed by update(), as long as
+  // live() (the two halves are separate calls so that two runners can interleave them: one
+  // runner's divisions and square roots overlap with the other's loops over entries).
+  void start(const Batch& batch) {
+    batch_ = batch;
+    live_ = 0;
     for (auto* x : {&mw_, &vw_, &ma_, &va_})
       for (V& y : *x) y = V{};
+    double* w_d = reinterpret_cast<double*>(w_.data());
+    double* us_d = reinterpret_cast<double*>(us_.data());
+    double* a_d = reinterpret_cast<double*>(a_.data());
+    double* as_d = reinterpret_cast<double*>(as_.data());
     for (int l = 0; l < L; ++l) {
       trial_[l] = -1;
-      double* w_d = reinterpret_cast<double*>(w_.data());
-      double* us_d = reinterpret_cast<double*>(us_.data());
-      double* a_d = reinterpret_cast<double*>(a_.data());
-      double* as_d = reinterpret_cast<double*>(as_.data());
       for (std::int64_t i = 0; i < p_; ++i) w_d[i * L + l] = us_d[i * L + l] = 1.0;  // harmless filler
       for (std::int64_t j = 0; j < k_; ++j) a_d[j * L + l] = as_d[j * L + l] = 0.0;
       power1_[l] = power2_[l] = 0.5;  // keeps Adam's corrections finite in an empty lane
       yy_[l] = rho_star_[l] = 1.0;
       lane_sums(l);
     }
-    auto refill = [&](int l) {
-      trial_[l] = -1;
-      while (next < hi) {
-        const std::int64_t b = next++;
-        const TrialState& st = states[b];
-        if (st.done || st.step > last_step) continue;
-        load(l, b, st, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_, opt_state + b * state_size_);
-        return true;
-      }
-      return false;
-    };
-    for (int l = 0; l < L; ++l) live += refill(l) ? 1 : 0;
+    for (int l = 0; l < L; ++l) live_ += refill(l) ? 1 : 0;
     limit_ = divergence_ * divergence_;
-    // Steps every lane is sure to take without reaching n_steps or passing last_step: while it is
-    // positive and no loss is out of (tol, divergence], a step needs no per-lane bookkeeping.
-    auto margin_of = [&]() {
-      std::int64_t m = std::numeric_limits<std::int64_t>::max();
-      const std::int64_t end = std::min(n_steps_, last_step);
-      for (int l = 0; l < L; ++l) m = std::min(m, trial_[l] < 0 ? 0 : end - step_[l]);
-      return m;
-    };
-    std::int64_t margin = margin_of();
+    margin_ = margin_of();
+  }
+
+  int live() const { return live_; }
+
+  // The loss and the gradient factors of every lane at its current parameters.
+  void evaluate() { loss_out_ = step_all(); }
+
+  // The rest of the step loop (engine.hpp, advance) for every lane: stop tests, update, refills.
+  void update() {
+    TrialState* states = batch_.states;
+    const std::int64_t last_step = batch_.last_step;
+    double* w = batch_.w;
+    double* a = batch_.a;
+    double* opt_state = batch_.opt_state;
     double lr_w[L], lr_a[L];
     bool live_lane[L], stopped[L];
-    while (live > 0) {
-      const bool loss_out = step_all();
-      if (!loss_out && margin > 0) {
-        // The common step: every lane live, none stopping.
-        for (int l = 0; l < L; ++l) live_lane[l] = true;
-        if (n_rates_ == 1) {
-          for (int l = 0; l < L; ++l) {
-            lr_w[l] = rates_[0];
-            lr_a[l] = rates_[1];
-          }
-        } else {
-          for (int l = 0; l < L; ++l) {
-            const std::int64_t t = step_[l];
-            const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
-            lr_w[l] = rates_[2 * row];
-            lr_a[l] = rates_[2 * row + 1];
-          }
-        }
-        const bool far_out = update_all(lr_w, lr_a, live_lane);
-        for (int l = 0; l < L; ++l) ++step_[l];
-        --margin;
-        if (!far_out) continue;
-        // Some lane ran away: it stops (the others go on).
+    if (!loss_out_ && margin_ > 0) {
+      // The common step: every lane live, none stopping.
+      for (int l = 0; l < L; ++l) live_lane[l] = true;
+      if (n_rates_ == 1) {
         for (int l = 0; l < L; ++l) {
-          const std::int64_t b = trial_[l];
-          if (!ran_away(l)) continue;
-          leave_ran_away(l, b, states, w, a, w_star, a_star, opt_state);
-          live -= refill(l) ? 0 : 1;
+          lr_w[l] = rates_[0];
+          lr_a[l] = rates_[1];
         }
-        margin = margin_of();
-        continue;
-      }
-      // Which lanes stop at this step (their state is stored before the update), and the rates
-      // of the others; a stopped or empty lane gets rate 0 and is refilled below.  A lane's step
-      // count lives in step_ while it runs and is written to its TrialState when it leaves.
-      for (int l = 0; l < L; ++l) {
-        lr_w[l] = lr_a[l] = 0.0;
-        stopped[l] = false;
-        const std::int64_t b = trial_[l];
-        if (b < 0) continue;
-        TrialState& st = states[b];
-        const std::int64_t t = step_[l];
-        const double loss = loss_[l];
-        const bool diverged = !(loss <= divergence_);
-        const bool converged = !diverged && loss <= tol_;
-        if (converged) st.steps_to_tol = t;
-        if (diverged || converged || t == n_steps_) {
-          st.step = t;
-          st.done = true;
-          st.loss = loss;
-          stopped[l] = true;
-          store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
-        } else {
+      } else {
+        for (int l = 0; l < L; ++l) {
+          const std::int64_t t = step_[l];
           const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
           lr_w[l] = rates_[2 * row];
           lr_a[l] = rates_[2 * row + 1];
         }
       }
-      for (int l = 0; l < L; ++l) live_lane[l] = trial_[l] >= 0 && !stopped[l];
-      update_all(lr_w, lr_a, live_lane);
+      const bool far_out = update_all(lr_w, lr_a, live_lane);
+      for (int l = 0; l < L; ++l) ++step_[l];
+      --margin_;
+      if (!far_out) return;
+      // Some lane ran away: it stops (the others go on).
       for (int l = 0; l < L; ++l) {
-        const std::int64_t b = trial_[l];
-        if (b < 0) continue;
-        if (stopped[l]) {
-          live -= refill(l) ? 0 : 1;
-          continue;
-        }
-        const std::int64_t t = ++step_[l];
-        if (ran_away(l)) {
-          leave_ran_away(l, b, states, w, a, w_star, a_star, opt_state);
-          live -= refill(l) ? 0 : 1;
-        } else if (t > last_step) {
-          states[b].step = t;
-          store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
-          live -= refill(l) ? 0 : 1;
-        }
+        if (!ran_away(l)) continue;
+        leave_ran_away(l, trial_[l]);
+        live_ -= refill(l) ? 0 : 1;
       }
-      margin = margin_of();
+      margin_ = margin_of();
+      return;
     }
+    for (int l = 0; l < L; ++l) loss_[l] = loss_[l] / (4.0 * kPi);
+    // Which lanes stop at this step (their state is stored before the update), and the rates
+    // of the others; a stopped or empty lane gets rate 0 and is refilled below.  A lane's step
+    // count lives in step_ while it runs and is written to its TrialState when it leaves.
+    for (int l = 0; l < L; ++l) {
+      lr_w[l] = lr_a[l] = 0.0;
+      stopped[l] = false;
+      const std::int64_t b = trial_[l];
+      if (b < 0) continue;
+      TrialState& st = states[b];
+      const std::int64_t t = step_[l];
+      const double loss = loss_[l];
+      const bool diverged = !(loss <= divergence_);
+      const bool converged = !diverged && loss <= tol_;
+      if (converged) st.steps_to_tol = t;
+      if (diverged || converged || t == n_steps_) {
+        st.step = t;
+        st.done = true;
+        st.loss = loss;
+        stopped[l] = true;
+        store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
+      } else {
+        const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+        lr_w[l] = rates_[2 * row];
+        lr_a[l] = rates_[2 * row + 1];
+      }
+    }
+    for (int l = 0; l < L; ++l) live_lane[l] = trial_[l] >= 0 && !stopped[l];
+    update_all(lr_w, lr_a, live_lane);
+    for (int l = 0; l < L; ++l) {
+      const std::int64_t b = trial_[l];
+      if (b < 0) continue;
+      if (stopped[l]) {
+        live_ -= refill(l) ? 0 : 1;
+        continue;
+      }
+      const std::int64_t t = ++step_[l];
+      if (ran_away(l)) {
+        leave_ran_away(l, b);
+        live_ -= refill(l) ? 0 : 1;
+      } else if (t > last_step) {
+        states[b].step = t;
+        store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
+        live_ -= refill(l) ? 0 : 1;
+      }
+    }
+    margin_ = margin_of();
   }
 
  private:
+  // Lane l takes the next trial of the batch that is not done and not past last_step; false
+  // (the lane left empty) when there is none.
+  bool refill(int l) {
+    trial_[l] = -1;
+    while (*batch_.next < batch_.hi) {
+      const std::int64_t b = (*batch_.next)++;
+      const TrialState& st = batch_.states[b];
+      if (st.done || st.step > batch_.last_step) continue;
+      load(l, b, st, batch_.w + b * p_, batch_.a + b * k_, batch_.w_star + b * p_, batch_.a_star + b * k_,
+           batch_.opt_state + b * state_size_);
+      return true;
+    }
+    return false;
+  }
+
+  // Steps every lane is sure to take without reaching n_steps or passing last_step: while it is
+  // positive and no loss is out of (tol, divergence], a step needs no per-lane bookkeeping.
+  std::int64_t margin_of() const {
+    std::int64_t m = std::numeric_limits<std::int64_t>::max();
+    const std::int64_t end = std::min(n_steps_, batch_.last_step);
+    for (int l = 0; l < L; ++l) m = std::min(m, trial_[l] < 0 ? 0 : end - step_[l]);
+    return m;
+  }
+
+  // The largest x with x / (4 pi) <= t (x / (4 pi) <= t exactly when x <= it, for every x), NaN
+  // for t NaN: a few steps by ulps from t 4 pi.
+  static double last_at_most(double t) {
+    const double c = 4.0 * kPi;
+    if (std::isnan(t)) return t;
+    double x = t * c;
+    while (x / c > t) x = std::nextafter(x, -std::numeric_limits<double>::infinity());
+    while (x < std::numeric_limits<double>::infinity()) {
+      const double y = std::nextafter(x, std::numeric_limits<double>::infinity());
+      if (!(y / c <= t)) break;
+      x = y;
+    }
+    return x;
+  }
+
   // Whether lane l's parameters left the ball of radius divergence in the last update.
   bool ran_away(int l) const { return trial_[l] >= 0 && (!(w_sq_[l] <= limit_) || !(a_sq_[l] <= limit_)); }
 
   // Lane l (trial b) stops after its update: parameters out, the loss where they ran to.
-  void leave_ran_away(int l, std::int64_t b, TrialState* states, double* w, double* a, const double* w_star,
-                      const double* a_star, double* opt_state) {
-    TrialState& st = states[b];
-    store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
+  void leave_ran_away(int l, std::int64_t b) {
+    TrialState& st = batch_.states[b];
+    double* w = batch_.w + b * p_;
+    double* a = batch_.a + b * k_;
+    store(l, w, a, batch_.opt_state + b * state_size_);
     st.step = step_[l];
     st.done = true;
-    st.loss = population_loss_grad(arch_.s, w + b * p_, a + b * k_, w_star + b * p_, a_star + b * k_, k_, p_,
+    st.loss = population_loss_grad(arch_.s, w, a, batch_.w_star + b * p_, batch_.a_star + b * k_, k_, p_,
                                    arch_.stride, arch_.normalize, nullptr, nullptr, scratch_.data());
   }
 
@@ -515,12 +561,27 @@ class LaneRunner {
     V c[R], c2[R], pp[R];
     M near[R];
     M any{}, all = M{} - 1;
+    // The branch test |x.y| > kAccurateCos sqrt(|x|^2 |y|^2) of angle_parts_and_perp, decided from
+    // the squares where they are clear by a wide margin (X^2 above or below kAccurateCos^2 P by a
+    // factor 1 +- 1e-12, far beyond the few roundings on either side, with P normal and finite);
+    // with the square root itself when some lane is too close to call.
+    M unclear{};
     for (int r = 0; r < R; ++r) {
       c[r] = lv(xy_)[r] / lv(xx_)[r];
-      near[r] = lane_abs(lv(xy_)[r]) > kAccurateCos * lane_sqrt(lv(xx_)[r] * lv(yy_)[r]);
+      const V x = lane_abs(lv(xy_)[r]), prod = lv(xx_)[r] * lv(yy_)[r];
+      const V sq = x * x, q = (kAccurateCos * kAccurateCos) * prod;
+      const M safe = (q > 1e-280) & (q < 1e300);
+      const M above = sq > q * (1.0 + 1e-12), below = sq < q * (1.0 - 1e-12);
+      unclear |= ~(safe & (above | below));
+      near[r] = above;
+      c2[r] = pp[r] = V{};
+    }
+    if (any_set(unclear))
+      for (int r = 0; r < R; ++r)
+        near[r] = lane_abs(lv(xy_)[r]) > kAccurateCos * lane_sqrt(lv(xx_)[r] * lv(yy_)[r]);
+    for (int r = 0; r < R; ++r) {
       any |= near[r];
       all &= near[r];
-      c2[r] = pp[r] = V{};
     }
     // angle_and_perp: the branch each lane needs (both when the lanes disagree), then a
     // per-lane choice.
@@ -587,12 +648,14 @@ class LaneRunner {
       const double sin_part = std::sqrt(sin_sq);
       const double phi = rational_atan2(sin_part, xy[l]);
       const double pmg = pi_minus_g(phi, sin_sq, sin_part, xy[l]);
-      loss[l] = (sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l]) / (4.0 * kPi);
+      loss[l] = sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l];  // times 4 pi
       g[l] = kPi - pmg;
       cw[l] = (-a_dot[l] * (kPi - phi) / (kTwoPi * std::sqrt(xx[l]))) / rho_star[l];
     }
     M out{};
-    const V tol = V{} + tol_, divergence = V{} + divergence_;
+    // loss / (4 pi) > tol exactly when loss > tol_4pi_ (and <= divergence when <= divergence_4pi_):
+    // the division is monotone, so the quotient is formed only when some lane stops.
+    const V tol = V{} + tol_4pi_, divergence = V{} + divergence_4pi_;
     for (int r = 0; r < R; ++r) out |= !(lv(loss_)[r] > tol) | !(lv(loss_)[r] <= divergence);
     return any_set(out);
   }
@@ -601,6 +664,11 @@ class LaneRunner {
   const double* rates_;
   std::int64_t n_rates_, n_steps_;
   double tol_, divergence_, limit_ = 0.0;
+  double tol_4pi_ = last_at_most(tol_), divergence_4pi_ = last_at_most(divergence_);
+  Batch batch_{};
+  int live_ = 0;
+  std::int64_t margin_ = 0;
+  bool loss_out_ = false;
   OptimizerSpec opt_;
   std::int64_t p_, k_, state_size_;
   // Per entry, [entry][vector]: lane l of entry i is double i L + l.
@@ -610,7 +678,8 @@ class LaneRunner {
   std::int64_t trial_[L], step_[L];
   // Per lane.
   alignas(lanes::kVectorBytes) double power1_[L], power2_[L];  // Adam's running powers
-  alignas(lanes::kVectorBytes) double yy_[L], rho_star_[L], loss_[L];
+  alignas(lanes::kVectorBytes) double yy_[L], rho_star_[L];
+  alignas(lanes::kVectorBytes) double loss_[L];  // 4 pi times the loss until update's per-lane tests
   // The sums of the current parameters (lane_sums, update_all -> step_all).
   alignas(lanes::kVectorBytes) double xx_[L], xy_[L], a_dot_[L], sum_diff_[L], sq_diff_[L];
   alignas(lanes::kVectorBytes) double pp_[L], w_sq_[L], a_sq_[L];
@@ -637,13 +706,29 @@ inline void run_lane_groups_of(const LaneArgs& args) {
 #pragma omp parallel num_threads(args.threads)
 #endif
   {
-    LaneRunner<kLaneVectors, Opt> runner(arch, args.rates, args.n_rates, args.n_steps, args.tol, args.divergence, args.opt);
+    // Two runners per thread, each evaluating while the other updates.
+    LaneRunner<kLaneVectors, Opt> first(arch, args.rates, args.n_rates, args.n_steps, args.tol, args.divergence,
+                                        args.opt);
+    LaneRunner<kLaneVectors, Opt> second(arch, args.rates, args.n_rates, args.n_steps, args.tol, args.divergence,
+                                         args.opt);
 #ifdef SHORTCUTNET_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-    for (std::int64_t g = 0; g < n_groups; ++g)
-      runner.run(g * kLaneGroup, std::min(batch, (g + 1) * kLaneGroup), args.last_step, states, args.w, args.a,
-                 args.w_star, args.a_star, args.opt_state);
+    for (std::int64_t g = 0; g < n_groups; ++g) {
+      std::int64_t next = g * kLaneGroup;
+      const typename LaneRunner<kLaneVectors, Opt>::Batch group{
+          &next, std::min(batch, (g + 1) * kLaneGroup), args.last_step, states, args.w, args.a, args.w_star,
+          args.a_star, args.opt_state};
+      first.start(group);
+      second.start(group);
+      if (second.live() > 0) second.evaluate();
+      while (first.live() > 0 || second.live() > 0) {
+        if (first.live() > 0) first.evaluate();
+        if (second.live() > 0) second.update();
+        if (second.live() > 0) second.evaluate();
+        if (first.live() > 0) first.update();
+      }
+    }
   }
 }
 
