@@ -168,11 +168,15 @@ class LaneRunner {
       for (std::int64_t j = 0; j < k_; ++j) a_d[j * L + l] = as_d[j * L + l] = 0.0;
       power1_[l] = power2_[l] = 0.5;  // keeps Adam's corrections finite in an empty lane
       yy_[l] = rho_star_[l] = 1.0;
+      as_sq_[l] = 0.0;
       lane_sums(l);
     }
     for (int l = 0; l < L; ++l) live_ += refill(l) ? 1 : 0;
     limit_ = divergence_ * divergence_;
     margin_ = margin_of();
+    double s_sq = 0.0;
+    for (std::int64_t i = 0; i < p_; ++i) s_sq += arch_.s[i] * arch_.s[i];
+    s_sq_ = 1.000001 * s_sq;
   }
 
   int live() const { return live_; }
@@ -205,7 +209,7 @@ class LaneRunner {
           lr_a[l] = rates_[2 * row + 1];
         }
       }
-      const bool far_out = update_all(lr_w, lr_a, live_lane);
+      const bool far_out = update_all(lr_w, lr_a, live_lane, false);
       for (int l = 0; l < L; ++l) ++step_[l];
       --margin_;
       if (!far_out) return;
@@ -246,7 +250,7 @@ class LaneRunner {
       }
     }
     for (int l = 0; l < L; ++l) live_lane[l] = trial_[l] >= 0 && !stopped[l];
-    update_all(lr_w, lr_a, live_lane);
+    update_all(lr_w, lr_a, live_lane, true);
     for (int l = 0; l < L; ++l) {
       const std::int64_t b = trial_[l];
       if (b < 0) continue;
@@ -343,6 +347,9 @@ class LaneRunner {
     }
     yy_[l] = yy;
     rho_star_[l] = std::sqrt(yy);
+    double as_sq = 0.0;
+    for (std::int64_t j = 0; j < k_; ++j) as_sq += a_star[j] * a_star[j];
+    as_sq_[l] = 1.000001 * as_sq;
     for (std::int64_t j = 0; j < k_; ++j) {
       a_[j * L + l] = a[j];
       as_[j * L + l] = a_star[j];
@@ -421,7 +428,7 @@ class LaneRunner {
   // step starts from (u = w + s, |u|^2, u.u*, a.a*, sum and squares of a - a*), in the order of
   // population_loss_grad, so the parameters are read once per step.  live: lanes that really
   // update (the others have rate 0 and their state is not kept).
-  bool update_all(const double* lr_w, const double* lr_a, const bool* live) {
+  bool update_all(const double* lr_w, const double* lr_a, const bool* live, bool exact) {
     V rate_w[R], rate_a[R], r2[R], cw[R], sum_diff0[R], g1[R];
     M first[R];
     double* rw = reinterpret_cast<double*>(rate_w);
@@ -457,9 +464,35 @@ class LaneRunner {
       update_layers<true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
     else
       update_layers<false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
-    M out{};
+    // |w|^2 and |a|^2 (the step loop's run-away test) only when a bound from the sums just formed
+    // cannot settle it: |w|^2 <= 2 |w + s|^2 + 2 |s|^2 and |a|^2 <= 2 |a - a*|^2 + 2 |a*|^2, the
+    // factor 2.000001 covering the roundings of the sums (relative n 2^-53 for n < 1e6 entries) and
+    // 1e-300 the squares that underflow; NaN and overflow fail the test.
     const V limit = V{} + limit_;
-    for (int r = 0; r < R; ++r) out |= !(lv(w_sq_)[r] <= limit) | !(lv(a_sq_)[r] <= limit);
+    if (!exact && p_ < 1000000 && k_ < 1000000) {
+      M unclear{};
+      for (int r = 0; r < R; ++r) {
+        const V bound_w = 2.000001 * lv(xx_)[r] + (2.000001 * s_sq_ + 1e-300);
+        const V bound_a = 2.000001 * lv(sq_diff_)[r] + (2.000001 * lv(as_sq_)[r] + 1e-300);
+        unclear |= !(bound_w <= limit) | !(bound_a <= limit);
+      }
+      if (!any_set(unclear)) return false;
+    }
+    // dot(w, w, p) and dot(a, a, k), in their order.
+    const V* __restrict w = w_.data();
+    const V* __restrict a = a_.data();
+    V w_sq[R], a_sq[R];
+    for (int r = 0; r < R; ++r) w_sq[r] = a_sq[r] = V{};
+    for (std::int64_t i = 0; i < p_; ++i)
+      for (int r = 0; r < R; ++r) w_sq[r] += w[i * R + r] * w[i * R + r];
+    for (std::int64_t j = 0; j < k_; ++j)
+      for (int r = 0; r < R; ++r) a_sq[r] += a[j * R + r] * a[j * R + r];
+    M out{};
+    for (int r = 0; r < R; ++r) {
+      lv(w_sq_)[r] = w_sq[r];
+      lv(a_sq_)[r] = a_sq[r];
+      out |= !(w_sq[r] <= limit) | !(a_sq[r] <= limit);
+    }
     return any_set(out);
   }
 
@@ -501,8 +534,8 @@ class LaneRunner {
     const std::int64_t p = p_, k = k_;
     V dummy{};
     {
-      V xx[R], xy[R], wsq[R];
-      for (int r = 0; r < R; ++r) xx[r] = xy[r] = wsq[r] = V{};
+      V xx[R], xy[R];
+      for (int r = 0; r < R; ++r) xx[r] = xy[r] = V{};
       for (std::int64_t i = 0; i < p; ++i) {
         const V si = V{} + s[i];
         for (int r = 0; r < R; ++r) {
@@ -511,7 +544,6 @@ class LaneRunner {
           const V wi = update_entry<Nesterov>(w[at], gw, Opt == kGd ? dummy : mw[at], Opt == kAdam ? vw[at] : dummy,
                                               rate_w[r], r2[r], first[r], beta, beta1, beta2, eps);
           w[at] = wi;
-          wsq[r] += wi * wi;
           const V ui = wi + si;
           u[at] = ui;
           xx[r] += ui * ui;
@@ -521,12 +553,11 @@ class LaneRunner {
       for (int r = 0; r < R; ++r) {
         lv(xx_)[r] = xx[r];
         lv(xy_)[r] = xy[r];
-        lv(w_sq_)[r] = wsq[r];
       }
     }
     {
-      V a_dot[R], sum_diff[R], sq_diff[R], asq[R];
-      for (int r = 0; r < R; ++r) a_dot[r] = sum_diff[r] = sq_diff[r] = asq[r] = V{};
+      V a_dot[R], sum_diff[R], sq_diff[R];
+      for (int r = 0; r < R; ++r) a_dot[r] = sum_diff[r] = sq_diff[r] = V{};
       for (std::int64_t j = 0; j < k; ++j)
         for (int r = 0; r < R; ++r) {
           const std::int64_t at = j * R + r;
@@ -535,7 +566,6 @@ class LaneRunner {
           const V aj = update_entry<Nesterov>(x, ga, Opt == kGd ? dummy : ma[at], Opt == kAdam ? va[at] : dummy,
                                               rate_a[r], r2[r], first[r], beta, beta1, beta2, eps);
           a[at] = aj;
-          asq[r] += aj * aj;
           a_dot[r] += aj * y;
           const V d = aj - y;
           sum_diff[r] += d;
@@ -545,7 +575,6 @@ class LaneRunner {
         lv(a_dot_)[r] = a_dot[r];
         lv(sum_diff_)[r] = sum_diff[r];
         lv(sq_diff_)[r] = sq_diff[r];
-        lv(a_sq_)[r] = asq[r];
       }
     }
   }
@@ -682,7 +711,8 @@ class LaneRunner {
   alignas(lanes::kVectorBytes) double loss_[L];  // 4 pi times the loss until update's per-lane tests
   // The sums of the current parameters (lane_sums, update_all -> step_all).
   alignas(lanes::kVectorBytes) double xx_[L], xy_[L], a_dot_[L], sum_diff_[L], sq_diff_[L];
-  alignas(lanes::kVectorBytes) double pp_[L], w_sq_[L], a_sq_[L];
+  alignas(lanes::kVectorBytes) double pp_[L], w_sq_[L], a_sq_[L], as_sq_[L];
+  double s_sq_ = 0.0;  // |s|^2, rounded up (for update_all's bound)
   // Per-lane factors of the gradient (step_all -> update_all): grad_a from g_ and sum_diff_,
   // grad_w = cw_ perp.
   alignas(lanes::kVectorBytes) double g_[L], cw_[L];
