@@ -719,7 +719,7 @@ class LaneRunner {
 };
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
-// to threads, each thread running them kLanes at a time in a LaneRunner.
+// to threads, each thread running them in two LaneRunners of kLaneVectors native vectors of trials.
 #ifndef SHORTCUTNET_LANE_VECTORS
 #define SHORTCUTNET_LANE_VECTORS (lanes::kVectorBytes == 16 ? 4 : 2)
 #endif
