@@ -42,12 +42,8 @@ STEP, STEPS_TO_TOL, DONE, N_RECORDS, ORDER_EPOCH, HAS_DATA = range(6)
 LOSS, TRAIN_LOSS, P1, P2 = range(4)
 
 # --------------------------------------------------------------------------- seeds (section 1)
-_MASK = np.uint64(0xFFFFFFFF)
-_SHIFT = np.uint64(32)
-_M0 = np.uint64(0xD2511F53)
-_M1 = np.uint64(0xCD9E8D57)
-_W0 = np.uint64(0x9E3779B9)
-_W1 = np.uint64(0xBB67AE85)
+# The generator's constants (Philox4x32-10, Random123) as the sampled kernels hold them.
+_MASK, _SHIFT, _M0, _M1, _W0, _W1 = _smp._MASK, _smp._SHIFT, _smp._M0, _smp._M1, _smp._W0, _smp._W1
 TAG_STEP = np.uint64(0x7374 << 16)
 TAG_EPOCH = np.uint64(0x6570 << 16)
 
