@@ -167,7 +167,7 @@ class LaneRunner {
       for (std::int64_t i = 0; i < p_; ++i) w_d[i * L + l] = us_d[i * L + l] = 1.0;  // harmless filler
       for (std::int64_t j = 0; j < k_; ++j) a_d[j * L + l] = as_d[j * L + l] = 0.0;
       power1_[l] = power2_[l] = 0.5;  // keeps Adam's corrections finite in an empty lane
-      yy_[l] = rho_star_[l] = 1.0;
+      yy_[l] = 1.0;
       as_sq_[l] = 0.0;
       lane_sums(l);
     }
@@ -346,7 +346,6 @@ class LaneRunner {
       yy += us_[i * L + l] * us_[i * L + l];
     }
     yy_[l] = yy;
-    rho_star_[l] = std::sqrt(yy);
     double as_sq = 0.0;
     for (std::int64_t j = 0; j < k_; ++j) as_sq += a_star[j] * a_star[j];
     as_sq_[l] = 1.000001 * as_sq;
@@ -587,7 +586,7 @@ class LaneRunner {
     V* __restrict perp = perp_.data();
     V* __restrict pn = pn_.data();
     const std::int64_t p = p_;
-    V c[R], c2[R], pp[R];
+    V c[R], inv_xx[R], c2[R], pp[R];
     M near[R];
     M any{}, all = M{} - 1;
     // The branch test |x.y| > kAccurateCos sqrt(|x|^2 |y|^2) of angle_parts_and_perp, decided from
@@ -596,7 +595,6 @@ class LaneRunner {
     // with the square root itself when some lane is too close to call.
     M unclear{};
     for (int r = 0; r < R; ++r) {
-      c[r] = lv(xy_)[r] / lv(xx_)[r];
       const V x = lane_abs(lv(xy_)[r]), prod = lv(xx_)[r] * lv(yy_)[r];
       const V sq = x * x, q = (kAccurateCos * kAccurateCos) * prod;
       const M safe = (q > 1e-280) & (q < 1e300);
@@ -619,6 +617,17 @@ class LaneRunner {
       any_near = any_near || any[e] != 0;
       all_near = all_near && all[e] != 0;
     }
+    // c = x.y/|x|^2: by the reciprocal the accurate branch shares with c2, or by a division.
+    for (int r = 0; r < R; ++r) {
+      if (any_near) {
+        inv_xx[r] = 1.0 / lv(xx_)[r];
+        c[r] = lv(xy_)[r] * inv_xx[r];
+      }
+      if (!all_near) {
+        const V c_far = lv(xy_)[r] / lv(xx_)[r];
+        c[r] = any_near ? (near[r] ? c[r] : c_far) : c_far;
+      }
+    }
     if (any_near) {
       for (std::int64_t i = 0; i < p; ++i)
         for (int r = 0; r < R; ++r) {
@@ -630,7 +639,7 @@ class LaneRunner {
           pn[at] = q;
           c2[r] += x * q;
         }
-      for (int r = 0; r < R; ++r) c2[r] = c2[r] / lv(xx_)[r];
+      for (int r = 0; r < R; ++r) c2[r] = c2[r] * inv_xx[r];
     }
     if (all_near) {
       for (std::int64_t i = 0; i < p; ++i)
@@ -667,7 +676,6 @@ class LaneRunner {
     const double* __restrict a_dot = reinterpret_cast<const double*>(a_dot_);
     const double* __restrict sum_diff = reinterpret_cast<const double*>(sum_diff_);
     const double* __restrict sq_diff = reinterpret_cast<const double*>(sq_diff_);
-    const double* __restrict rho_star = reinterpret_cast<const double*>(rho_star_);
     double* __restrict loss = reinterpret_cast<double*>(loss_);
     double* __restrict g = reinterpret_cast<double*>(g_);
     double* __restrict cw = reinterpret_cast<double*>(cw_);
@@ -675,11 +683,12 @@ class LaneRunner {
     for (int l = 0; l < L; ++l) {
       const double sin_sq = ppl[l] * xx[l];
       const double sin_part = std::sqrt(sin_sq);
+      const double norms = std::sqrt(sin_sq + xy[l] * xy[l]);  // |u| |u*|
       const double phi = rational_atan2(sin_part, xy[l]);
-      const double pmg = pi_minus_g(phi, sin_sq, sin_part, xy[l]);
+      const double pmg = pi_minus_g(phi, sin_sq, sin_part, xy[l], norms);
       loss[l] = sum_diff[l] * sum_diff[l] + (kPi - 1.0) * sq_diff[l] + 2.0 * pmg * a_dot[l];  // times 4 pi
       g[l] = kPi - pmg;
-      cw[l] = (-a_dot[l] * (kPi - phi) / (kTwoPi * std::sqrt(xx[l]))) / rho_star[l];
+      cw[l] = -a_dot[l] * (kPi - phi) / (kTwoPi * norms);
     }
     M out{};
     // loss / (4 pi) > tol exactly when loss > tol_4pi_ (and <= divergence when <= divergence_4pi_):
@@ -707,7 +716,7 @@ class LaneRunner {
   std::int64_t trial_[L], step_[L];
   // Per lane.
   alignas(lanes::kVectorBytes) double power1_[L], power2_[L];  // Adam's running powers
-  alignas(lanes::kVectorBytes) double yy_[L], rho_star_[L];
+  alignas(lanes::kVectorBytes) double yy_[L];
   alignas(lanes::kVectorBytes) double loss_[L];  // 4 pi times the loss until update's per-lane tests
   // The sums of the current parameters (lane_sums, update_all -> step_all).
   alignas(lanes::kVectorBytes) double xx_[L], xy_[L], a_dot_[L], sum_diff_[L], sq_diff_[L];

@@ -78,9 +78,10 @@ inline double safe_norm(const double* x, std::int64_t n) {
 }
 
 // The angle phi between two vectors with the two sides of its atan2: sin_part = |x| |perp| >= 0
-// (|x| |y| sin(phi)) and cos_part = x.y (|x| |y| cos(phi)), both scaled by the same power of two.
+// (|x| |y| sin(phi)) and cos_part = x.y (|x| |y| cos(phi)), both scaled by the same power of two,
+// and r = sqrt(sin_part^2 + cos_part^2) (|x| |y|, scaled alike); norms = |x| |y| unscaled.
 struct AngleParts {
-  double phi, sin_part_sq, sin_part, cos_part;
+  double phi, sin_part_sq, sin_part, cos_part, r, norms;
 };
 
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
@@ -98,8 +99,10 @@ inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::in
     xy += (sx * x[i]) * (sy * y[i]);
     yy += (sy * y[i]) * (sy * y[i]);
   }
-  const double c = xy / xx;
   if (std::fabs(xy) > kAccurateCos * std::sqrt(xx * yy)) {
+    // The rounding of c is projected out, so c and c2 share one reciprocal of |x|^2.
+    const double inv_xx = 1.0 / xx;
+    const double c = xy * inv_xx;
     double c2 = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
       double p_hi, p_lo;
@@ -107,15 +110,18 @@ inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::in
       perp[i] = (sy * y[i] - p_hi) - p_lo;
       c2 += (sx * x[i]) * perp[i];
     }
-    c2 /= xx;
+    c2 *= inv_xx;
     for (std::int64_t i = 0; i < n; ++i) perp[i] -= c2 * (sx * x[i]);
   } else {
+    const double c = xy / xx;
     for (std::int64_t i = 0; i < n; ++i) perp[i] = sy * y[i] - c * (sx * x[i]);
   }
   AngleParts parts;
   parts.sin_part_sq = dot(perp, perp, n) * xx;
   parts.sin_part = std::sqrt(parts.sin_part_sq);
   parts.cos_part = xy;
+  parts.r = std::sqrt(parts.sin_part_sq + xy * xy);
+  parts.norms = parts.r / sx / sy;  // exact: powers of two
   parts.phi = rational_atan2(parts.sin_part, xy);
   for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
   return parts;
@@ -131,34 +137,40 @@ inline double angle(const double* x, const double* y, std::int64_t n) {
 }
 
 // pi - g(phi), g(phi) = (pi - phi) cos(phi) + sin(phi), from phi and the sides of its atan2
-// (angle_parts_and_perp; sin_part = sqrt(sin_part_sq) >= 0), with no sin or cos call:
-// with r = sqrt(sin_part^2 + cos_part^2), sin(phi) = sin_part/r, cos(phi) = cos_part/r and
-// 1 - cos(phi) = sin_part^2/(r (r + cos_part)) (no cancellation for cos_part > 0) or
-// (r - cos_part)/r (cos_part <= 0).  pi - g = pi (1 - cos(phi)) + (phi cos(phi) - sin(phi)); the
-// second term cancels near 0 and is summed there (phi < 0.5) from its series
-// sum_n (-1)^n 2n phi^(2n+1)/(2n+1)! by Horner's rule (terms beyond n = 11 are below an ulp).
+// (angle_parts_and_perp; sin_part = sqrt(sin_part_sq) >= 0, r = sqrt(sin_part_sq + cos_part^2)),
+// with no sin or cos call: sin(phi) = sin_part/r, cos(phi) = cos_part/r and
+// 1 - cos(phi) = sin_part^2/(r m), m = r + cos_part (no cancellation for cos_part > 0), or
+// (r - cos_part)/(r m), m = 1 (cos_part <= 0).  pi - g = pi (1 - cos(phi)) + (phi cos(phi) - sin(phi));
+// the second term cancels near 0 and is summed there (phi < 0.5) from its series
+// sum_n (-1)^n 2n phi^(2n+1)/(2n+1)! (terms beyond n = 11 are below an ulp);
+// elsewhere it is (phi cos_part - sin_part) m/(r m), so that both terms share one division.
 // Straight-line code (both sides computed, one selected) so that loops over trials vectorize.
-SHORTCUTNET_LANE_INLINE double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
-  const double r = std::sqrt(sin_part_sq + cos_part * cos_part);
+SHORTCUTNET_LANE_INLINE double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part,
+                                          double r) {
   const bool acute = cos_part > 0.0;
   const double one_minus_cos_num = acute ? sin_part_sq : r - cos_part;
-  const double one_minus_cos_den = acute ? r * (r + cos_part) : r;
-  const double head = kPi * (one_minus_cos_num / one_minus_cos_den);
+  const double m = acute ? r + cos_part : 1.0;
+  const double den = r * m;
+  const bool small = phi < 0.5;
+  // The series c1 + c2 z + ... + c11 z^10, c_n = 2n (-1)^n/(2n+1)!, as c1 + z inner(z) with inner
+  // by Estrin's scheme (a short dependency chain; its roundings are scaled by z inner/c1 < 0.03).
   const double z = phi * phi;
-  double series = -8.509974375387505e-22;
-  series = series * z + 3.9145882126782523e-19;
-  series = series * z - 1.4797143443923793e-16;
-  series = series * z + 4.498331606952833e-14;
-  series = series * z - 1.0706029224547743e-11;
-  series = series * z + 1.9270852604185937e-09;
-  series = series * z - 2.505210838544172e-07;
-  series = series * z + 2.2045855379188714e-05;
-  series = series * z - 0.0011904761904761906;
-  series = series * z + 0.03333333333333333;
-  series = series * z - 0.3333333333333333;  // 2n (-1)^n/(2n+1)! for n = 11 .. 1
+  const double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+  const double e0 = 0.03333333333333333 + -0.0011904761904761906 * z;
+  const double e1 = 2.2045855379188714e-05 + -2.505210838544172e-07 * z;
+  const double e2 = 1.9270852604185937e-09 + -1.0706029224547743e-11 * z;
+  const double e3 = 4.498331606952833e-14 + -1.4797143443923793e-16 * z;
+  const double e4 = 3.9145882126782523e-19 + -8.509974375387505e-22 * z;
+  const double inner = ((e0 + e1 * z2) + (e2 + e3 * z2) * z4) + e4 * z8;
+  const double series = -0.3333333333333333 + z * inner;
   const double tail_series = (phi * z) * series;
-  const double tail_direct = (phi * cos_part - sin_part) / r;  // phi cos(phi) - sin(phi)
-  return head + (phi < 0.5 ? tail_series : tail_direct);
+  const double tail_direct_num = (phi * cos_part - sin_part) * m;  // (phi cos(phi) - sin(phi)) r m
+  const double num = kPi * one_minus_cos_num + (small ? 0.0 : tail_direct_num);
+  return num / den + (small ? tail_series : 0.0);
+}
+
+SHORTCUTNET_LANE_INLINE double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
+  return pi_minus_g(phi, sin_part_sq, sin_part, cos_part, std::sqrt(sin_part_sq + cos_part * cos_part));
 }
 
 // E[relu(x) relu(y)] for a unit-variance Gaussian pair with correlation r, and its derivative.
@@ -207,12 +219,13 @@ inline double pair_term(const double* x, const double* y, double nx, double ny, 
 inline double non_overlapping(const double* u, const double* u_star, const double* a, const double* a_star,
                               std::int64_t k, std::int64_t p, bool normalize, double* grad_w, double* grad_a,
                               double* perp) {
-  const double rho = safe_norm(u, p);
-  const double rho_star = safe_norm(u_star, p);
+  const double rho = normalize ? 1.0 : safe_norm(u, p);  // only the unnormalized model needs them
+  const double rho_star = normalize ? 1.0 : safe_norm(u_star, p);
   const AngleParts angle_parts = angle_parts_and_perp(u, u_star, p, perp);
   const double phi = angle_parts.phi;
   const double a_dot = dot(a, a_star, k);
-  const double pmg = pi_minus_g(phi, angle_parts.sin_part_sq, angle_parts.sin_part, angle_parts.cos_part);
+  const double pmg =
+      pi_minus_g(phi, angle_parts.sin_part_sq, angle_parts.sin_part, angle_parts.cos_part, angle_parts.r);
   const double cs = normalize ? 1.0 : rho;        // student scale
   const double ct = normalize ? 1.0 : rho_star;   // teacher scale
   double sum_diff = 0.0, sq_diff = 0.0, sum_a = 0.0, sum_a_star = 0.0, sq_a = 0.0;
@@ -233,9 +246,9 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
         grad_a[j] = (sum_diff + (kPi - 1.0) * a[j] - (g - 1.0) * a_star[j]) * kInvTwoPi;
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|; one
-      // division per call, not per entry (the engine's lanes do the same).
-      const double c = -a_dot * (kPi - phi) / (kTwoPi * rho);
-      const double c_perp = c / rho_star;
+      // division per call, not per entry, by |u| |u*| from the angle's sides (the engine's lanes
+      // do the same).
+      const double c_perp = -a_dot * (kPi - phi) / (kTwoPi * angle_parts.norms);
       for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c_perp * perp[t];
     }
   } else {

@@ -89,17 +89,19 @@ def angle_and_perp(x, y, perp):
         xx += (sx * x[i]) * (sx * x[i])
         xy += (sx * x[i]) * (sy * y[i])
         yy += (sy * y[i]) * (sy * y[i])
-    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
+        inv_xx = 1.0 / xx  # the rounding of c is projected out: c and c2 share it
+        c = xy * inv_xx
         c2 = 0.0
         for i in range(n):
             p_hi, p_lo = two_prod(c, sx * x[i])
             perp[i] = (sy * y[i] - p_hi) - p_lo
             c2 += (sx * x[i]) * perp[i]
-        c2 /= xx
+        c2 *= inv_xx
         for i in range(n):
             perp[i] -= c2 * (sx * x[i])
     else:
+        c = xy / xx
         for i in range(n):
             perp[i] = sy * y[i] - c * (sx * x[i])
     sin_part = math.sqrt(dot(perp, perp) * xx)

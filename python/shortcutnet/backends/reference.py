@@ -77,13 +77,13 @@ def angle_and_perp(x, y):
     xx = _dot(x, x)
     xy = _dot(x, y)
     yy = _dot(y, y)
-    c = xy / xx
     if abs(xy) > ACCURATE_COS * math.sqrt(xx * yy):
-        p_hi, p_lo = _two_prod(c, x)
+        inv_xx = 1.0 / xx  # the rounding of c is projected out: c and the correction share it
+        p_hi, p_lo = _two_prod(xy * inv_xx, x)
         perp = (y - p_hi) - p_lo
-        perp = perp - (_dot(x, perp) / xx) * x
+        perp = perp - (_dot(x, perp) * inv_xx) * x
     else:
-        perp = y - c * x
+        perp = y - (xy / xx) * x
     sin_part = math.sqrt(_dot(perp, perp) * xx)
     return math.atan2(sin_part, xy), perp / sy
 

@@ -25,9 +25,10 @@ def angle_and_perp(x, y):
     near = np.abs(xy) > reference.ACCURATE_COS * np.sqrt(xx * yy)
     perp = y - c * x
     if near.any():
-        p_hi, p_lo = reference._two_prod(c[near], x[near])
+        inv_xx = 1.0 / xx[near]  # as reference.angle_and_perp
+        p_hi, p_lo = reference._two_prod((xy[near] * inv_xx)[:, None], x[near])
         perp_near = (y[near] - p_hi) - p_lo
-        perp_near -= ((x[near] * perp_near).sum(-1) / xx[near])[:, None] * x[near]
+        perp_near -= ((x[near] * perp_near).sum(-1) * inv_xx)[:, None] * x[near]
         perp[near] = perp_near
     sin_part = np.sqrt((perp * perp).sum(-1) * xx)
     return np.arctan2(sin_part, xy), perp
