@@ -16,7 +16,7 @@ every trial makes every step.  Rows (the callables of ``shortcutnet bench``'s pe
 
 extra_info holds ns_per_unit and, for a row with a reference (``bench.COMPARISONS``), the
 reference's figure timed again right after the row (same conditions), ``ratio`` (row / (per x
-reference)) and ``of_target`` (row / the issue's bound: <= 1 meets it).
+reference)) and ``of_target`` (row / its target bound: <= 1 meets it).
 """
 import pytest
 

@@ -17,7 +17,7 @@ Groups (the pytest-benchmark suite in ``benchmarks/`` times the same callables):
 
 Per-unit groups, on B = 1000 independent trials (k = 20, p = 10, batch 32, lr 0.1, plain CNN from
 the experiments' random teachers and initializations, tol = 0 so every trial makes every step),
-each row in ns per unit of work and, where the issue sets one, as a fraction of its target
+each row in ns per unit of work and, where a performance target is set, as a fraction of it
 (<= 1 meets it):
 
 - ``sgd-f32``: online SGD, ``run_trials(gradient="sampled", dtype=np.float32)`` on all threads
@@ -375,11 +375,6 @@ class TrialsWorkload:
     def trials(self) -> int:
         return self.w0.shape[0]
 
-    @property
-    def entries_per_step(self) -> int:
-        """Gaussian entries drawn and read in one SGD step of one trial."""
-        return SGD_BATCH * self.model.k * self.model.p
-
     def first(self, trials: int) -> "TrialsWorkload":
         return TrialsWorkload(self.model, self.w_star[:trials], self.a_star[:trials], self.w0[:trials],
                               self.a0[:trials])
@@ -410,7 +405,7 @@ class PerUnit:
 @dataclass(frozen=True)
 class Comparison:
     """A row against a reference row: ratio = row / (per x reference), where ``per`` reference
-    units make one unit of the row.  The issue's target, when set, is
+    units make one unit of the row.  The performance target, when set, is
     row <= times x per x reference + plus_ns, reported as row / that bound (<= 1 meets it)."""
 
     reference: str
@@ -641,7 +636,7 @@ EMPIRICAL = "run_trials empirical, full batch"
 POPULATION = {name: f"run_trials population {name}" for name in ("gd", "momentum", "adam")}
 
 
-# Each row's reference and the issue's target for it: the engine's trial-step against the fused
+# Each row's reference and its performance target: the engine's trial-step against the fused
 # kernel's cost of the same SGD_BATCH x k x p entries, train against the one-thread engine.
 _KERNEL_BOUND = dict(per=SGD_BATCH * TRIALS_K * TRIALS_P, times=1.3, plus_ns=500.0)
 COMPARISONS = {
