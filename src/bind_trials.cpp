@@ -1,15 +1,24 @@
-// Bindings of cpp/shortcutnet/trials.hpp: checks, conversion, GIL release per chunk of steps,
-// and Ctrl-C between chunks (KeyboardInterrupt within a fraction of a second, no partial results).
+// Bindings of the training engine (cpp/shortcutnet/engine_entry.hpp): checks, conversion, GIL
+// release per chunk, and Ctrl-C between chunks (KeyboardInterrupt within a fraction of a second, no
+// partial results).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "checks.hpp"
+#include "shortcutnet/angle_math.hpp"
+#include "shortcutnet/engine_entry.hpp"
+#include "shortcutnet/population.hpp"
 #include "shortcutnet/trials.hpp"
+
+#ifdef SHORTCUTNET_OPENMP
+#include <omp.h>
+#endif
 
 namespace py = pybind11;
 using shortcutnet::bind::carray;
@@ -19,9 +28,6 @@ using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
 
 namespace {
-
-// About this many trial-steps run between two interrupt checks (~0.05 s on one core).
-constexpr std::int64_t kTrialStepsPerChunk = 1 << 19;
 
 void check_signals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -59,78 +65,7 @@ void check_directions(const double* s, const double* w, std::int64_t p, const ch
   }
 }
 
-struct History {
-  static constexpr bool active = true;
-  std::vector<double> rows;  // step, loss, phi, a_dot_astar, a_err, w_norm
-  void operator()(std::int64_t step, const shortcutnet::Observation& o) {
-    rows.insert(rows.end(), {static_cast<double>(step), o.loss, o.phi, o.a_dot_astar, o.a_err, o.w_norm});
-  }
-};
-
-// One trial with its trajectory.
-py::tuple train_population(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
-                           const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride,
-                           bool normalize, const carray<double>& rates, std::int64_t n_steps, double tol,
-                           std::int64_t record_every,
-                           const py::tuple& thresholds) {
-  if (w0.ndim() != 1 || w0.shape(0) < 1) fail("w0: expected a non-empty 1-D array of shape (p,), got shape " + shape_of(w0));
-  if (a0.ndim() != 1 || a0.shape(0) < 1) fail("a0: expected a non-empty 1-D array of shape (k,), got shape " + shape_of(a0));
-  const std::int64_t p = w0.shape(0), k = a0.shape(0);
-  require_vector(s, "s", p);
-  require_vector(w_star, "w_star", p);
-  require_vector(a_star, "a_star", k);
-  for (auto [x, name] : {std::pair{&s, "s"}, {&w0, "w0"}, {&a0, "a0"}, {&w_star, "w_star"}, {&a_star, "a_star"}})
-    require_finite(*x, name);
-  if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
-  if (record_every < 1) fail("record_every: expected an integer >= 1, got " + std::to_string(record_every));
-  if (std::isnan(tol)) fail("tol: expected a number, got nan");
-  check_rates(rates, n_steps);
-  check_directions(s.data(), w0.data(), p, "w0", -1);
-  check_directions(s.data(), w_star.data(), p, "w_star", -1);
-  const shortcutnet::Thresholds th = thresholds_from(thresholds);
-  const std::int64_t n_rates = rates.shape(0);
-
-  py::array_t<double> w(p), a(k);
-  std::copy_n(w0.data(), p, w.mutable_data());
-  std::copy_n(a0.data(), k, a.mutable_data());
-  const shortcutnet::Architecture arch{s.data(), k, p, stride, normalize};
-  std::vector<double> work(static_cast<std::size_t>(shortcutnet::trial_workspace_size(k, p) + 3 * p + k));
-  History history;
-  history.rows.reserve(static_cast<std::size_t>(6 * (std::min<std::int64_t>(n_steps / record_every, 1 << 22) + 2)));
-  shortcutnet::TrialState state;
-  const std::int64_t chunk = std::max<std::int64_t>(1, kTrialStepsPerChunk);
-  double *pw = w.mutable_data(), *pa = a.mutable_data();
-  for (std::int64_t last = chunk - 1;; last += chunk) {
-    bool done;
-    {
-      py::gil_scoped_release release;
-      done = shortcutnet::advance_trial(arch, pw, pa, w_star.data(), a_star.data(), rates.data(), n_rates, n_steps,
-                                        tol, record_every, th.divergence, last, state, work.data(), history);
-    }
-    check_signals();
-    if (done) break;
-  }
-  double* extra = work.data() + shortcutnet::trial_workspace_size(k, p);
-  const shortcutnet::Observation obs =
-      shortcutnet::observe(arch, pw, pa, w_star.data(), a_star.data(), state.loss, extra);
-  const auto outcome = shortcutnet::classify(arch, pw, pa, w_star.data(), a_star.data(), obs, th, extra);
-  const auto n_rows = static_cast<py::ssize_t>(history.rows.size() / 6);
-  py::array_t<double> hist({n_rows, static_cast<py::ssize_t>(6)});
-  std::copy(history.rows.begin(), history.rows.end(), hist.mutable_data());
-  return py::make_tuple(w, a, state.step, state.steps_to_tol, static_cast<int>(outcome), state.loss, obs.phi, hist);
-}
-
-// The engine's lanes for this CPU, chosen once (lane_kernels.hpp).
-const char* lane_kernel_name = nullptr;
-shortcutnet::LaneKernel lane_kernel() {
-  static const shortcutnet::LaneKernel kernel = shortcutnet::select_lane_kernel(&lane_kernel_name);
-  return kernel;
-}
-
-std::string engine_simd() {
-  lane_kernel();
-  return lane_kernel_name;
-}
+std::string engine_simd() { return shortcutnet::engine_kernels().name; }
 
 // The engine's angle arithmetic (angle_math.hpp, pi_minus_g) elementwise, for accuracy tests:
 // phi = atan2(y, x) and pi - g(phi) from the sides y >= 0, x of the angle.
@@ -149,11 +84,61 @@ py::tuple angle_math(const carray<double>& y, const carray<double>& x) {
   return py::make_tuple(phi, pmg);
 }
 
-// B independent trials; every input has a leading batch axis.
-py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
-                     const carray<double>& w_star, const carray<double>& a_star, std::int64_t stride, bool normalize,
+// The kinds of optimizer and gradient source, by the names the Python layer uses.
+int optimizer_kind(const std::string& name) {
+  if (name == "gd") return 0;
+  if (name == "momentum") return 1;
+  if (name == "adam") return 2;
+  fail("optimizer: expected 'gd', 'momentum' or 'adam', got '" + name + "'");
+}
+
+int source_kind(const std::string& name) {
+  if (name == "population") return 0;
+  if (name == "sampled") return 1;
+  if (name == "empirical") return 2;
+  fail("gradient: expected 'population', 'sampled' or 'empirical', got '" + name + "'");
+}
+
+void check_optimizer(int kind, double beta, double beta1, double beta2, double eps) {
+  auto unit = [](double x) { return x >= 0.0 && x < 1.0; };
+  if (kind == 1 && !unit(beta)) fail("beta: expected a number in [0, 1), got " + std::to_string(beta));
+  if (kind == 2) {
+    if (!unit(beta1)) fail("beta1: expected a number in [0, 1), got " + std::to_string(beta1));
+    if (!unit(beta2)) fail("beta2: expected a number in [0, 1), got " + std::to_string(beta2));
+    if (!(eps > 0.0) || !std::isfinite(eps)) fail("eps: expected a finite number > 0, got " + std::to_string(eps));
+  }
+}
+
+void check_source(int kind, std::int64_t batch_size, std::int64_t n_train, std::int64_t d, bool recording,
+                  std::int64_t B) {
+  if (kind == 0 && batch_size != 0)
+    fail("batch_size: only used with a stochastic gradient, got " + std::to_string(batch_size));
+  if (kind == 1 && batch_size < 1)
+    fail("batch_size: expected an integer >= 1 for gradient='sampled', got " + std::to_string(batch_size));
+  if (kind == 2) {
+    if (n_train < 1) fail("n_train: expected an integer >= 1 for gradient='empirical', got " + std::to_string(n_train));
+    if (batch_size < 0 || batch_size > n_train)
+      fail("batch_size: expected 0 (full batch) or an integer in [1, n_train = " + std::to_string(n_train) +
+           "], got " + std::to_string(batch_size));
+    if (static_cast<double>(n_train) * static_cast<double>(d) * 8.0 >= 9.2e18)
+      fail("n_train: expected n_train * d * 8 bytes to fit in 64 bits, got n_train=" + std::to_string(n_train));
+  } else if (n_train != 0) {
+    fail("n_train: only used with gradient='empirical', got " + std::to_string(n_train));
+  }
+  if (kind == 1 && static_cast<double>(batch_size) * static_cast<double>(d) * 8.0 >= 9.2e18)
+    fail("batch_size: expected batch_size * d * 8 bytes to fit in 64 bits, got " + std::to_string(batch_size));
+  if (recording && B != 1) fail("record_every: a trajectory is recorded for one trial only, got B = " + std::to_string(B));
+}
+
+// B independent trials of any optimizer and gradient source (docs/training.md); every trial array
+// has a leading batch axis.  With record_every > 0 (B = 1) the trajectory comes back as rows of
+// (step, loss, phi, a_dot_astar, a_err, w_norm, train_loss).
+py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normalize, const carray<double>& w0,
+                     const carray<double>& a0, const carray<double>& w_star, const carray<double>& a_star,
                      const carray<double>& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
-                     int threads) {
+                     const py::tuple& optimizer, const std::string& gradient, std::int64_t batch_size,
+                     std::int64_t n_train, const carray<std::uint64_t>& seeds, const std::string& dtype,
+                     std::int64_t record_every, int threads) {
   if (w0.ndim() != 2 || w0.shape(0) < 1 || w0.shape(1) < 1)
     fail("w0: expected a 2-D array of shape (B, p) with B, p >= 1, got shape " + shape_of(w0));
   const std::int64_t B = w0.shape(0), p = w0.shape(1);
@@ -165,41 +150,97 @@ py::tuple run_trials(const carray<double>& s, const carray<double>& w0, const ca
     fail("w_star: expected shape (" + std::to_string(B) + ", " + std::to_string(p) + "), got " + shape_of(w_star));
   if (a_star.ndim() != 2 || a_star.shape(0) != B || a_star.shape(1) != k)
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + "), got " + shape_of(a_star));
+  if (seeds.ndim() != 1 || seeds.shape(0) != B)
+    fail("seeds: expected shape (" + std::to_string(B) + ",), got " + shape_of(seeds));
   for (auto [x, name] : {std::pair{&s, "s"}, {&w0, "w0"}, {&a0, "a0"}, {&w_star, "w_star"}, {&a_star, "a_star"}})
     require_finite(*x, name);
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
+  if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
+  if (dtype != "float32" && dtype != "float64") fail("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
   check_rates(rates, n_steps);
   for (std::int64_t b = 0; b < B; ++b) {
     check_directions(s.data(), w0.data() + b * p, p, "w0", b);
     check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
   }
+  if (optimizer.size() != 6)
+    fail("optimizer: expected (kind, beta, nesterov, beta1, beta2, eps), got " + std::to_string(optimizer.size()) +
+         " items");
+  const int opt_kind = optimizer_kind(optimizer[0].cast<std::string>());
+  const double beta = optimizer[1].cast<double>(), beta1 = optimizer[3].cast<double>();
+  const double beta2 = optimizer[4].cast<double>(), eps = optimizer[5].cast<double>();
+  const bool nesterov = optimizer[2].cast<bool>();
+  check_optimizer(opt_kind, beta, beta1, beta2, eps);
+  const int src_kind = source_kind(gradient);
+  const std::int64_t d = (k - 1) * stride + p;
+  check_source(src_kind, batch_size, n_train, d, record_every > 0, B);
   const shortcutnet::Thresholds th = thresholds_from(thresholds);
-  const std::int64_t n_rates = rates.shape(0);
 
-  py::array_t<double> w({B, p}), a({B, k}), phi(B), loss(B);
+  py::array_t<double> w({B, p}), a({B, k}), phi(B), loss(B), train_loss(B);
   py::array_t<std::int8_t> outcome(B);
   py::array_t<std::int64_t> steps_to_tol(B), steps(B);
   std::copy_n(w0.data(), B * p, w.mutable_data());
   std::copy_n(a0.data(), B * k, a.mutable_data());
-  const shortcutnet::Architecture arch{s.data(), k, p, stride, normalize};
-  shortcutnet::TrialBatch batch(arch, B, w.mutable_data(), a.mutable_data(), w_star.data(), a_star.data(),
-                                rates.data(), n_rates, n_steps, tol, th, threads);
-  batch.use_lane_kernel(lane_kernel());
-  const std::int64_t chunk = std::max<std::int64_t>(1, kTrialStepsPerChunk * threads / B);
-  for (std::int64_t last = chunk - 1;; last += chunk) {
+
+  shortcutnet::EngineArgs args{};
+  args.s = s.data();
+  args.k = k;
+  args.p = p;
+  args.stride = stride;
+  args.normalize = normalize;
+  args.rates = rates.data();
+  args.n_rates = rates.shape(0);
+  args.n_steps = n_steps;
+  args.tol = tol;
+  const double th_values[5] = {th.global_phi, th.global_a_err, th.spurious_a_err, th.spurious_loss_gap, th.divergence};
+  std::copy_n(th_values, 5, args.thresholds);
+  args.optimizer = opt_kind;
+  args.beta = beta;
+  args.nesterov = nesterov;
+  args.beta1 = beta1;
+  args.beta2 = beta2;
+  args.eps = eps;
+  args.source = src_kind;
+  args.batch_size = batch_size;
+  args.n_train = n_train;
+  args.single = dtype == "float32";
+  args.threads = threads;
+  args.batch = B;
+  args.w = w.mutable_data();
+  args.a = a.mutable_data();
+  args.w_star = w_star.data();
+  args.a_star = a_star.data();
+  args.seeds = seeds.data();
+  args.record_every = record_every;
+  args.out = {outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),
+              steps.mutable_data(), train_loss.mutable_data()};
+
+  const shortcutnet::EngineKernels& kernels = shortcutnet::engine_kernels();
+  std::unique_ptr<void, void (*)(void*)> engine(kernels.create(args), kernels.destroy);
+  // The trajectory arrives a chunk at a time through a buffer of kHistoryRows rows.
+  constexpr std::int64_t kHistoryRows = 1 << 14;
+  std::vector<double> buffer(record_every > 0 ? static_cast<std::size_t>(7 * kHistoryRows) : 0);
+  std::vector<double> history;
+  for (;;) {
     bool done;
+    std::int64_t count = 0;
     {
       py::gil_scoped_release release;
-      done = batch.run_chunk(last);
+      done = kernels.run_chunk(engine.get(), record_every > 0 ? buffer.data() : nullptr, kHistoryRows, &count);
     }
+    history.insert(history.end(), buffer.begin(), buffer.begin() + 7 * count);
     check_signals();
     if (done) break;
   }
-  batch.finish({outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),
-                steps.mutable_data()});
-  return py::make_tuple(outcome, phi, loss, steps_to_tol, w, a, steps);
+  kernels.finish(engine.get());
+  py::object rows = py::none();
+  if (record_every > 0) {
+    py::array_t<double> hist({static_cast<py::ssize_t>(history.size() / 7), static_cast<py::ssize_t>(7)});
+    std::copy(history.begin(), history.end(), hist.mutable_data());
+    rows = hist;
+  }
+  return py::make_tuple(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, rows);
 }
 
 int default_threads() {
@@ -213,17 +254,14 @@ int default_threads() {
 }  // namespace
 
 void register_trials(py::module_& m) {
-  m.def("train_population", &train_population, py::arg("s"), py::arg("w0"), py::arg("a0"), py::arg("w_star"),
-        py::arg("a_star"), py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("steps"),
-        py::arg("tol"), py::arg("record_every"), py::arg("thresholds"),
-        "Exact population GD for one trial; returns (w, a, steps, steps_to_tol, outcome, loss, phi, history).");
-  m.def("run_trials", &run_trials, py::arg("s"), py::arg("w0"), py::arg("a0"), py::arg("w_star"), py::arg("a_star"),
-        py::arg("stride"), py::arg("normalize"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
-        py::arg("thresholds"),
-        py::arg("threads"),
-        "B independent exact population-GD trials; returns (outcome, phi, loss, steps_to_tol, w, a, steps).");
+  m.def("run_engine", &run_engine, py::arg("s"), py::arg("stride"), py::arg("normalize"), py::arg("w0"),
+        py::arg("a0"), py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
+        py::arg("thresholds"), py::arg("optimizer"), py::arg("gradient"), py::arg("batch_size"), py::arg("n_train"),
+        py::arg("seeds"), py::arg("dtype"), py::arg("record_every"), py::arg("threads"),
+        "B independent trials of any optimizer and gradient source; returns (outcome, phi, loss, steps_to_tol, "
+        "steps, w, a, train_loss, history or None).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
   m.def("_angle_math", &angle_math, py::arg("y"), py::arg("x"),
         "Elementwise (atan2(y, x), pi - g(phi)) as the engine computes them (accuracy tests).");
-  m.def("engine_simd", &engine_simd, "Instruction set of the engine's lanes on this CPU: avx512, avx2 or baseline.");
+  m.def("engine_simd", &engine_simd, "Instruction set of the engine on this CPU: avx512, avx2 or baseline.");
 }

@@ -203,9 +203,9 @@ struct Prepared {
   double norm_u;
 };
 
+// Fills P for net, reusing P's storage (no allocation once P has held a network of this size).
 template <class T>
-inline Prepared<T> prepare(const Network& net) {
-  Prepared<T> P;
+inline void prepare_into(const Network& net, Prepared<T>& P) {
   P.k = net.k;
   P.p = net.p;
   P.stride = net.stride;
@@ -215,6 +215,12 @@ inline Prepared<T> prepare(const Network& net) {
   P.a.assign(net.a, net.a + net.k);
   P.vT.assign(P.v.begin(), P.v.end());
   P.aT.assign(P.a.begin(), P.a.end());
+}
+
+template <class T>
+inline Prepared<T> prepare(const Network& net) {
+  Prepared<T> P;
+  prepare_into(net, P);
   return P;
 }
 
@@ -368,11 +374,29 @@ inline int team_size(int threads, std::int64_t n, std::int64_t d) {
   return static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::min(nblocks, by_work)));
 }
 
+// reduce_blocks on the calling thread with one block of partial sums (m doubles) as scratch: the
+// same sums in the same order, with no allocation (the training engine calls it every step).
+template <class BlockFn>
+inline void reduce_blocks_serial(std::int64_t n, std::int64_t m, double* partial, double* total, BlockFn&& block) {
+  const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+  std::fill(total, total + m, 0.0);
+  for (std::int64_t b = 0; b < nblocks; ++b) {
+    std::fill(partial, partial + m, 0.0);
+    block(b, partial);
+    for (std::int64_t q = 0; q < m; ++q) total[q] += partial[q];
+  }
+}
+
 // Runs block(b, acc) for every block b of n samples on team threads and adds the partial sums
 // acc (length m, zeroed before each block) in block order into total.  Deterministic for any
 // thread count; with team = 1 no OpenMP team is started.
 template <class BlockFn>
 inline void reduce_blocks(std::int64_t n, std::int64_t m, int team, double* total, BlockFn&& block) {
+  if (team <= 1) {
+    std::vector<double> partial(static_cast<std::size_t>(m));
+    reduce_blocks_serial(n, m, partial.data(), total, block);
+    return;
+  }
   const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::fill(total, total + m, 0.0);
   const std::int64_t round_blocks = std::min(nblocks, kBlocksPerRound);
@@ -380,14 +404,10 @@ inline void reduce_blocks(std::int64_t n, std::int64_t m, int team, double* tota
   for (std::int64_t first = 0; first < nblocks; first += kBlocksPerRound) {
     const std::int64_t count = std::min(kBlocksPerRound, nblocks - first);
     std::fill(partial.begin(), partial.begin() + count * m, 0.0);
-    if (team <= 1) {
-      for (std::int64_t b = 0; b < count; ++b) block(first + b, partial.data() + b * m);
-    } else {
 #ifdef SHORTCUTNET_OPENMP
 #pragma omp parallel for schedule(static) num_threads(team)
-      for (std::int64_t b = 0; b < count; ++b) block(first + b, partial.data() + b * m);
 #endif
-    }
+    for (std::int64_t b = 0; b < count; ++b) block(first + b, partial.data() + b * m);
     for (std::int64_t b = 0; b < count; ++b)
       for (std::int64_t q = 0; q < m; ++q) total[q] += partial[static_cast<std::size_t>(b * m + q)];
   }
@@ -441,15 +461,53 @@ struct Scratch {
 };
 
 template <class T>
+inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s) {
+  s.h.resize(static_cast<std::size_t>(P.k));
+  s.c.resize(static_cast<std::size_t>(P.k));
+  s.g.resize(static_cast<std::size_t>(P.p));
+  s.row.resize(static_cast<std::size_t>(rows * P.d));
+}
+
+template <class T>
 inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, std::int64_t rows) {
   std::vector<Scratch<T>> scratch(static_cast<std::size_t>(std::max(1, team)));
-  for (auto& s : scratch) {
-    s.h.resize(static_cast<std::size_t>(P.k));
-    s.c.resize(static_cast<std::size_t>(P.k));
-    s.g.resize(static_cast<std::size_t>(P.p));
-    s.row.resize(static_cast<std::size_t>(rows * P.d));
-  }
+  for (auto& s : scratch) size_scratch(P, rows, s);
   return scratch;
+}
+
+// Block b of the materialized kernel: rows rows[i] (rows == nullptr: row i) of X for the
+// samples i of the block, in order.
+template <class T>
+inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const std::int64_t* rows, std::int64_t n,
+                          std::int64_t b, Scratch<T>& s, double* acc) {
+  const std::int64_t end = std::min(n, (b + 1) * kBlock);
+  for (std::int64_t i = b * kBlock; i < end; ++i) {
+    const std::int64_t r = rows == nullptr ? i : rows[i];
+    accumulate_sample(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
+  }
+}
+
+// Rows the fused kernel draws together into its buffer: about 2048 entries, which stay in L1.
+inline std::int64_t fused_group(std::int64_t d) {
+  return std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / d));
+}
+
+// Block b of the fused kernel: rows of the generator (key) labelled by the teacher Q, rounded to T
+// exactly as predict() stores a label.
+template <class T>
+inline void fused_block(const Prepared<T>& P, const Prepared<T>& Q, PhiloxKey key, std::int64_t n, std::int64_t b,
+                        Scratch<T>& s, double* acc) {
+  const std::int64_t group = fused_group(P.d);
+  const std::int64_t end = std::min(n, (b + 1) * kBlock);
+  for (std::int64_t i = b * kBlock; i < end; i += group) {
+    const std::int64_t rows = std::min(group, end - i);
+    gaussian_rows(key, i, rows, P.d, s.row.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* x = s.row.data() + r * P.d;
+      const T y = static_cast<T>(forward(Q, x, s.h.data()));
+      accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
+    }
+  }
 }
 
 // Loss and gradients over X (n, d) with labels y (n); returns the loss.
@@ -462,10 +520,7 @@ inline double sampled_loss_grad(const Network& net, const T* X, const T* y, std:
   std::vector<Scratch<T>> scratch = make_scratch(P, team, 0);
   std::vector<double> total(static_cast<std::size_t>(m));
   reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
-    Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
-    const std::int64_t end = std::min(n, (b + 1) * kBlock);
-    for (std::int64_t i = b * kBlock; i < end; ++i)
-      accumulate_sample(P, X + i * P.d, static_cast<double>(y[i]), s.h.data(), s.c.data(), s.g.data(), acc);
+    sampled_block(P, X, y, nullptr, n, b, scratch[static_cast<std::size_t>(thread_index())], acc);
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
 }
@@ -503,24 +558,70 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
   const PhiloxKey key = philox_key(seed);
   const std::int64_t m = 1 + P.k + P.p;
   const int team = team_size(threads, n, 8 * P.d);
-  // Rows drawn together into the per-thread buffer: about 2048 entries, which stay in L1.
-  const std::int64_t group = std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / P.d));
-  std::vector<Scratch<T>> scratch = make_scratch(P, team, group);
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, fused_group(P.d));
   std::vector<double> total(static_cast<std::size_t>(m));
   reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
-    Scratch<T>& s = scratch[static_cast<std::size_t>(thread_index())];
-    const std::int64_t end = std::min(n, (b + 1) * kBlock);
-    for (std::int64_t i = b * kBlock; i < end; i += group) {
-      const std::int64_t rows = std::min(group, end - i);
-      gaussian_rows(key, i, rows, P.d, s.row.data());
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const T* x = s.row.data() + r * P.d;
-        const T y = static_cast<T>(forward(Q, x, s.h.data()));
-        accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
-      }
-    }
+    fused_block(P, Q, key, n, b, scratch[static_cast<std::size_t>(thread_index())], acc);
   });
   return finish(P, net.normalize, n, total.data(), grad_w, grad_a);
+}
+
+// The kernels above on the calling thread, with every buffer kept in a workspace across calls (a
+// training step allocates nothing).  Same sums in the same order, so the same bits.
+template <class T>
+struct SerialWorkspace {
+  Prepared<T> student, teacher;
+  Scratch<T> scratch;
+  std::vector<double> partial, total;
+};
+
+// Sizes every buffer of ws for networks of k patches of p entries at the given stride.
+template <class T>
+inline void size_serial(std::int64_t k, std::int64_t p, std::int64_t stride, SerialWorkspace<T>& ws) {
+  for (Prepared<T>* P : {&ws.student, &ws.teacher}) {
+    P->k = k;
+    P->p = p;
+    P->stride = stride;
+    P->d = (k - 1) * stride + p;
+    P->v.resize(static_cast<std::size_t>(p));
+    P->vT.resize(static_cast<std::size_t>(p));
+    P->a.resize(static_cast<std::size_t>(k));
+    P->aT.resize(static_cast<std::size_t>(k));
+  }
+  size_scratch(ws.teacher, fused_group(ws.teacher.d), ws.scratch);
+  ws.partial.resize(static_cast<std::size_t>(1 + k + p));
+  ws.total.resize(static_cast<std::size_t>(1 + k + p));
+}
+
+// Sets the teacher of the fused kernel (ws sized by size_serial).
+template <class T>
+inline void start_serial(const Network& teacher, SerialWorkspace<T>& ws) {
+  prepare_into(teacher, ws.teacher);
+}
+
+// stochastic_loss_grad with the teacher set by start_serial.
+template <class T>
+inline double stochastic_loss_grad_serial(const Network& net, std::int64_t n, std::uint64_t seed,
+                                          SerialWorkspace<T>& ws, double* grad_w, double* grad_a) {
+  prepare_into(net, ws.student);
+  const PhiloxKey key = philox_key(seed);
+  const std::int64_t m = 1 + net.k + net.p;
+  reduce_blocks_serial(n, m, ws.partial.data(), ws.total.data(), [&](std::int64_t b, double* acc) {
+    fused_block(ws.student, ws.teacher, key, n, b, ws.scratch, acc);
+  });
+  return finish(ws.student, net.normalize, n, ws.total.data(), grad_w, grad_a);
+}
+
+// sampled_loss_grad over the n rows rows[0..n) of X (rows == nullptr: the first n rows).
+template <class T>
+inline double sampled_loss_grad_serial(const Network& net, const T* X, const T* y, const std::int64_t* rows,
+                                       std::int64_t n, SerialWorkspace<T>& ws, double* grad_w, double* grad_a) {
+  prepare_into(net, ws.student);
+  const std::int64_t m = 1 + net.k + net.p;
+  reduce_blocks_serial(n, m, ws.partial.data(), ws.total.data(), [&](std::int64_t b, double* acc) {
+    sampled_block(ws.student, X, y, rows, n, b, ws.scratch, acc);
+  });
+  return finish(ws.student, net.normalize, n, ws.total.data(), grad_w, grad_a);
 }
 
 }  // namespace SHORTCUTNET_ISA_NAMESPACE

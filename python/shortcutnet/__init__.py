@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import optim, seeds
 from ._version import __version__
 from .backends import BackendWarning
 from .init import init_first_layer, init_second_layer
@@ -22,6 +23,7 @@ from .population import (
     spurious_optimum,
 )
 from .schedules import constant, make_schedule, piecewise
+from .seeds import trial_seed
 from .train import History, TrainResult, TrialsResult, run_trials, train
 
 
@@ -63,6 +65,7 @@ __all__ = [
     "is_spurious_minimum",
     "make_schedule",
     "objective",
+    "optim",
     "piecewise",
     "population_grad",
     "population_loss",
@@ -75,4 +78,5 @@ __all__ = [
     "stochastic_loss_grad",
     "teacher_labels",
     "train",
+    "trial_seed",
 ]

@@ -1,9 +1,10 @@
-"""Gradient descent on the teacher-student problem: one run with its trajectory (:func:`train`) or
-many independent runs at once (:func:`run_trials`), with the outcome of each (MODEL.md sections 4, 5).
+"""Training on the teacher-student problem: one run with its trajectory (:func:`train`) or many
+independent runs at once (:func:`run_trials`), with the outcome of each (MODEL.md sections 4, 5).
 
-Exact population GD with a number, a pair or a built-in schedule runs entirely in a compiled engine
-(C++ or Numba); user schedules, SGD (``gradient="sampled"``) and the NumPy backend run a Python loop
-over the same kernels with the same arithmetic.  Inputs are never modified.
+Every combination of optimizer (``shortcutnet.optim``: gd, momentum, adam) and gradient source
+(``"population"``, ``"sampled"`` online SGD, ``"empirical"`` finite training set) runs in the
+backend's engine, the same computation for one trial and for a batch (docs/training.md).  Inputs
+are never modified.
 """
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from typing import Optional
 
 import numpy as np
 
+from . import optim as _optim
+from . import seeds as _seeds
 from .backends import get as get_backend
-from ._validation import as_dtype, as_float_array, as_int, check_choice, describe
+from ._validation import SEED_LIMIT, as_dtype, as_float_array, as_int, as_seed, check_choice, describe
 from .model import Model, check_model
-from .outcomes import OUTCOMES, Thresholds, as_thresholds, classify_raw
+from .outcomes import OUTCOMES, as_thresholds
 from .population import check_parameters
-from .schedules import make_schedule
 
 COLUMNS = ("step", "loss", "phi", "a_dot_astar", "a_err", "w_norm")
+STOCHASTIC_COLUMNS = COLUMNS + ("train_loss",)
+GRADIENTS = ("population", "sampled", "empirical")
+ENGINES = ("auto", "full", "reduced")
 
 
 def _frozen(x):
@@ -32,15 +37,16 @@ def _frozen(x):
 
 
 class History(Mapping):
-    """A recorded trajectory: columns step, loss, phi, a_dot_astar, a_err, w_norm (NumPy arrays).
+    """A recorded trajectory: columns step, loss, phi, a_dot_astar, a_err, w_norm (NumPy arrays),
+    and train_loss (the loss on the step's batch or training set) for stochastic gradients.
 
     ``history["phi"]`` is the angle to the teacher at every recorded step; ``len(history)`` is the
     number of columns, ``history.n_records`` the number of rows; ``to_pandas()`` needs pandas.
     """
 
-    def __init__(self, table):
-        table = np.asarray(table, dtype=np.float64).reshape(-1, len(COLUMNS))
-        self._columns = {name: _frozen(table[:, i].copy()) for i, name in enumerate(COLUMNS)}
+    def __init__(self, table, columns=COLUMNS):
+        table = np.asarray(table, dtype=np.float64).reshape(-1, len(columns))
+        self._columns = {name: _frozen(table[:, i].copy()) for i, name in enumerate(columns)}
         self._columns["step"] = _frozen(table[:, 0].astype(np.int64))
 
     def __getitem__(self, name):
@@ -65,7 +71,7 @@ class History(Mapping):
         return pd.DataFrame(dict(self._columns))
 
     def __repr__(self):
-        return f"History({self.n_records} records, columns {list(COLUMNS)})"
+        return f"History({self.n_records} records, columns {list(self._columns)})"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -75,7 +81,9 @@ class TrainResult:
     Attributes: ``w``, ``a`` final parameters; ``steps`` updates made; ``outcome`` one of
     ``"global"``, ``"spurious"``, ``"unconverged"``, ``"diverged"``; ``loss`` and ``phi`` at the
     final parameters (population loss, also for SGD); ``steps_to_tol`` first step with
-    ``loss <= tol`` (-1 if never); ``history`` the recorded trajectory; ``seed`` the SGD seed.
+    ``loss <= tol`` (-1 if never); ``history`` the recorded trajectory; ``seed`` the seed of a
+    stochastic gradient (None for the population gradient); ``train_loss`` the loss on the last
+    step's batch or training set (None for the population gradient); ``engine`` the engine that ran.
     """
 
     w: np.ndarray
@@ -87,6 +95,8 @@ class TrainResult:
     steps_to_tol: int
     history: History
     seed: Optional[int] = None
+    train_loss: Optional[float] = None
+    engine: str = "full"
 
     @property
     def success(self) -> bool:
@@ -105,8 +115,10 @@ class TrialsResult:
     """B independent gradient-descent runs.
 
     Attributes (leading axis B): ``outcome`` names, ``outcome_code`` int8 indices into
-    ``shortcutnet.OUTCOMES``, ``phi``, ``loss``, ``steps_to_tol`` (-1 if never), ``steps``
-    (updates made), ``w`` (B, p), ``a`` (B, k).
+    ``shortcutnet.OUTCOMES``, ``phi``, ``loss`` (population loss), ``steps_to_tol`` (-1 if never),
+    ``steps`` (updates made), ``w`` (B, p), ``a`` (B, k); for stochastic gradients ``train_loss``
+    (the loss on each trial's last batch or training set) and ``seeds`` (uint64, each trial's seed),
+    else None; ``engine`` the engine that ran.
     """
 
     outcome: np.ndarray
@@ -117,6 +129,9 @@ class TrialsResult:
     steps: np.ndarray
     w: np.ndarray
     a: np.ndarray
+    train_loss: Optional[np.ndarray] = None
+    seeds: Optional[np.ndarray] = None
+    engine: str = "full"
 
     def __len__(self):
         return self.outcome.shape[0]
@@ -132,7 +147,7 @@ class TrialsResult:
         return float(np.mean(self.outcome == outcome))
 
     def __repr__(self):
-        return f"TrialsResult(B={len(self)}, {self.summary()})"
+        return f"TrialsResult(B={len(self)}, {self.summary()}, engine={self.engine!r})"
 
 
 def _as_tol(tol) -> float:
@@ -148,22 +163,83 @@ def _as_threads(threads):
     return None if threads is None else as_int("threads", threads, minimum=1)
 
 
-def _step_seed(seed: int, t: int) -> int:
-    """The seed of step t's batch: a 63-bit integer derived from (seed, t), independent across steps."""
-    return int(np.random.SeedSequence([seed, t]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+def _random_seed() -> int:
+    return int(np.random.SeedSequence().entropy % SEED_LIMIT)
 
 
-def train(model: Model, w_star, a_star, w0, a0, *, steps, lr, gradient="population", batch_size=None, seed=None,
-          record_every=1, tol=1e-10, backend=None, thresholds=None, dtype=np.float64, threads=None) -> TrainResult:
-    """Run gradient descent from (w0, a0) against the teacher (w_star, a_star).
+def _as_gradient(gradient, batch_size, n_train, seed, dtype):
+    """Validated (gradient, batch_size, n_train, dtype) as the engines take them (0 for unused sizes)."""
+    if not isinstance(gradient, str):
+        raise TypeError(f"gradient: expected one of {list(GRADIENTS)}, got {describe(gradient)}")
+    check_choice("gradient", gradient, set(GRADIENTS))
+    dtype = as_dtype("dtype", dtype)
+    if gradient == "population":
+        for name, value in (("batch_size", batch_size), ("n_train", n_train), ("seed", seed)):
+            if value is not None:
+                raise ValueError(f"{name}: only used with gradient='sampled' or 'empirical', got {value!r} with "
+                                 "gradient='population'")
+        if dtype != np.float64:
+            raise ValueError(f"dtype: the population gradient is exact in float64, got {dtype} with "
+                             "gradient='population'")
+        return gradient, 0, 0, dtype
+    if gradient == "sampled":
+        if n_train is not None:
+            raise ValueError(f"n_train: only used with gradient='empirical', got {n_train!r} with gradient='sampled'")
+        if batch_size is None:
+            raise ValueError("batch_size: expected a positive integer for gradient='sampled', got None")
+        return gradient, as_int("batch_size", batch_size, minimum=1), 0, dtype
+    if n_train is None:
+        raise ValueError("n_train: expected a positive integer for gradient='empirical', got None")
+    n_train = as_int("n_train", n_train, minimum=1)
+    if batch_size is None:
+        return gradient, 0, n_train, dtype
+    batch_size = as_int("batch_size", batch_size, minimum=1)
+    if batch_size > n_train:
+        raise ValueError(f"batch_size: expected at most n_train = {n_train} (mini-batches of the training set), "
+                         f"got {batch_size}")
+    return gradient, batch_size, n_train, dtype
 
-    steps: maximum number of updates; the run stops early when the population loss is <= tol
-    or diverges.  lr: a number, a pair (lr_w, lr_a), a schedule (``shortcutnet.constant``,
-    ``shortcutnet.piecewise``) or a callable step -> rate(s).  gradient: ``"population"`` (exact GD)
-    or ``"sampled"`` (SGD on fresh Gaussian batches of ``batch_size`` per step, drawn from ``seed``
-    and the step number, so runs are reproducible; ``dtype`` and ``threads`` go to the kernel).
+
+def _as_engine(engine, gradient, optimizer, model) -> str:
+    if not isinstance(engine, str):
+        raise TypeError(f"engine: expected one of {list(ENGINES)}, got {describe(engine)}")
+    check_choice("engine", engine, set(ENGINES))
+    if engine == "reduced":
+        raise ValueError("engine: the reduced order-parameter engine is not part of this build; expected 'auto' "
+                         "or 'full', got 'reduced'")
+    return "full"
+
+
+def _rates(optimizer, steps):
+    schedule = optimizer.lr
+    return schedule.table(steps) if schedule.tabulated else schedule.rates(steps)
+
+
+def _run_engine(module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds,
+                dtype, tol, th, record_every, threads):
+    return module.run_engine(model.s, model.stride, model.normalize, w0, a0, w_star, a_star,
+                             np.ascontiguousarray(_rates(optimizer, steps)), steps, tol, th.as_tuple(),
+                             optimizer.engine_spec(), gradient, batch_size, n_train, seeds, dtype, record_every,
+                             threads)
+
+
+def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=None, gradient="population",
+          batch_size=None, n_train=None, seed=None, record_every=1, tol=1e-10, backend=None, thresholds=None,
+          dtype=np.float64, threads=None, engine="auto") -> TrainResult:
+    """Train from (w0, a0) against the teacher (w_star, a_star); the same engine as :func:`run_trials`.
+
+    steps: maximum number of updates; the run stops early when the population loss is <= tol or
+    diverges.  Exactly one of ``lr`` (a number, a pair (lr_w, lr_a), a schedule or a callable
+    step -> rate(s); shorthand for ``shortcutnet.optim.gd(lr)``) and ``optimizer``
+    (``shortcutnet.optim.gd``, ``momentum`` or ``adam``).  gradient: ``"population"`` (exact),
+    ``"sampled"`` (online SGD: a fresh batch of ``batch_size`` Gaussian inputs every step) or
+    ``"empirical"`` (the training set ``sample_inputs(model, n_train, seed)``; full batch, or
+    mini-batches of ``batch_size`` without replacement, reshuffled every epoch), in ``dtype``; the
+    stochastic gradients draw from ``seed`` (random when None; ``result.seed`` tells it).
     record_every: record the trajectory every so many steps (and at the final step).
-    thresholds: the outcome rule's thresholds (``shortcutnet.Thresholds`` or a dict).
+    thresholds: the outcome rule's thresholds (``shortcutnet.Thresholds`` or a dict).  threads:
+    threads for one step's sums over samples (results do not depend on it).  A callable ``lr`` is
+    evaluated once for every step before the run.
     """
     check_model(model)
     w0, a0, w_star, a_star = check_parameters(model, w0, a0, w_star, a_star)
@@ -171,107 +247,24 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr, gradient="populati
     record_every = as_int("record_every", record_every, minimum=1)
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
-    schedule = make_schedule(lr)
-    if not isinstance(gradient, str):
-        raise TypeError(f"gradient: expected 'population' or 'sampled', got {describe(gradient)}")
-    check_choice("gradient", gradient, {"population", "sampled"})
-    module = get_backend(backend)
+    optimizer = _optim.resolve(lr, optimizer)
+    gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
+    engine = _as_engine(engine, gradient, optimizer, model)
     threads = _as_threads(threads)
-    if gradient == "sampled":
-        if batch_size is None:
-            raise ValueError("batch_size: expected a positive integer for gradient='sampled', got None")
-        batch_size = as_int("batch_size", batch_size, minimum=1)
-        dtype = as_dtype("dtype", dtype)
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (1 << 63))
-        seed = as_int("seed", seed, minimum=0)
-        from . import kernels
-
-        def gradient_at(w, a, t):
-            _, grad_w, grad_a = kernels.stochastic_loss_grad(model, w, a, w_star, a_star, batch_size, _step_seed(seed, t),
-                                                             dtype=dtype, backend=backend, threads=threads)
-            loss = module.population_loss_grad(model.s, w, a, w_star, a_star, model.stride, model.normalize, False)[0]
-            return loss, np.asarray(grad_w, dtype=np.float64), np.asarray(grad_a, dtype=np.float64)
-
-        return _python_loop(model, module, w_star, a_star, w0, a0, steps, schedule, tol, record_every, th,
-                            gradient_at, seed)
-    if batch_size is not None:
-        raise ValueError(f"batch_size: only used with gradient='sampled', got {batch_size!r} with gradient='population'")
-    if seed is not None:
-        raise ValueError(f"seed: only used with gradient='sampled', got {seed!r} with gradient='population'")
-    if threads is not None:
-        raise ValueError(f"threads: only used with gradient='sampled' (run_trials parallelizes over trials), "
-                         f"got {threads!r} with gradient='population'")
-    if as_dtype("dtype", dtype) != np.float64:
-        raise ValueError(f"dtype: exact population GD runs in float64, got {np.dtype(dtype)} with gradient='population'")
-    if schedule.tabulated and hasattr(module, "train_population"):
-        w, a, n, steps_to_tol, code, loss, phi, history = module.train_population(
-            model.s, w0, a0, w_star, a_star, model.stride, model.normalize, schedule.table(steps), steps, tol,
-            record_every, th.as_tuple()
-        )
-        return TrainResult(w=_frozen(w), a=_frozen(a), steps=int(n), outcome=OUTCOMES[int(code)], loss=float(loss),
-                           phi=float(phi), steps_to_tol=int(steps_to_tol), history=History(history))
-
-    def gradient_at(w, a, t):
-        loss, grad_w, grad_a = module.population_loss_grad(model.s, w, a, w_star, a_star, model.stride,
-                                                           model.normalize, True)
-        return float(loss), np.asarray(grad_w), np.asarray(grad_a)
-
-    return _python_loop(model, module, w_star, a_star, w0, a0, steps, schedule, tol, record_every, th, gradient_at)
-
-
-def _python_loop(model, module, w_star, a_star, w, a, steps, schedule, tol, record_every, th, gradient_at, seed=None):
-    """The engine's loop (cpp/shortcutnet/trials.hpp, advance_trial) in Python, for any gradient."""
-    s = model.s
-    u_star = w_star + s
-    rows = []
-
-    def finite(*xs):
-        return all(np.isfinite(x).all() for x in xs)
-
-    def observe(t, w, a, loss):
-        phi = float(module.angle(w + s, u_star)) if finite(w) and np.any(w + s) else math.nan
-        rows.append((t, loss, phi, float(a @ a_star), float(np.linalg.norm(a - a_star)), float(np.linalg.norm(w))))
-        return phi
-
-    def loss_only(w, a):
-        if not finite(w, a) or not np.any(w + s):
-            return math.nan
-        try:
-            return float(module.population_loss_grad(s, w, a, w_star, a_star, model.stride, model.normalize, False)[0])
-        except OverflowError:  # Python floats (the NumPy reference) raise where C++ gives inf
-            return math.inf
-
-    limit = th.divergence * th.divergence
-    steps_to_tol = -1
-    t = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        while True:
-            try:
-                loss, grad_w, grad_a = gradient_at(w, a, t)
-            except OverflowError:
-                loss, grad_w, grad_a = math.inf, None, None
-            diverged = not (loss <= th.divergence)
-            converged = not diverged and loss <= tol
-            if converged:
-                steps_to_tol = t
-            done = diverged or converged or t == steps
-            if done or t % record_every == 0:
-                phi = observe(t, w, a, loss)
-            if done:
-                break
-            lr_w, lr_a = schedule(t)
-            w = w - lr_w * grad_w
-            a = a - lr_a * grad_a
-            t += 1
-            if not (float(w @ w) <= limit) or not (float(a @ a) <= limit):
-                loss = loss_only(w, a)
-                phi = observe(t, w, a, loss)
-                break
-    code = classify_raw(s, model.stride, model.normalize, w[None], a[None], w_star[None], a_star[None],
-                        np.array([loss]), np.array([phi]), th)[0]
-    return TrainResult(w=_frozen(w), a=_frozen(a), steps=t, outcome=OUTCOMES[int(code)], loss=float(loss),
-                       phi=float(phi), steps_to_tol=steps_to_tol, history=History(rows), seed=seed)
+    stochastic = gradient != "population"
+    if stochastic:
+        seed = _random_seed() if seed is None else as_seed("seed", seed)
+    module = get_backend(backend)
+    seeds = np.array([seed if stochastic else 0], dtype=np.uint64)
+    code, phi, loss, steps_to_tol, n, w, a, train_loss, history = _run_engine(
+        module, model, w0[None], a0[None], w_star[None], a_star[None], steps, optimizer, gradient, batch_size,
+        n_train, seeds, dtype, tol, th, record_every, threads)
+    history = np.asarray(history)
+    columns = STOCHASTIC_COLUMNS if stochastic else COLUMNS
+    return TrainResult(w=_frozen(w[0]), a=_frozen(a[0]), steps=int(n[0]), outcome=OUTCOMES[int(code[0])],
+                       loss=float(loss[0]), phi=float(phi[0]), steps_to_tol=int(steps_to_tol[0]),
+                       history=History(history[:, :len(columns)], columns), seed=seed if stochastic else None,
+                       train_loss=float(train_loss[0]) if stochastic else None, engine=engine)
 
 
 def _batched(name, x, batch, length, shared_ok):
@@ -286,13 +279,36 @@ def _batched(name, x, batch, length, shared_ok):
     return x
 
 
-def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr, tol=1e-10, threads=None, backend=None,
-               thresholds=None) -> TrialsResult:
-    """B independent exact population-GD runs, in parallel in the compiled engine.
+def _trial_seeds(seed, batch) -> np.ndarray:
+    """The (B,) uint64 seeds of the trials: trial_seed(seed, b) for an integer, the entries of an array."""
+    if seed is None:
+        seed = _random_seed()
+    if isinstance(seed, np.ndarray) or isinstance(seed, (list, tuple)):
+        arr = np.asarray(seed)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"seed: expected an integer or an integer array of shape ({batch},), got an array of "
+                            f"dtype {arr.dtype}")
+        if arr.shape != (batch,):
+            raise ValueError(f"seed: expected an integer or an integer array of shape ({batch},), got shape "
+                             f"{arr.shape}")
+        if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+            raise ValueError(f"seed: expected seeds in [0, 2**64), got {int(arr.min())} in trial "
+                             f"{int(np.argmin(arr))}")
+        return np.ascontiguousarray(arr, dtype=np.uint64)
+    seed = as_seed("seed", seed)
+    return np.asarray(_seeds.trial_seed(seed, np.arange(batch, dtype=np.uint64)), dtype=np.uint64)
+
+
+def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=None, gradient="population",
+               batch_size=None, n_train=None, seed=None, dtype=np.float64, engine="auto", tol=1e-10, threads=None,
+               backend=None, thresholds=None) -> TrialsResult:
+    """B independent runs of :func:`train`, in parallel in the backend's engine.
 
     w0 (B, p) and a0 (B, k) carry the batch axis; w_star (p,) or (B, p) and a_star (k,) or (B, k)
-    may be shared.  lr as for :func:`train` (a callable is evaluated once per step, shared by all
-    trials).  threads: number of threads (default: all); results do not depend on it.
+    may be shared.  lr / optimizer, gradient, batch_size, n_train, dtype as for :func:`train`.
+    seed (stochastic gradients): an integer (trial b uses ``shortcutnet.trial_seed(seed, b)``) or an
+    integer array of shape (B,); trial b gives exactly what ``train`` gives with that seed (bit for
+    bit on the cpp backend).  threads: number of threads (default: all); results do not depend on it.
     """
     check_model(model)
     w0 = as_float_array("w0", w0)
@@ -311,12 +327,17 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr, tol=1e-10, th
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
     threads = _as_threads(threads)
-    rates = make_schedule(lr).table(steps)
+    optimizer = _optim.resolve(lr, optimizer)
+    gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
+    engine = _as_engine(engine, gradient, optimizer, model)
+    stochastic = gradient != "population"
+    seeds = _trial_seeds(seed, batch) if stochastic else np.zeros(batch, dtype=np.uint64)
     module = get_backend(backend)
-    code, phi, loss, steps_to_tol, w, a, n = module.run_trials(
-        model.s, w0, a0, w_star, a_star, model.stride, model.normalize, rates, steps, tol, th.as_tuple(), threads
-    )
+    code, phi, loss, steps_to_tol, n, w, a, train_loss, _ = _run_engine(
+        module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds, dtype, tol,
+        th, 0, threads)
     code = np.asarray(code, dtype=np.int8)
     return TrialsResult(outcome=_frozen(np.asarray(OUTCOMES)[code]), outcome_code=_frozen(code), phi=_frozen(phi),
                         loss=_frozen(loss), steps_to_tol=_frozen(steps_to_tol), steps=_frozen(n), w=_frozen(w),
-                        a=_frozen(a))
+                        a=_frozen(a), train_loss=_frozen(train_loss) if stochastic else None,
+                        seeds=_frozen(seeds) if stochastic else None, engine=engine)

@@ -19,20 +19,14 @@ def spurious_second_layer(a_star):
     return _core.spurious_second_layer(a_star)
 
 
-def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every, thresholds):
-    """One exact-GD trial in the compiled engine: (w, a, steps, steps_to_tol, outcome, loss, phi, history).
-
-    rates: (n, 2) per-step (lr_w, lr_a), 1 <= n <= steps, the last row repeating.
-    """
-    return _core.train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every,
-                                  thresholds)
-
-
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
-    """B exact-GD trials: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
+def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, gradient,
+               batch_size, n_train, seeds, dtype, record_every, threads):
+    """B trials of any optimizer and gradient source in the compiled engine (docs/training.md):
+    (outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, history or None)."""
     if threads is None:
         threads = _core.default_threads()
-    return _core.run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads)
+    return _core.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer,
+                            gradient, batch_size, n_train, seeds, _dtype_name(dtype), record_every, threads)
 
 
 # --------------------------------------------------------------------------- sampled kernels
