@@ -689,7 +689,8 @@ def per_unit_title(group: str, sizes: TrialsSizes) -> str:
     if group == "empirical-f32":
         return (f"empirical-f32: B = {sizes.empirical_trials} trials, n_train = {N_TRAIN}, "
                 f"{sizes.empirical_steps} steps (a one-step run subtracted), k = {k}, p = {p}")
-    return f"optimizers-f64: population gradient, full engine, B = {sizes.trials} trials, {sizes.population_steps} steps"
+    return (f"optimizers-f64: population gradient, full engine, B = {sizes.trials} trials, "
+            f"{sizes.population_steps} steps")
 
 
 def run_per_unit_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
