@@ -1,5 +1,6 @@
-"""The engine's lanes give the same bits at every instruction-set level (SHORTCUTNET_SIMD caps the
-level the CPU would get), and the same bits as the one-trial path."""
+"""The training engine gives the same bits at every instruction-set level (SHORTCUTNET_SIMD caps the
+level the CPU would get), for every optimizer and gradient source, and the same bits as the
+one-trial path."""
 import os
 import subprocess
 import sys
@@ -29,6 +30,16 @@ for shortcut in (False, True):
     a0 = sn.init_second_layer(model, a_star, rng)
     r = sn.run_trials(model, w_star, a_star, w0, a0, steps=400, lr=0.3, tol=1e-12, threads=2, backend="cpp")
     out += [r.w, r.a, r.loss, r.phi, r.steps, r.steps_to_tol, r.outcome]
+    # Every optimizer in the lanes, every stochastic source one trial at a time per thread.
+    for optimizer in (sn.optim.momentum(0.05, nesterov=True), sn.optim.adam(0.02)):
+        r = sn.run_trials(model, w_star, a_star, w0, a0, steps=300, optimizer=optimizer, threads=2, backend="cpp")
+        out += [r.w, r.a, r.loss]
+    for dtype in (np.float32, np.float64):
+        for kw in (dict(gradient="sampled", batch_size=40), dict(gradient="empirical", n_train=200),
+                   dict(gradient="empirical", n_train=200, batch_size=32)):
+            r = sn.run_trials(model, w_star[:6], a_star[:6], w0[:6], a0[:6], steps=60, optimizer=sn.optim.adam(0.02),
+                              seed=4, dtype=dtype, threads=2, backend="cpp", **kw)
+            out += [r.w, r.a, r.loss, r.train_loss]
 np.savez(sys.argv[1], *out)
 print(_core.engine_simd())
 """

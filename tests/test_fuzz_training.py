@@ -34,8 +34,43 @@ def test_any_valid_run_ends_in_a_documented_outcome(backend, k, p, steps, lr, se
         assert np.isfinite(res.w).all() and np.isfinite(res.a).all() and math.isfinite(res.loss)
 
 
+optimizers = st.one_of(
+    st.builds(lambda lr: sn.optim.gd(lr), st.floats(0.0, 5.0)),
+    st.builds(lambda lr, beta, nesterov: sn.optim.momentum(lr, beta=beta, nesterov=nesterov), st.floats(0.0, 5.0),
+              st.floats(0.0, 0.999), st.booleans()),
+    st.builds(lambda lr, b1, b2, eps: sn.optim.adam(lr, beta1=b1, beta2=b2, eps=eps), st.floats(0.0, 5.0),
+              st.floats(0.0, 0.999), st.floats(0.0, 0.9999), st.floats(1e-12, 1.0)))
+sources = st.one_of(
+    st.just(dict()),
+    st.builds(lambda b, dtype: dict(gradient="sampled", batch_size=b, dtype=dtype), st.integers(1, 40),
+              st.sampled_from([np.float32, np.float64])),
+    st.builds(lambda n, b, dtype: dict(gradient="empirical", n_train=n, batch_size=None if b > n else b, dtype=dtype),
+              st.integers(1, 60), st.integers(1, 61), st.sampled_from([np.float32, np.float64])))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
 @FUZZ
-@given(garbage, st.sampled_from(["steps", "lr", "tol", "record_every", "gradient", "backend", "threads"]))
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 30), optimizers, sources, st.integers(0, 2**64 - 1))
+def test_any_optimizer_and_source_ends_in_a_documented_outcome(backend, k, p, steps, optimizer, source, seed):
+    model = sn.Model(k, p, shortcut=bool(seed % 2), normalize=bool(seed % 3))
+    rng = np.random.default_rng(seed % 2**32)
+    w_star, a_star = rng.normal(size=p), rng.normal(size=k)
+    w0 = sn.init_first_layer(model, "zero" if model.has_shortcut else "sphere", rng)
+    a0 = sn.init_second_layer(model, a_star, rng)
+    seed_kw = dict(seed=seed) if source else {}
+    res = sn.train(model, w_star, a_star, w0, a0, steps=steps, optimizer=optimizer, backend=backend, **seed_kw,
+                   **source)
+    assert res.outcome in sn.OUTCOMES and res.steps <= steps
+    if res.outcome != "diverged":
+        assert np.isfinite(res.w).all() and np.isfinite(res.a).all() and math.isfinite(res.loss)
+    out = sn.run_trials(model, w_star, a_star, w0[None], a0[None], steps=steps, optimizer=optimizer,
+                        backend=backend, seed=np.array([seed], dtype=np.uint64) if source else None, **source)
+    assert out.outcome[0] == res.outcome and out.steps[0] == res.steps
+
+
+@FUZZ
+@given(garbage, st.sampled_from(["steps", "lr", "tol", "record_every", "gradient", "backend", "threads",
+                                 "optimizer", "engine"]))
 def test_garbage_options_are_refused_by_name(value, option):
     model = sn.Model(3, 2)
     kwargs = dict(steps=5, lr=0.1)

@@ -116,7 +116,7 @@ def spec_scalar_run(name, schedule, x0, g, layer):
         if name.startswith("adam"):
             beta1, beta2, eps = (0.9, 0.999, 1e-8) if name == "adam" else (0.5, 0.99, 1e-3)
             p1, p2 = beta1 * p1, beta2 * p2
-            c1, c2 = 1 - p1, math.sqrt(1 - p2)
+            c1, r2 = 1 - p1, 1 / math.sqrt(1 - p2)
         for i, s in enumerate(state):
             gi = float(g[t, i])
             if name == "gd":
@@ -129,7 +129,7 @@ def spec_scalar_run(name, schedule, x0, g, layer):
             else:
                 s["m"] = beta1 * s["m"] + (1 - beta1) * gi
                 s["v"] = beta2 * s["v"] + (1 - beta2) * (gi * gi)
-                x[i] = x[i] - (lr / c1) * (s["m"] / (math.sqrt(s["v"]) / c2 + eps))
+                x[i] = x[i] - (lr / c1) * (s["m"] / (math.sqrt(s["v"]) * r2 + eps))
         out.append(x)
     return np.array(out)
 

@@ -37,12 +37,12 @@ def test_sgd_is_reproducible_and_seeded():
 
 def test_first_sgd_step_uses_the_kernel_with_the_step_seed():
     k = kernels()
-    from shortcutnet.train import _step_seed
+    from shortcutnet.seeds import step_seed
 
     model = sn.Model(8, 4)
     w_star, a_star, w0, a0 = problem(model, 2)
     res = sn.train(model, w_star, a_star, w0, a0, steps=1, lr=(0.1, 0.2), gradient="sampled", batch_size=32, seed=9)
-    _, grad_w, grad_a = k.stochastic_loss_grad(model, w0, a0, w_star, a_star, 32, _step_seed(9, 0))
+    _, grad_w, grad_a = k.stochastic_loss_grad(model, w0, a0, w_star, a_star, 32, step_seed(9, 0))
     np.testing.assert_allclose(res.w, w0 - 0.1 * np.asarray(grad_w), rtol=0, atol=1e-15)
     np.testing.assert_allclose(res.a, a0 - 0.2 * np.asarray(grad_a), rtol=0, atol=1e-15)
     # The recorded loss is the exact population loss.

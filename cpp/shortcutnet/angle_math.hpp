@@ -12,13 +12,21 @@
 
 #include <cmath>
 
+// Functions the engine's lockstep lanes call once per lane: inlined always, so that the loops over
+// lanes stay vectorized however large the including translation unit is.
+#if defined(__GNUC__) || defined(__clang__)
+#define SHORTCUTNET_LANE_INLINE inline __attribute__((always_inline))
+#else
+#define SHORTCUTNET_LANE_INLINE inline
+#endif
+
 namespace shortcutnet {
 
 namespace detail {
 
 // Cephes' minimax rational approximation of atan on [-0.66, 0.66] (S. L. Moshier):
 // atan(t) = t + t^3 P(t^2)/Q(t^2), relative error 2.6e-18 before rounding.
-inline double atan_core(double t) {
+SHORTCUTNET_LANE_INLINE double atan_core(double t) {
   const double z = t * t;
   const double num = ((((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z -
                         7.500855792314704667340e1) * z - 1.228866684490136173410e2) * z -
@@ -36,7 +44,7 @@ inline double atan_core(double t) {
 //   base + atan(t'),  t' = +-t (t <= 0.66) or +-(t - 1)/(t + 1) (t > 0.66, |t'| <= 0.21),
 //   base in {0, pi/4, pi/2, 3 pi/4, pi} carried as hi + lo,
 // so atan_core sees |t'| <= 0.66 and the last operation is one rounded addition to base_hi.
-inline double rational_atan2(double y, double x) {
+SHORTCUTNET_LANE_INLINE double rational_atan2(double y, double x) {
   const double ax = std::fabs(x);
   const bool swap = y > ax;       // |angle - pi/2| < pi/4: reduce by the reciprocal
   const bool negative = x < 0.0;  // angle in (pi/2, pi]: reflect

@@ -53,7 +53,7 @@ struct EngineKernels {
   const char* name;  // "avx512", "avx2" or "baseline"
   // A new engine (throws std::bad_alloc when its buffers do not fit).
   void* (*create)(const EngineArgs& args);
-  // One chunk (about 0.05 s per thread); with rows != nullptr the trajectory's rows of 7 doubles
+  // One chunk (about 0.02 s per thread); with rows != nullptr the trajectory's rows of 7 doubles
   // are appended at rows[7 * *count ..] while *count < capacity.  True when every trial is done.
   bool (*run_chunk)(void* engine, double* rows, std::int64_t capacity, std::int64_t* count);
   // Writes the outputs (outcome rule of trials.hpp).

@@ -3,7 +3,7 @@
 //   gd:        x = x - lr g
 //   momentum:  b = g at t = 0, else b = beta b + g;  d = g + beta b (Nesterov) or b;  x = x - lr d
 //   adam:      m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) (g g),  P1 = beta1 P1,
-//              P2 = beta2 P2,  x = x - (lr / (1 - P1)) (m / (sqrt(v) / sqrt(1 - P2) + eps))
+//              P2 = beta2 P2,  x = x - (lr / (1 - P1)) (m / (sqrt(v) (1 / sqrt(1 - P2)) + eps))
 // The state of a trial is plain doubles: momentum [b_w (p), b_a (k)], adam [m_w (p), m_a (k),
 // v_w (p), v_a (k), P1, P2].  The element rules below are what every path (one trial, lockstep
 // lanes) and python/shortcutnet/optim.py evaluate, operation for operation, so they agree bitwise.
@@ -11,6 +11,8 @@
 
 #include <cmath>
 #include <cstdint>
+
+#include "shortcutnet/angle_math.hpp"
 
 namespace shortcutnet {
 
@@ -40,18 +42,18 @@ inline void optimizer_init(const OptimizerSpec& spec, std::int64_t k, std::int64
 }
 
 // The direction of momentum for gradient entry g with buffer b (updated in place).
-inline double momentum_direction(double g, double& b, double beta, bool first, bool nesterov) {
+SHORTCUTNET_LANE_INLINE double momentum_direction(double g, double& b, double beta, bool first, bool nesterov) {
   b = first ? g : beta * b + g;
   return nesterov ? g + beta * b : b;
 }
 
 // The term Adam subtracts for entry g with moments m, v (updated in place); step_lr = lr / (1 - P1),
-// c2 = sqrt(1 - P2).
-inline double adam_term(double g, double& m, double& v, double beta1, double beta2, double eps, double step_lr,
-                        double c2) {
+// r2 = 1 / sqrt(1 - P2) (a product, not a quotient, per entry: one division per entry).
+SHORTCUTNET_LANE_INLINE double adam_term(double g, double& m, double& v, double beta1, double beta2, double eps,
+                                         double step_lr, double r2) {
   m = beta1 * m + (1.0 - beta1) * g;
   v = beta2 * v + (1.0 - beta2) * (g * g);
-  return step_lr * (m / (std::sqrt(v) / c2 + eps));
+  return step_lr * (m / (std::sqrt(v) * r2 + eps));
 }
 
 namespace detail {
@@ -66,22 +68,22 @@ inline void momentum_layer(double* x, const double* g, double* b, std::int64_t n
 }
 
 inline void adam_layer(double* x, const double* g, double* m, double* v, std::int64_t n, double beta1, double beta2,
-                       double eps, double step_lr, double c2) {
-  for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] - adam_term(g[i], m[i], v[i], beta1, beta2, eps, step_lr, c2);
+                       double eps, double step_lr, double r2) {
+  for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] - adam_term(g[i], m[i], v[i], beta1, beta2, eps, step_lr, r2);
 }
 
 }  // namespace detail
 
 // Adam's bias corrections of a step for both layers, after advancing the running powers.
 struct AdamCorrections {
-  double step_lr_w, step_lr_a, c2;
+  double step_lr_w, step_lr_a, r2;
 };
 inline AdamCorrections adam_corrections(const OptimizerSpec& spec, double lr_w, double lr_a, double& power1,
                                         double& power2) {
   power1 = spec.beta1 * power1;
   power2 = spec.beta2 * power2;
   const double c1 = 1.0 - power1;
-  return {lr_w / c1, lr_a / c1, std::sqrt(1.0 - power2)};
+  return {lr_w / c1, lr_a / c1, 1.0 / std::sqrt(1.0 - power2)};
 }
 
 // One update of (w, a) by (grad_w, grad_a) at step t with rates (lr_w, lr_a).
@@ -98,8 +100,8 @@ inline void optimizer_step(const OptimizerSpec& spec, std::int64_t t, double lr_
       double* v = state + p + k;
       double* powers = state + 2 * (p + k);
       const AdamCorrections c = adam_corrections(spec, lr_w, lr_a, powers[0], powers[1]);
-      detail::adam_layer(w, grad_w, m, v, p, spec.beta1, spec.beta2, spec.eps, c.step_lr_w, c.c2);
-      detail::adam_layer(a, grad_a, m + p, v + p, k, spec.beta1, spec.beta2, spec.eps, c.step_lr_a, c.c2);
+      detail::adam_layer(w, grad_w, m, v, p, spec.beta1, spec.beta2, spec.eps, c.step_lr_w, c.r2);
+      detail::adam_layer(a, grad_a, m + p, v + p, k, spec.beta1, spec.beta2, spec.eps, c.step_lr_a, c.r2);
       return;
     }
     default:

@@ -37,7 +37,7 @@ inline double dot(const double* x, const double* y, std::int64_t n) {
 // Error-free product: a*b == hi + lo exactly.  With an FMA unit, lo = fma(a, b, -hi); without
 // one, Dekker's splitting (a library fma call would be far slower).  Both give the same exact lo,
 // so results do not depend on the instruction set.
-inline void two_prod(double a, double b, double& hi, double& lo) {
+SHORTCUTNET_LANE_INLINE void two_prod(double a, double b, double& hi, double& lo) {
   hi = a * b;
 #if defined(__FMA__) || defined(__aarch64__)
   lo = std::fma(a, b, -hi);
@@ -138,7 +138,7 @@ inline double angle(const double* x, const double* y, std::int64_t n) {
 // second term cancels near 0 and is summed there (phi < 0.5) from its series
 // sum_n (-1)^n 2n phi^(2n+1)/(2n+1)! by Horner's rule (terms beyond n = 11 are below an ulp).
 // Straight-line code (both sides computed, one selected) so that loops over trials vectorize.
-inline double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
+SHORTCUTNET_LANE_INLINE double pi_minus_g(double phi, double sin_part_sq, double sin_part, double cos_part) {
   const double r = std::sqrt(sin_part_sq + cos_part * cos_part);
   const bool acute = cos_part > 0.0;
   const double one_minus_cos_num = acute ? sin_part_sq : r - cos_part;

@@ -15,7 +15,7 @@ anything :func:`shortcutnet.make_schedule` accepts. Per layer, with gradient ``g
                  ``d = g + beta * b`` (Nesterov) or ``d = b``; ``upd = -(lr * d)``
 - ``adam``:      ``m = beta1 * m + (1 - beta1) * g``, ``v = beta2 * v + (1 - beta2) * (g * g)``,
                  ``P1 = beta1 * P1``, ``P2 = beta2 * P2`` (both 1 at init), ``c1 = 1 - P1``,
-                 ``c2 = sqrt(1 - P2)``, ``upd = -((lr / c1) * (m / (sqrt(v) / c2 + eps)))``
+                 ``r2 = 1 / sqrt(1 - P2)``, ``upd = -((lr / c1) * (m / (sqrt(v) * r2 + eps)))``
 
 Every expression is evaluated as written, left to right, in float64, so that the compiled engines
 (``cpp/shortcutnet/optimizers.hpp``) give the same bits; ``w + upd`` is bitwise ``w - lr * d``.
@@ -241,8 +241,8 @@ class Adam(Optimizer):
     """Adam (torch.optim.Adam, no weight decay, no amsgrad), bias correction by running powers.
 
     ``m = beta1 * m + (1 - beta1) * g``, ``v = beta2 * v + (1 - beta2) * (g * g)``,
-    ``P1 = beta1 * P1``, ``P2 = beta2 * P2``, ``c1 = 1 - P1``, ``c2 = sqrt(1 - P2)``,
-    ``upd = -((lr / c1) * (m / (sqrt(v) / c2 + eps)))``.
+    ``P1 = beta1 * P1``, ``P2 = beta2 * P2``, ``c1 = 1 - P1``, ``r2 = 1 / sqrt(1 - P2)``,
+    ``upd = -((lr / c1) * (m / (sqrt(v) * r2 + eps)))``.
     """
 
     lr: Schedule
@@ -263,11 +263,11 @@ class Adam(Optimizer):
         w, a = _parameters(w, a)
         return AdamState(0, _zeros_like(w), _zeros_like(a), _zeros_like(w), _zeros_like(a), 1.0, 1.0)
 
-    def _layer(self, g, m, v, lr, c1, c2):
+    def _layer(self, g, m, v, lr, c1, r2):
         beta1, beta2 = self.beta1, self.beta2
         m = beta1 * m + (1.0 - beta1) * g
         v = beta2 * v + (1.0 - beta2) * (g * g)
-        return -((lr / c1) * (m / (np.sqrt(v) / c2 + self.eps))), _frozen(m), _frozen(v)
+        return -((lr / c1) * (m / (np.sqrt(v) * r2 + self.eps))), _frozen(m), _frozen(v)
 
     def update(self, grad_w, grad_a, state):
         count = self._count(state)
@@ -276,10 +276,10 @@ class Adam(Optimizer):
         power1 = self.beta1 * float(state.power1)
         power2 = self.beta2 * float(state.power2)
         c1 = 1.0 - power1
-        c2 = math.sqrt(1.0 - power2)
+        r2 = 1.0 / math.sqrt(1.0 - power2)
         with np.errstate(**_ARITHMETIC):
-            upd_w, m_w, v_w = self._layer(g_w, state.m_w, state.v_w, lr_w, c1, c2)
-            upd_a, m_a, v_a = self._layer(g_a, state.m_a, state.v_a, lr_a, c1, c2)
+            upd_w, m_w, v_w = self._layer(g_w, state.m_w, state.v_w, lr_w, c1, r2)
+            upd_a, m_a, v_a = self._layer(g_a, state.m_a, state.v_a, lr_a, c1, r2)
         return upd_w, upd_a, AdamState(count + 1, m_w, m_a, v_w, v_a, power1, power2)
 
     def engine_spec(self):

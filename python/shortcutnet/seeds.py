@@ -31,7 +31,7 @@ TAG_EPOCH = 0x6570  # "ep"
 _INDEX_LIMIT = 2**64
 
 
-def _indices(name: str, value):
+def as_indices(name: str, value):
     """(uint64 array, is_scalar) for an index or an integer array of indices, each in [0, 2^64)."""
     if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
         index = as_int(name, value, minimum=0)
@@ -58,7 +58,7 @@ def _word64(seed: int, c0, c1, c2, c3) -> np.ndarray:
 
 def _tagged(name: str, seed, index, tag: int):
     seed = as_seed("seed", seed)
-    index, scalar = _indices(name, index)
+    index, scalar = as_indices(name, index)
     mask, shift = np.uint64(MASK32), np.uint64(32)
     words = _word64(seed, index & mask, index >> shift, np.uint64(0), np.uint64(tag << 16))
     return int(words) if scalar else words

@@ -254,6 +254,9 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     stochastic = gradient != "population"
     if stochastic:
         seed = _random_seed() if seed is None else as_seed("seed", seed)
+    elif threads is not None:
+        raise ValueError(f"threads: only used with a stochastic gradient (run_trials parallelizes over trials), "
+                         f"got {threads!r} with gradient='population'")
     module = get_backend(backend)
     seeds = np.array([seed if stochastic else 0], dtype=np.uint64)
     code, phi, loss, steps_to_tol, n, w, a, train_loss, history = _run_engine(
@@ -283,20 +286,12 @@ def _trial_seeds(seed, batch) -> np.ndarray:
     """The (B,) uint64 seeds of the trials: trial_seed(seed, b) for an integer, the entries of an array."""
     if seed is None:
         seed = _random_seed()
-    if isinstance(seed, np.ndarray) or isinstance(seed, (list, tuple)):
-        arr = np.asarray(seed)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"seed: expected an integer or an integer array of shape ({batch},), got an array of "
-                            f"dtype {arr.dtype}")
-        if arr.shape != (batch,):
-            raise ValueError(f"seed: expected an integer or an integer array of shape ({batch},), got shape "
-                             f"{arr.shape}")
-        if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
-            raise ValueError(f"seed: expected seeds in [0, 2**64), got {int(arr.min())} in trial "
-                             f"{int(np.argmin(arr))}")
-        return np.ascontiguousarray(arr, dtype=np.uint64)
-    seed = as_seed("seed", seed)
-    return np.asarray(_seeds.trial_seed(seed, np.arange(batch, dtype=np.uint64)), dtype=np.uint64)
+    seeds, scalar = _seeds.as_indices("seed", seed)
+    if scalar:
+        return np.asarray(_seeds.trial_seed(int(seeds), np.arange(batch, dtype=np.uint64)), dtype=np.uint64)
+    if seeds.shape != (batch,):
+        raise ValueError(f"seed: expected an integer or an integer array of shape ({batch},), got shape {seeds.shape}")
+    return np.ascontiguousarray(seeds)
 
 
 def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=None, gradient="population",

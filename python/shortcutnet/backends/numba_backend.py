@@ -35,30 +35,14 @@ def spurious_second_layer(a_star):
     return _pop.spurious_second_layer(_frozen(a_star))
 
 
-def train_population(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every, thresholds):
-    """One exact-GD trial in the @njit engine: (w, a, steps, steps_to_tol, outcome, loss, phi, history)."""
-    from .. import outcomes
-    from . import numba_trials
+def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, gradient,
+               batch_size, n_train, seeds, dtype, record_every, threads):
+    """B trials of docs/training.md, any gradient source and optimizer, parallel over trials
+    (see numba_engine.run_engine): (outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, history)."""
+    from . import numba_engine
 
-    w, a, steps, steps_to_tol, loss, phi, history = numba_trials.train_population(
-        s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, record_every, thresholds[4]
-    )
-    code = outcomes.classify_raw(s, stride, normalize, w[None], a[None], w_star[None], a_star[None],
-                                 np.array([loss]), np.array([phi]), outcomes.Thresholds(*thresholds))[0]
-    return w, a, steps, steps_to_tol, int(code), loss, phi, history
-
-
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
-    """B exact-GD trials, parallel over trials: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
-    from .. import outcomes
-    from . import numba_trials
-
-    threads = numba_trials.max_threads() if threads is None else int(threads)
-    phi, loss, steps_to_tol, w, a, steps = numba_trials.run_trials(
-        s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds[4], threads
-    )
-    code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
-    return code, phi, loss, steps_to_tol, w, a, steps
+    return numba_engine.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
+                                   optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)
 
 
 # --------------------------------------------------------------------------- sampled kernels

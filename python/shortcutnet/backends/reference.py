@@ -262,17 +262,14 @@ def spurious_second_layer(a_star):
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
 
 
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds, threads):
-    """B exact-GD trials vectorized over B: (outcome, phi, loss, steps_to_tol, w, a, steps)."""
-    from .. import outcomes
-    from . import reference_trials
-
-    phi, loss, steps_to_tol, w, a, steps = reference_trials.run_trials(
-        s, w0, a0, w_star, a_star, stride, normalize, rates, steps, tol, thresholds[4], threads
-    )
-    code = outcomes.classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, outcomes.Thresholds(*thresholds))
-    return code, phi, loss, steps_to_tol, w, a, steps
-
-
 # Sampled kernels and the Gaussian generator (MODEL.md section 3).
 from .reference_sampled import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad  # noqa: E402,F401
+
+
+def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, gradient,
+               batch_size, n_train, seeds, dtype, record_every, threads):
+    """B trials of docs/training.md, any gradient source and optimizer (see reference_engine.run_engine)."""
+    from . import reference_engine
+
+    return reference_engine.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
+                                       optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)

@@ -1,9 +1,9 @@
-"""Exact population gradient descent on a batch of B trials, vectorized over B with NumPy.
+"""The population loss and gradient of a batch of B trials, vectorized over B with NumPy.
 
-The readable reference for the compiled engines: MODEL.md section 2's closed forms written for
-arrays of shape (B, p) and (B, k), with the same accurate angle as ``reference.angle_and_perp``
-(exact products, then a second projection).  Overlapping patches fall back to a loop over
-trials with ``reference.population_loss_grad``.
+MODEL.md section 2's closed forms written for arrays of shape (B, p) and (B, k), with the same
+accurate angle as ``reference.angle_and_perp`` (exact products, then a second projection); the
+NumPy training engine (``reference_engine``) steps with them.  Overlapping patches fall back to a
+loop over trials with ``reference.population_loss_grad``.
 """
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ from . import reference
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
-
-# About this many trial-steps between two interrupt checks (the loop is in Python anyway).
-TRIAL_STEPS_PER_CHUNK = 1 << 16
-
 
 def angle_and_perp(x, y):
     """Row-wise angle (B,) between x and y (B, n) and the part of y orthogonal to x (B, n)."""
@@ -80,54 +76,3 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
         c_hat = -rho_star * (sum_a * sum_a_star - a_dot) - rho_star * a_dot * np.sin(phi)
         grad_w = (cu * u + c_hat * (u / rho) - a_dot * (PI - phi) * u_star) / TWO_PI
     return loss[:, 0], grad_w, grad_a
-
-
-def advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, last_step, state):
-    """Advance the unfinished trials through step last_step; state: dict of step, steps_to_tol, done, loss."""
-    n_rates = rates.shape[0]
-    step, steps_to_tol, done, final_loss = state["step"], state["steps_to_tol"], state["done"], state["loss"]
-    with np.errstate(all="ignore"):  # diverging trials are detected below, not warned about
-        while True:
-            active = np.flatnonzero(~done)
-            if active.size == 0:
-                return True
-            t = int(step[active[0]])  # unfinished trials are all at the same step
-            if t > last_step:
-                return False
-            loss, grad_w, grad_a = loss_grad(s, w[active], a[active], w_star[active], a_star[active], stride, normalize)
-            diverged = ~(loss <= divergence)
-            converged = ~diverged & (loss <= tol)
-            steps_to_tol[active[converged]] = t
-            stop = diverged | converged | (t == n_steps)
-            final_loss[active[stop]] = loss[stop]
-            done[active[stop]] = True
-            go = active[~stop]
-            if go.size == 0:
-                continue
-            row = min(t, n_rates - 1)  # the last row repeats
-            w[go] -= rates[row, 0] * grad_w[~stop]
-            a[go] -= rates[row, 1] * grad_a[~stop]
-            step[go] = t + 1
-            limit = divergence * divergence
-            ran_away = go[~(((w[go] ** 2).sum(-1) <= limit) & ((a[go] ** 2).sum(-1) <= limit))]
-            if ran_away.size:
-                final_loss[ran_away] = loss_grad(s, w[ran_away], a[ran_away], w_star[ran_away], a_star[ran_away],
-                                                 stride, normalize)[0]
-                done[ran_away] = True
-
-
-def run_trials(s, w0, a0, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, threads):
-    """B trials: (phi, loss, steps_to_tol, w, a, steps); ``threads`` is ignored (NumPy runs serially)."""
-    w = np.array(w0, dtype=np.float64)
-    a = np.array(a0, dtype=np.float64)
-    B = w.shape[0]
-    state = {"step": np.zeros(B, dtype=np.int64), "steps_to_tol": np.full(B, -1, dtype=np.int64),
-             "done": np.zeros(B, dtype=bool), "loss": np.zeros(B)}
-    chunk = max(1, TRIAL_STEPS_PER_CHUNK // B)
-    last = -1
-    while not advance_batch(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence, last + chunk,
-                            state):
-        last += chunk
-    with np.errstate(all="ignore"):
-        phi = angle_and_perp(w + s, w_star + s)[0]
-    return phi, state["loss"], state["steps_to_tol"], w, a, state["step"]
