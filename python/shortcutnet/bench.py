@@ -14,6 +14,19 @@ Groups (the pytest-benchmark suite in ``benchmarks/`` times the same callables):
 - ``fused-f32``: draw a fresh batch (n = 2^17) and take the gradient: every backend's fused
   kernel against NumPy (``standard_normal`` + the NumPy pipeline) and PyTorch (``randn`` + autograd),
   with the peers' generators timed alone for reference.
+
+Per-unit groups, on B = 1000 independent trials (k = 20, p = 10, batch 32, lr 0.1, plain CNN from
+the experiments' random teachers and initializations, tol = 0 so every trial makes every step),
+each row in ns per unit of work (the best of repeated calls: other load only adds time) and,
+where a performance target is set, as a fraction of it (<= 1 meets it):
+
+- ``sgd-f32``: online SGD, ``run_trials(gradient="sampled", dtype=np.float32)`` on all threads
+  and on one, against the fused kernel's own cost per entry (a batch of 2^17 and a loop of batches
+  of 32); ``train`` on one trial against the one-thread engine; PyTorch (``randn``, autograd,
+  ``torch.optim.SGD``, batched over trials) and JAX (``jit(vmap(lax.scan))``) when installed.
+- ``empirical-f32``: full-batch GD on a fixed training set of 4096 rows against
+  ``sampled_loss_grad`` on the same stored batch.
+- ``optimizers-f64``: exact population GD, momentum and Adam in the full engine.
 """
 from __future__ import annotations
 
@@ -325,6 +338,415 @@ def format_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- per-unit groups: many trials
+TRIALS_K, TRIALS_P, SGD_BATCH, SGD_LR, N_TRAIN = 20, 10, 32, 0.1, 4096
+
+
+@dataclass(frozen=True)
+class TrialsSizes:
+    """How much work each row of the per-unit groups does (full run and ``--quick``)."""
+
+    trials: int = 1000            # B, for the engine, the peers and the population optimizers
+    steps: int = 20               # SGD steps of run_trials and of the peers
+    long_n: int = 2**17           # the fused kernel's long batch
+    short_calls: int = 1000       # calls of the fused kernel on one batch of SGD_BATCH
+    train_steps: int = 200        # steps of the single-trial train row
+    empirical_trials: int = 16    # each holds a training set of N_TRAIN rows
+    empirical_steps: int = 40
+    population_steps: int = 3000
+
+
+TRIALS_FULL = TrialsSizes()
+TRIALS_QUICK = TrialsSizes(trials=100, steps=5, long_n=2**13, short_calls=100, train_steps=50,
+                           empirical_trials=4, empirical_steps=10, population_steps=300)
+
+
+@dataclass
+class TrialsWorkload:
+    """B teacher-student problems with their initializations, (B, p) and (B, k) arrays."""
+
+    model: Model
+    w_star: np.ndarray
+    a_star: np.ndarray
+    w0: np.ndarray
+    a0: np.ndarray
+
+    @property
+    def trials(self) -> int:
+        return self.w0.shape[0]
+
+    def first(self, trials: int) -> "TrialsWorkload":
+        return TrialsWorkload(self.model, self.w_star[:trials], self.a_star[:trials], self.w0[:trials],
+                              self.a0[:trials])
+
+
+def make_trials_workload(trials: int, *, architecture: str = "cnn", k: int = TRIALS_K, p: int = TRIALS_P,
+                         seed: int = 0) -> TrialsWorkload:
+    """The experiments' random teachers and initializations (``experiments._common.draw_trials``)."""
+    from .experiments._common import cell_rng, draw_trials, make_model
+
+    a_star, u_star, a0, w0_sphere = draw_trials(k, p, trials, cell_rng(seed, k, p, 0))
+    model = make_model(architecture, k, p)
+    w0 = np.zeros_like(w0_sphere) if architecture == "resnet" else w0_sphere
+    return TrialsWorkload(model, u_star - model.s, a_star, w0, a0)
+
+
+@dataclass
+class PerUnit:
+    """A contender timed per unit of work: ``fn()`` does ``units`` of ``unit``.  ``baseline()``,
+    when given, does the same setup with almost none of the work; its time is subtracted."""
+
+    fn: Callable
+    units: int
+    unit: str
+    baseline: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A row against a reference row: ratio = row / (per x reference), where ``per`` reference
+    units make one unit of the row.  The performance target, when set, is
+    row <= times x per x reference + plus_ns, reported as row / that bound (<= 1 meets it)."""
+
+    reference: str
+    per: int = 1
+    times: Optional[float] = None
+    plus_ns: float = 0.0
+
+    def ratio(self, ns: float, reference_ns: float) -> float:
+        return ns / (self.per * reference_ns)
+
+    def of_target(self, ns: float, reference_ns: float) -> Optional[float]:
+        if self.times is None:
+            return None
+        return ns / (self.times * self.per * reference_ns + self.plus_ns)
+
+    def target_text(self) -> str:
+        if self.times is None:
+            return ""
+        plus = f" + {self.plus_ns / 1e3:g} us" if self.plus_ns else ""
+        return f"<= {self.times:g} x{plus}"
+
+    def versus_text(self) -> str:
+        return f"{self.per} x {self.reference}" if self.per != 1 else self.reference
+
+
+def best_time(fn: Callable, repeats: int = 7, warmup: int = 1) -> float:
+    """Shortest wall time of ``fn()`` in seconds: other load on the machine only adds time, so the
+    best of several calls is the steadiest estimate of a long call's own cost."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def ns_per_unit(contender: PerUnit, repeats: int = 7, warmup: int = 1) -> float:
+    """ns per unit of work, from the best of ``repeats`` calls (and of the baseline's)."""
+    seconds = best_time(contender.fn, repeats=repeats, warmup=warmup)
+    if contender.baseline is not None:
+        seconds -= best_time(contender.baseline, repeats=repeats, warmup=warmup)
+    return 1e9 * seconds / contender.units
+
+
+def _all_steps(out, expected: int):
+    """A per-trial-step figure is only honest if every trial made every step."""
+    made = int(np.sum(out.steps))
+    if made != expected:
+        raise RuntimeError(f"run_trials made {made} trial-steps, expected {expected} (tol = 0 should prevent stops)")
+    return out
+
+
+def engine_sgd(work: TrialsWorkload, steps: int, threads: Optional[int] = None) -> PerUnit:
+    """Online SGD of every trial in the engine: a fresh batch of 32 float32 inputs per trial-step."""
+    from .train import run_trials
+
+    def run():
+        out = run_trials(work.model, work.w_star, work.a_star, work.w0, work.a0, steps=steps, lr=SGD_LR,
+                         gradient="sampled", batch_size=SGD_BATCH, seed=0, dtype=np.float32, tol=0.0,
+                         threads=threads)
+        return _all_steps(out, work.trials * steps)
+
+    return PerUnit(run, work.trials * steps, "trial-step")
+
+
+def fused_kernel(work: TrialsWorkload, n: int, calls: int = 1, threads: Optional[int] = None) -> PerUnit:
+    """The fused kernel on trial 0's problem, ``calls`` times on a batch of ``n``: ns per entry."""
+    model = work.model
+    w, a, w_star, a_star = work.w0[0], work.a0[0], work.w_star[0], work.a_star[0]
+
+    def run():
+        for seed in range(calls):
+            stochastic_loss_grad(model, w, a, w_star, a_star, n, seed, dtype=np.float32, threads=threads)
+
+    return PerUnit(run, calls * n * model.k * model.p, "entry")
+
+
+def train_sgd(work: TrialsWorkload, steps: int) -> PerUnit:
+    """``train`` on trial 0 alone (its trajectory recorded at every step): us per step."""
+    from .train import train
+
+    def run():
+        res = train(work.model, work.w_star[0], work.a_star[0], work.w0[0], work.a0[0], steps=steps, lr=SGD_LR,
+                    gradient="sampled", batch_size=SGD_BATCH, seed=0, dtype=np.float32, tol=0.0)
+        if res.steps != steps:
+            raise RuntimeError(f"train made {res.steps} steps, expected {steps}")
+
+    return PerUnit(run, steps, "step")
+
+
+def engine_empirical(work: TrialsWorkload, steps: int) -> PerUnit:
+    """Full-batch GD on each trial's fixed training set of N_TRAIN float32 rows; the time of a
+    one-step run (drawing the sets) is subtracted, so the figure is the cost of a step alone."""
+    from .train import run_trials
+
+    def run_for(n_steps):
+        def run():
+            out = run_trials(work.model, work.w_star, work.a_star, work.w0, work.a0, steps=n_steps, lr=SGD_LR,
+                             gradient="empirical", n_train=N_TRAIN, seed=0, dtype=np.float32, tol=0.0)
+            return _all_steps(out, work.trials * n_steps)
+
+        return run
+
+    return PerUnit(run_for(steps), work.trials * (steps - 1), "trial-step", baseline=run_for(1))
+
+
+def materialized_kernel(work: TrialsWorkload, n: int = N_TRAIN) -> PerUnit:
+    """``sampled_loss_grad`` on a stored float32 batch of n rows: the empirical step's bytes."""
+    from .kernels import teacher_labels
+
+    model = work.model
+    Z = sample_inputs(model, n, 0, dtype=np.float32)
+    y = teacher_labels(model, work.w_star[0], work.a_star[0], Z)
+    w, a = work.w0[0], work.a0[0]
+    return PerUnit(lambda: sampled_loss_grad(model, w, a, Z, y), 1, "step")
+
+
+def engine_population(work: TrialsWorkload, steps: int, optimizer: str, engine: str = "full") -> PerUnit:
+    """Exact population GD, momentum or Adam in the engine (float64): ns per trial-step."""
+    from . import optim
+    from .train import run_trials
+
+    opt = {"gd": lambda: optim.gd(0.1), "momentum": lambda: optim.momentum(0.1),
+           "adam": lambda: optim.adam(0.01)}[optimizer]()
+
+    def run():
+        out = run_trials(work.model, work.w_star, work.a_star, work.w0, work.a0, steps=steps, optimizer=opt,
+                         tol=0.0, engine=engine)
+        return _all_steps(out, work.trials * steps)
+
+    return PerUnit(run, work.trials * steps, "trial-step")
+
+
+def torch_sgd_update(torch, Z, w, a, s, v_star, a_star, optimizer):
+    """One batched SGD step on Z (B, n, k, p): teacher labels, the loss of MODEL.md section 3
+    (mean over the batch of each trial, summed over trials so each trial gets its own gradient),
+    autograd and ``optimizer.step()`` on w (B, p) and a (B, k)."""
+    B, n, k, p = Z.shape
+    rows = Z.reshape(B, n * k, p)
+    with torch.no_grad():
+        y = (torch.relu(rows @ v_star.unsqueeze(2)).reshape(B, n, k) @ a_star.unsqueeze(2)).squeeze(2)
+    optimizer.zero_grad(set_to_none=True)
+    u = w + s
+    v = u / torch.linalg.vector_norm(u, dim=1, keepdim=True)
+    f = (torch.relu(rows @ v.unsqueeze(2)).reshape(B, n, k) @ a.unsqueeze(2)).squeeze(2)
+    loss = (0.5 * ((f - y) ** 2).mean(dim=1)).sum()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def torch_sgd(work: TrialsWorkload, steps: int) -> Optional[PerUnit]:
+    """PyTorch, batched over trials, float32, its default thread count: per step ``torch.randn``
+    of (B, 32, k, p), labels, autograd and ``torch.optim.SGD``."""
+    torch = _torch()
+    if torch is None:
+        return None
+    f32 = torch.float32
+    s = torch.tensor(np.array(work.model.s), dtype=f32)
+    u_star = torch.tensor(work.w_star, dtype=f32) + s
+    v_star = u_star / torch.linalg.vector_norm(u_star, dim=1, keepdim=True)
+    a_star = torch.tensor(work.a_star, dtype=f32)
+    shape = (work.trials, SGD_BATCH, work.model.k, work.model.p)
+    generator = torch.Generator()
+
+    def run():
+        generator.manual_seed(0)
+        w = torch.tensor(work.w0, dtype=f32, requires_grad=True)
+        a = torch.tensor(work.a0, dtype=f32, requires_grad=True)
+        optimizer = torch.optim.SGD([w, a], lr=SGD_LR)
+        for _ in range(steps):
+            Z = torch.randn(shape, generator=generator, dtype=f32)
+            torch_sgd_update(torch, Z, w, a, s, v_star, a_star, optimizer)
+        return w, a
+
+    return PerUnit(run, work.trials * steps, "trial-step")
+
+
+def jax_sgd_update(jax):
+    """One trial's SGD step on its batch Z (n, k, p), as a JAX function of (w, a, Z, v*, a*, s)."""
+    jnp = jax.numpy
+
+    def loss(w, a, Z, y, s):
+        u = w + s
+        f = jax.nn.relu(Z @ (u / jnp.linalg.norm(u))) @ a
+        return 0.5 * jnp.mean((f - y) ** 2)
+
+    grad = jax.grad(loss, argnums=(0, 1))
+
+    def update(w, a, Z, v_star, a_star, s):
+        y = jax.nn.relu(Z @ v_star) @ a_star
+        grad_w, grad_a = grad(w, a, Z, y, s)
+        return w - SGD_LR * grad_w, a - SGD_LR * grad_a
+
+    return update
+
+
+def jax_sgd(work: TrialsWorkload, steps: int) -> Optional[PerUnit]:
+    """JAX, float32: ``jit(vmap(trial))`` where a trial is a ``lax.scan`` over steps, each drawing
+    its batch with ``jax.random.normal`` from a key split off the trial's key."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jnp = jax.numpy
+    update = jax_sgd_update(jax)
+    k, p = work.model.k, work.model.p
+
+    def trial(w, a, v_star, a_star, key, s):
+        def step(carry, _):
+            w, a, key = carry
+            key, sub = jax.random.split(key)
+            Z = jax.random.normal(sub, (SGD_BATCH, k, p), dtype=jnp.float32)
+            w, a = update(w, a, Z, v_star, a_star, s)
+            return (w, a, key), None
+
+        (w, a, _), _ = jax.lax.scan(step, (w, a, key), None, length=steps)
+        return w, a
+
+    run_all = jax.jit(jax.vmap(trial, in_axes=(0, 0, 0, 0, 0, None)))
+    u_star = work.w_star + work.model.s
+    v_star = u_star / np.linalg.norm(u_star, axis=1, keepdims=True)
+    args = [jnp.asarray(np.asarray(x, dtype=np.float32)) for x in (work.w0, work.a0, v_star, work.a_star)]
+    keys = jax.random.split(jax.random.key(0), work.trials)
+    s = jnp.asarray(np.asarray(work.model.s, dtype=np.float32))
+    return PerUnit(lambda: jax.block_until_ready(run_all(*args, keys, s)), work.trials * steps, "trial-step")
+
+
+# Row names of the per-unit groups, shared with benchmarks/test_bench_sgd.py.
+KERNEL_LONG = "fused kernel, long batch"
+KERNEL_LONG_1 = "fused kernel, long batch, 1 thread"
+KERNEL_SHORT = "fused kernel, batches of 32 in a loop"
+ENGINE = "run_trials sampled"
+ENGINE_1 = "run_trials sampled, 1 thread"
+TRAIN = "train sampled, one trial"
+TORCH = "torch randn + autograd + optim.SGD"
+JAX = "jax jit(vmap(lax.scan))"
+MATERIALIZED = "sampled_loss_grad, stored batch"
+EMPIRICAL = "run_trials empirical, full batch"
+POPULATION = {name: f"run_trials population {name}" for name in ("gd", "momentum", "adam")}
+
+
+# Each row's reference and its performance target: the engine's trial-step against the fused
+# kernel's cost of the same SGD_BATCH x k x p entries, train against the one-thread engine.
+_KERNEL_BOUND = dict(per=SGD_BATCH * TRIALS_K * TRIALS_P, times=1.3, plus_ns=500.0)
+COMPARISONS = {
+    KERNEL_SHORT: Comparison(KERNEL_LONG),
+    ENGINE: Comparison(KERNEL_LONG, **_KERNEL_BOUND),
+    ENGINE_1: Comparison(KERNEL_LONG_1, **_KERNEL_BOUND),
+    TRAIN: Comparison(ENGINE_1, times=2.0, plus_ns=2000.0),
+    TORCH: Comparison(ENGINE),
+    JAX: Comparison(ENGINE),
+    EMPIRICAL: Comparison(MATERIALIZED, times=1.3),
+    POPULATION["momentum"]: Comparison(POPULATION["gd"], times=1.1),
+    POPULATION["adam"]: Comparison(POPULATION["gd"], times=1.1),
+}
+
+
+PER_UNIT_GROUPS = {
+    "sgd-f32": (KERNEL_LONG, KERNEL_LONG_1, KERNEL_SHORT, ENGINE, ENGINE_1, TRAIN, TORCH, JAX),
+    "empirical-f32": (MATERIALIZED, EMPIRICAL),
+    "optimizers-f64": tuple(POPULATION.values()),
+}
+
+
+def per_unit_contender(name: str, work: TrialsWorkload, sizes: TrialsSizes) -> Optional[PerUnit]:
+    """The row ``name`` of a per-unit group (None when its library is missing)."""
+    population = {row: optimizer for optimizer, row in POPULATION.items()}
+    if name in population:
+        return engine_population(work, sizes.population_steps, population[name])
+    makers = {
+        KERNEL_LONG: lambda: fused_kernel(work, sizes.long_n),
+        KERNEL_LONG_1: lambda: fused_kernel(work, sizes.long_n, threads=1),
+        KERNEL_SHORT: lambda: fused_kernel(work, SGD_BATCH, calls=sizes.short_calls),
+        ENGINE: lambda: engine_sgd(work, sizes.steps),
+        ENGINE_1: lambda: engine_sgd(work, sizes.steps, threads=1),
+        TRAIN: lambda: train_sgd(work, sizes.train_steps),
+        TORCH: lambda: torch_sgd(work, sizes.steps),
+        JAX: lambda: jax_sgd(work, sizes.steps),
+        MATERIALIZED: lambda: materialized_kernel(work),
+        EMPIRICAL: lambda: engine_empirical(work.first(sizes.empirical_trials), sizes.empirical_steps),
+    }
+    if name not in makers:
+        raise ValueError(f"name: expected a row of {list(PER_UNIT_GROUPS)}, got {name!r}")
+    return makers[name]()
+
+
+def per_unit_title(group: str, sizes: TrialsSizes) -> str:
+    k, p = TRIALS_K, TRIALS_P
+    if group == "sgd-f32":
+        return (f"sgd-f32: B = {sizes.trials} trials, k = {k}, p = {p}, batch {SGD_BATCH}, lr {SGD_LR}, "
+                f"{sizes.steps} steps, plain CNN; long batch n = {sizes.long_n}")
+    if group == "empirical-f32":
+        return (f"empirical-f32: B = {sizes.empirical_trials} trials, n_train = {N_TRAIN}, "
+                f"{sizes.empirical_steps} steps (a one-step run subtracted), k = {k}, p = {p}")
+    return (f"optimizers-f64: population gradient, full engine, B = {sizes.trials} trials, "
+            f"{sizes.population_steps} steps")
+
+
+def run_per_unit_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
+                       sizes: Optional[TrialsSizes] = None) -> List[dict]:
+    sizes = sizes or (TRIALS_QUICK if quick else TRIALS_FULL)
+    repeats = repeats or (3 if quick else 5)
+    work = make_trials_workload(sizes.trials)
+    rows = []
+    for name in PER_UNIT_GROUPS[group]:
+        contender = per_unit_contender(name, work, sizes)
+        if contender is None:
+            continue
+        ns = ns_per_unit(contender, repeats=repeats)
+        rows.append({"group": group, "title": per_unit_title(group, sizes), "name": name, "ns_per_unit": ns,
+                     "unit": contender.unit})
+    measured = {row["name"]: row["ns_per_unit"] for row in rows}
+    for row in rows:
+        comparison = COMPARISONS.get(row["name"])
+        reference = None if comparison is None else measured.get(comparison.reference)
+        row["versus"] = None if reference is None else comparison.versus_text()
+        row["ratio"] = None if reference is None else comparison.ratio(row["ns_per_unit"], reference)
+        row["of_target"] = None if reference is None else comparison.of_target(row["ns_per_unit"], reference)
+        row["target"] = "" if reference is None else comparison.target_text()
+    return rows
+
+
+def format_per_unit_table(rows: List[dict]) -> str:
+    lines = []
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            lines += ["", row["title"],
+                      f"  {'contender':38s} {'ns/unit':>10s} {'unit':11s} {'ratio':>7s}  {'of target':>9s} "
+                      f"{'target':16s} versus"]
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        of_target = "-" if row["of_target"] is None else f"{row['of_target']:.2f}"
+        lines.append(f"  {row['name']:38s} {row['ns_per_unit']:10.2f} {row['unit']:11s} {ratio:>7s}  "
+                     f"{of_target:>9s} {row['target']:16s} {row['versus'] or ''}")
+    return "\n".join(lines)
+
+
 def main(quick: bool = False, groups=None, print_fn=print) -> List[dict]:
     from . import build_info
 
@@ -332,13 +754,20 @@ def main(quick: bool = False, groups=None, print_fn=print) -> List[dict]:
 
     info = build_info()
     core = f"SIMD {info.get('simd_in_use')}, {info.get('max_threads')} OpenMP threads" if info.get("available") else "not built"
-    print_fn(f"shortcutnet bench{' --quick' if quick else ''}: median of repeated calls after a warm-up; "
-             f"compiled core: {core}; Numba threads: {numba.get_num_threads()}")
+    torch = _torch()
+    torch_threads = f"; PyTorch threads: {torch.get_num_threads()} (its default)" if torch is not None else ""
+    print_fn(f"shortcutnet bench{' --quick' if quick else ''}: median (per-unit groups: best) of repeated "
+             f"calls after a warm-up; "
+             f"compiled core: {core}; Numba threads: {numba.get_num_threads()}{torch_threads}")
     rows = []
-    for group in groups or GROUPS:
-        group_rows = run_group(group, quick=quick)
+    for group in groups or (*GROUPS, *PER_UNIT_GROUPS):
+        if group in PER_UNIT_GROUPS:
+            group_rows = run_per_unit_group(group, quick=quick)
+            print_fn(format_per_unit_table(group_rows))
+        else:
+            group_rows = run_group(group, quick=quick)
+            print_fn(format_table(group_rows))
         rows += group_rows
-        print_fn(format_table(group_rows))
     return rows
 
 
