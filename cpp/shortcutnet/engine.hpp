@@ -222,7 +222,7 @@ class SlotRunner : public Runner {
 class LaneBatchRunner : public Runner {
  public:
   LaneBatchRunner(const EngineConfig& cfg, const TrialArrays& trials) : cfg_(cfg), trials_(trials) {
-    const double per_trial_step = PopulationSource(cfg.arch, cfg.source).step_cost() / 2.0;  // lanes share the work
+    const double per_trial_step = population_step_cost(cfg.arch) / 2.0;  // lanes share the work
     chunk_steps_ = std::max<std::int64_t>(
         1, static_cast<std::int64_t>(kChunkNs * cfg.threads / (per_trial_step * static_cast<double>(trials.batch))));
   }
@@ -284,12 +284,12 @@ class Engine {
   explicit Engine(const EngineArgs& args)
       : cfg_(config_of(args)), states_(static_cast<std::size_t>(args.batch)),
         opt_state_(static_cast<std::size_t>(args.batch * optimizer_state_size(cfg_.opt, args.k, args.p))),
-        train_loss_(args.out.train_loss), record_every_(args.record_every), out_(args.out) {
+        record_every_(args.record_every), out_(args.out) {
     const std::int64_t size = optimizer_state_size(cfg_.opt, args.k, args.p);
     for (std::int64_t b = 0; b < args.batch; ++b) optimizer_init(cfg_.opt, args.k, args.p, opt_state_.data() + b * size);
-    for (std::int64_t b = 0; b < args.batch; ++b) train_loss_[b] = std::numeric_limits<double>::quiet_NaN();
+    for (std::int64_t b = 0; b < args.batch; ++b) out_.train_loss[b] = std::numeric_limits<double>::quiet_NaN();
     trials_ = TrialArrays{args.batch, args.w, args.a, args.w_star, args.a_star, args.seeds, opt_state_.data(),
-                          states_.data(), train_loss_};
+                          states_.data(), out_.train_loss};
     runner_.reset(make_runner(cfg_, trials_, args.record_every > 0));
   }
 
@@ -319,7 +319,6 @@ class Engine {
   EngineConfig cfg_;
   std::vector<TrialState> states_;
   std::vector<double> opt_state_;
-  double* train_loss_;
   std::int64_t record_every_;
   EngineOutputs out_;
   TrialArrays trials_;

@@ -47,6 +47,14 @@ constexpr double kNsPerPopulationEntry = 2.0;  // per entry of w and a, per step
 constexpr double kNsPerFusedEntry = 3.0;       // per input entry drawn and used
 constexpr double kNsPerStoredEntry = 1.0;      // per input entry read from the training set
 
+// The population gradient's cost per step; overlapping patches sum over every shift of the
+// filter: about k p more entries.
+inline double population_step_cost(const Architecture& arch) {
+  const double entries = static_cast<double>(arch.k + arch.p);
+  const double shifts = arch.stride < arch.p ? static_cast<double>(arch.k * arch.p + arch.k * arch.k) : 0.0;
+  return kNsPerPopulationEntry * (entries + shifts) + 20.0;
+}
+
 class PopulationSource {
  public:
   PopulationSource(const Architecture& arch, const SourceSpec&)
@@ -67,12 +75,7 @@ class PopulationSource {
   }
 
   double start_cost() const { return 0.0; }
-  double step_cost() const {
-    const double entries = static_cast<double>(arch_.k + arch_.p);
-    // Overlapping patches sum over every shift of the filter: about k p more entries.
-    const double shifts = arch_.stride < arch_.p ? static_cast<double>(arch_.k * arch_.p + arch_.k * arch_.k) : 0.0;
-    return kNsPerPopulationEntry * (entries + shifts) + 20.0;
-  }
+  double step_cost() const { return population_step_cost(arch_); }
 
  protected:
   Network network(const double* w, const double* a) const {
@@ -107,7 +110,6 @@ class SampledSource : public PopulationSource {
     return stochastic_loss_grad_serial<T>(net, spec_.batch_size, seed, ws_, grad_w, grad_a);
   }
 
-  double start_cost() const { return 0.0; }
   double step_cost() const {
     return kNsPerFusedEntry * static_cast<double>(spec_.batch_size) * static_cast<double>(arch_.k * arch_.p) +
            PopulationSource::step_cost();

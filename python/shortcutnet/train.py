@@ -200,7 +200,7 @@ def _as_gradient(gradient, batch_size, n_train, seed, dtype):
     return gradient, batch_size, n_train, dtype
 
 
-def _as_engine(engine, gradient, optimizer, model) -> str:
+def _as_engine(engine) -> str:
     if not isinstance(engine, str):
         raise TypeError(f"engine: expected one of {list(ENGINES)}, got {describe(engine)}")
     check_choice("engine", engine, set(ENGINES))
@@ -249,7 +249,7 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     th = as_thresholds(thresholds)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, gradient, optimizer, model)
+    engine = _as_engine(engine)
     threads = _as_threads(threads)
     stochastic = gradient != "population"
     if stochastic:
@@ -324,7 +324,7 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     threads = _as_threads(threads)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, gradient, optimizer, model)
+    engine = _as_engine(engine)
     stochastic = gradient != "population"
     seeds = _trial_seeds(seed, batch) if stochastic else np.zeros(batch, dtype=np.uint64)
     module = get_backend(backend)

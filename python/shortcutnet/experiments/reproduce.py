@@ -96,30 +96,21 @@ def reproduce(out_dir: str = "shortcutnet-results", *, quick: bool = False, seed
     files += plots.plot_convergence(conv, path("convergence_time"))
     summary["convergence_slopes"] = [s for s in conv["slopes"] if s["variable"] in ("k", "p")]
 
-    angle = timed("teacher angle", lambda: success_vs_angle(**config["angle"], **parallel))
-    files += [write_csv(angle, path("success_vs_angle.csv"))]
-    files += plots.plot_phase(angle, path("success_vs_angle"))
-    summary["success_vs_angle"] = angle
+    def section(title, name, run, plot):
+        rows = timed(title, run)
+        files.append(write_csv(rows, path(f"{name}.csv")))
+        files.extend(plot(rows, path(name)))
+        summary[name] = rows
 
-    stride = timed("overlapping patches", lambda: success_vs_stride(**config["stride"], **parallel))
-    files += [write_csv(stride, path("success_vs_stride.csv"))]
-    files += plots.plot_stride(stride, path("success_vs_stride"))
-    summary["success_vs_stride"] = stride
-
-    sgd = timed("SGD vs GD", lambda: sgd_vs_gd(**config["sgd"], **parallel))
-    files += [write_csv(sgd, path("sgd_vs_gd.csv"))]
-    files += plots.plot_sgd(sgd, path("sgd_vs_gd"))
-    summary["sgd_vs_gd"] = sgd
-
-    samples = timed("sample complexity", lambda: sample_complexity(**config["sample_complexity"], **parallel))
-    files += [write_csv(samples, path("sample_complexity.csv"))]
-    files += plots.plot_sample_complexity(samples, path("sample_complexity"))
-    summary["sample_complexity"] = samples
-
-    optimizers = timed("optimizers", lambda: compare_optimizers(**config["optimizers"], **parallel))
-    files += [write_csv(optimizers, path("optimizers.csv"))]
-    files += plots.plot_optimizers(optimizers, path("optimizers"))
-    summary["optimizers"] = optimizers
+    section("teacher angle", "success_vs_angle", lambda: success_vs_angle(**config["angle"], **parallel),
+            plots.plot_phase)
+    section("overlapping patches", "success_vs_stride", lambda: success_vs_stride(**config["stride"], **parallel),
+            plots.plot_stride)
+    section("SGD vs GD", "sgd_vs_gd", lambda: sgd_vs_gd(**config["sgd"], **parallel), plots.plot_sgd)
+    section("sample complexity", "sample_complexity",
+            lambda: sample_complexity(**config["sample_complexity"], **parallel), plots.plot_sample_complexity)
+    section("optimizers", "optimizers", lambda: compare_optimizers(**config["optimizers"], **parallel),
+            plots.plot_optimizers)
 
     run_info = {"quick": quick, "seed": seed, "settings": config, "seconds": seconds, **metadata()}
     with open(path("run.json"), "w") as fh:
