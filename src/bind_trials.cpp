@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "engine_binding.hpp"
 #include "shortcutnet/angle_math.hpp"
 #include "shortcutnet/engine_entry.hpp"
 #include "shortcutnet/population.hpp"
@@ -26,44 +27,9 @@ using shortcutnet::bind::fail;
 using shortcutnet::bind::require_finite;
 using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
+using namespace shortcutnet::bind::engine;
 
 namespace {
-
-void check_signals() {
-  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-}
-
-shortcutnet::Thresholds thresholds_from(const py::tuple& t) {
-  if (t.size() != 5) fail("thresholds: expected a tuple of 5 floats, got " + std::to_string(t.size()) + " items");
-  shortcutnet::Thresholds th;
-  th.global_phi = t[0].cast<double>();
-  th.global_a_err = t[1].cast<double>();
-  th.spurious_a_err = t[2].cast<double>();
-  th.spurious_loss_gap = t[3].cast<double>();
-  th.divergence = t[4].cast<double>();
-  return th;
-}
-
-void check_rates(const carray<double>& rates, std::int64_t steps) {
-  if (steps < 1) fail("steps: expected an integer >= 1, got " + std::to_string(steps));
-  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps)
-    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= steps = " + std::to_string(steps) +
-         " (the last row repeats), got shape " + shape_of(rates));
-  const double* r = rates.data();
-  for (py::ssize_t i = 0; i < rates.size(); ++i)
-    if (!std::isfinite(r[i]) || r[i] < 0.0)
-      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " + std::to_string(i / 2));
-}
-
-void check_directions(const double* s, const double* w, std::int64_t p, const char* name, std::int64_t row) {
-  double nu = 0.0;
-  for (std::int64_t t = 0; t < p; ++t) nu += (w[t] + s[t]) * (w[t] + s[t]);
-  if (!(nu > 0.0)) {
-    std::string where = row >= 0 ? " in trial " + std::to_string(row) : "";
-    fail(std::string(name) + ": expected " + name + " + s != 0 (the filter direction is undefined), got " + name +
-         " + s = 0" + where);
-  }
-}
 
 std::string engine_simd() { return shortcutnet::engine_kernels().name; }
 
@@ -84,29 +50,11 @@ py::tuple angle_math(const carray<double>& y, const carray<double>& x) {
   return py::make_tuple(phi, pmg);
 }
 
-// The kinds of optimizer and gradient source, by the names the Python layer uses.
-int optimizer_kind(const std::string& name) {
-  if (name == "gd") return 0;
-  if (name == "momentum") return 1;
-  if (name == "adam") return 2;
-  fail("optimizer: expected 'gd', 'momentum' or 'adam', got '" + name + "'");
-}
-
 int source_kind(const std::string& name) {
   if (name == "population") return 0;
   if (name == "sampled") return 1;
   if (name == "empirical") return 2;
   fail("gradient: expected 'population', 'sampled' or 'empirical', got '" + name + "'");
-}
-
-void check_optimizer(int kind, double beta, double beta1, double beta2, double eps) {
-  auto unit = [](double x) { return x >= 0.0 && x < 1.0; };
-  if (kind == 1 && !unit(beta)) fail("beta: expected a number in [0, 1), got " + std::to_string(beta));
-  if (kind == 2) {
-    if (!unit(beta1)) fail("beta1: expected a number in [0, 1), got " + std::to_string(beta1));
-    if (!unit(beta2)) fail("beta2: expected a number in [0, 1), got " + std::to_string(beta2));
-    if (!(eps > 0.0) || !std::isfinite(eps)) fail("eps: expected a finite number > 0, got " + std::to_string(eps));
-  }
 }
 
 void check_source(int kind, std::int64_t batch_size, std::int64_t n_train, std::int64_t d, bool recording,
@@ -164,19 +112,9 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
     check_directions(s.data(), w0.data() + b * p, p, "w0", b);
     check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
   }
-  if (optimizer.size() != 6)
-    fail("optimizer: expected (kind, beta, nesterov, beta1, beta2, eps), got " + std::to_string(optimizer.size()) +
-         " items");
-  const int opt_kind = optimizer_kind(optimizer[0].cast<std::string>());
-  const double beta = optimizer[1].cast<double>(), beta1 = optimizer[3].cast<double>();
-  const double beta2 = optimizer[4].cast<double>(), eps = optimizer[5].cast<double>();
-  const bool nesterov = optimizer[2].cast<bool>();
-  check_optimizer(opt_kind, beta, beta1, beta2, eps);
   const int src_kind = source_kind(gradient);
   const std::int64_t d = (k - 1) * stride + p;
   check_source(src_kind, batch_size, n_train, d, record_every > 0, B);
-  const shortcutnet::Thresholds th = thresholds_from(thresholds);
-
   py::array_t<double> w({B, p}), a({B, k}), phi(B), loss(B), train_loss(B);
   py::array_t<std::int8_t> outcome(B);
   py::array_t<std::int64_t> steps_to_tol(B), steps(B);
@@ -193,14 +131,8 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.n_rates = rates.shape(0);
   args.n_steps = n_steps;
   args.tol = tol;
-  const double th_values[5] = {th.global_phi, th.global_a_err, th.spurious_a_err, th.spurious_loss_gap, th.divergence};
-  std::copy_n(th_values, 5, args.thresholds);
-  args.optimizer = opt_kind;
-  args.beta = beta;
-  args.nesterov = nesterov;
-  args.beta1 = beta1;
-  args.beta2 = beta2;
-  args.eps = eps;
+  set_thresholds(thresholds, args);
+  set_optimizer(optimizer, args);
   args.source = src_kind;
   args.batch_size = batch_size;
   args.n_train = n_train;
@@ -211,35 +143,14 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.a = a.mutable_data();
   args.w_star = w_star.data();
   args.a_star = a_star.data();
+  args.teacher_rows = B;
+  args.reduced = false;
   args.seeds = seeds.data();
   args.record_every = record_every;
   args.out = {outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),
               steps.mutable_data(), train_loss.mutable_data()};
 
-  const shortcutnet::EngineKernels& kernels = shortcutnet::engine_kernels();
-  std::unique_ptr<void, void (*)(void*)> engine(kernels.create(args), kernels.destroy);
-  // The trajectory arrives a chunk at a time through a buffer of kHistoryRows rows.
-  constexpr std::int64_t kHistoryRows = 1 << 14;
-  std::vector<double> buffer(record_every > 0 ? static_cast<std::size_t>(7 * kHistoryRows) : 0);
-  std::vector<double> history;
-  for (;;) {
-    bool done;
-    std::int64_t count = 0;
-    {
-      py::gil_scoped_release release;
-      done = kernels.run_chunk(engine.get(), record_every > 0 ? buffer.data() : nullptr, kHistoryRows, &count);
-    }
-    history.insert(history.end(), buffer.begin(), buffer.begin() + 7 * count);
-    check_signals();
-    if (done) break;
-  }
-  kernels.finish(engine.get());
-  py::object rows = py::none();
-  if (record_every > 0) {
-    py::array_t<double> hist({static_cast<py::ssize_t>(history.size() / 7), static_cast<py::ssize_t>(7)});
-    std::copy(history.begin(), history.end(), hist.mutable_data());
-    rows = hist;
-  }
+  py::object rows = run_to_end(args);
   return py::make_tuple(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, rows);
 }
 

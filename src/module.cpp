@@ -14,6 +14,7 @@ namespace py = pybind11;
 void register_population(py::module_& m);
 void register_sampled(py::module_& m);
 void register_trials(py::module_& m);
+void register_reduced(py::module_& m);
 
 namespace {
 
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   register_population(m);
   register_sampled(m);
   register_trials(m);
+  register_reduced(m);
 }

@@ -278,8 +278,20 @@ inline void classify_trials(const EngineConfig& cfg, const TrialArrays& trials, 
   }
 }
 
-// The engine behind the plain interface of engine_entry.hpp: owns the per-trial state.
-class Engine {
+// What the entry points of engine_isa.inc call, for the full engine here and the reduced one
+// (reduced_engine.hpp).
+class EngineBase {
+ public:
+  virtual ~EngineBase() = default;
+  // One chunk; rows (one trial only) receives the trajectory.  True when every trial is done.
+  virtual bool run_chunk(RowBuffer* rows, std::int64_t record_every) = 0;
+  virtual std::int64_t record_every() const = 0;
+  // Writes the outputs of every trial.
+  virtual void finish() = 0;
+};
+
+// The full-dimensional engine behind the plain interface of engine_entry.hpp: owns the per-trial state.
+class Engine : public EngineBase {
  public:
   explicit Engine(const EngineArgs& args)
       : cfg_(config_of(args)), states_(static_cast<std::size_t>(args.batch)),
@@ -293,9 +305,9 @@ class Engine {
     runner_.reset(make_runner(cfg_, trials_, args.record_every > 0));
   }
 
-  bool run_chunk(RowBuffer* rows, std::int64_t record_every) { return runner_->run_chunk(rows, record_every); }
-  std::int64_t record_every() const { return record_every_; }
-  void finish() const { classify_trials(cfg_, trials_, out_); }
+  bool run_chunk(RowBuffer* rows, std::int64_t record_every) override { return runner_->run_chunk(rows, record_every); }
+  std::int64_t record_every() const override { return record_every_; }
+  void finish() override { classify_trials(cfg_, trials_, out_); }
 
  private:
   static EngineConfig config_of(const EngineArgs& args) {

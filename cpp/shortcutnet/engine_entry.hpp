@@ -42,8 +42,11 @@ struct EngineArgs {
   std::int64_t batch;
   double* w;
   double* a;
-  const double* w_star;
-  const double* a_star;
+  const double* w_star;        // (teacher_rows, p)
+  const double* a_star;        // (teacher_rows, k)
+  std::int64_t teacher_rows;   // B, or 1 for a teacher shared by all trials (reduced engine only)
+  bool reduced;                // the order-parameter engine (docs/reduced.md): population gd or momentum,
+                               // non-overlapping patches
   const std::uint64_t* seeds;  // (B,)
   std::int64_t record_every;   // > 0: record the trajectory (batch == 1)
   EngineOutputs out;

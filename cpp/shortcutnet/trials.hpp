@@ -88,7 +88,16 @@ inline Observation observe(const Architecture& arch, const double* w, const doub
   return obs;
 }
 
-// The outcome rule (MODEL.md section 4), the only implementation the compiled engine uses;
+// What the outcome rule reads of a final state (both engines fill it: the full one from (w, a),
+// the reduced one from its coordinates).
+struct OutcomeInputs {
+  double loss, phi, w_norm, a_norm;
+  double a_err;                     // |a - a*|, or |rho a - rho* a*| for the un-normalized model
+  bool spurious_possible = false;   // normalized, non-overlapping model with phi > pi/2
+  double a_sp_err = 0.0, loss_sp = 0.0;  // |a - a_sp| and L(a_sp, pi), when spurious_possible
+};
+
+// The outcome rule (MODEL.md section 4), the only implementation the compiled engines use;
 // python/shortcutnet/outcomes.py mirrors it for runs driven from Python.
 //   diverged: a non-finite value, or loss, |w| or |a| above th.divergence;
 //   global:   phi <= th.global_phi and |a - a*| <= th.global_a_err
@@ -97,15 +106,27 @@ inline Observation observe(const Architecture& arch, const double* w, const doub
 //             and |L - L(a_sp, pi)| <= th.spurious_loss_gap * max(1, L(a_sp, pi)).  Not a tight
 //             tolerance on pi - phi: the minimum is degenerate in phi and pi - phi shrinks slowly;
 //   otherwise unconverged.
-// work: at least 3 p + k doubles.
+inline Outcome decide_outcome(const OutcomeInputs& in, const Thresholds& th) {
+  if (!std::isfinite(in.loss) || !std::isfinite(in.phi) || !std::isfinite(in.w_norm) || !std::isfinite(in.a_norm) ||
+      in.loss > th.divergence || in.w_norm > th.divergence || in.a_norm > th.divergence)
+    return kDiverged;
+  if (in.phi <= th.global_phi && in.a_err <= th.global_a_err) return kGlobal;
+  if (in.spurious_possible && in.a_sp_err <= th.spurious_a_err &&
+      std::fabs(in.loss - in.loss_sp) <= th.spurious_loss_gap * std::max(1.0, in.loss_sp))
+    return kSpurious;
+  return kUnconverged;
+}
+
+// The outcome of the full-dimensional state (w, a).  work: at least 3 p + k doubles.
 inline Outcome classify(const Architecture& arch, const double* w, const double* a, const double* w_star,
                         const double* a_star, const Observation& obs, const Thresholds& th, double* work) {
   const std::int64_t p = arch.p, k = arch.k;
-  const double a_norm = std::sqrt(dot(a, a, k));
-  if (!std::isfinite(obs.loss) || !std::isfinite(obs.phi) || !std::isfinite(obs.w_norm) || !std::isfinite(a_norm) ||
-      obs.loss > th.divergence || obs.w_norm > th.divergence || a_norm > th.divergence)
-    return kDiverged;
-  double a_err = obs.a_err;
+  OutcomeInputs in;
+  in.loss = obs.loss;
+  in.phi = obs.phi;
+  in.w_norm = obs.w_norm;
+  in.a_norm = std::sqrt(dot(a, a, k));
+  in.a_err = obs.a_err;
   if (!arch.normalize) {
     double rho = 0.0, rho_star = 0.0, acc = 0.0;
     for (std::int64_t t = 0; t < p; ++t) {
@@ -115,18 +136,16 @@ inline Outcome classify(const Architecture& arch, const double* w, const double*
     rho = std::sqrt(rho);
     rho_star = std::sqrt(rho_star);
     for (std::int64_t j = 0; j < k; ++j) acc += (rho * a[j] - rho_star * a_star[j]) * (rho * a[j] - rho_star * a_star[j]);
-    a_err = std::sqrt(acc);
+    in.a_err = std::sqrt(acc);
   }
-  if (obs.phi <= th.global_phi && a_err <= th.global_a_err) return kGlobal;
-  if (arch.normalize && arch.stride >= arch.p && obs.phi > 0.5 * kPi) {
+  in.spurious_possible = arch.normalize && arch.stride >= arch.p && obs.phi > 0.5 * kPi;
+  if (in.spurious_possible) {
     double* a_sp = work;
     spurious_second_layer(a_star, k, a_sp);
-    const double loss_sp = spurious_loss(a_sp, a_star, k);
-    if (detail::distance(a, a_sp, k) <= th.spurious_a_err &&
-        std::fabs(obs.loss - loss_sp) <= th.spurious_loss_gap * std::max(1.0, loss_sp))
-      return kSpurious;
+    in.a_sp_err = detail::distance(a, a_sp, k);
+    in.loss_sp = spurious_loss(a_sp, a_star, k);
   }
-  return kUnconverged;
+  return decide_outcome(in, th);
 }
 
 }  // namespace shortcutnet

@@ -1,0 +1,391 @@
+// The reduced engine (docs/reduced.md): population gradient descent or momentum on the
+// non-overlapping model, B trials in lanes of coordinates (reduced.hpp) at a cost per step that
+// does not depend on k or p.  Each thread keeps kLanes trials in structure-of-arrays form and
+// advances them in lockstep; a lane whose trial ends writes its results, rebuilds (w, a) and takes
+// the next trial.  Trials are independent and every lane performs the same operations, so results
+// do not depend on the number of threads, the chunk length or the instruction set.  Memory beyond
+// the caller's arrays: kLanes (2 p + 3 k) doubles per thread.
+//
+// Header-only, no Python.  Compiled once per instruction set with engine.hpp (src/engine_isa.inc).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "shortcutnet/engine.hpp"
+#include "shortcutnet/reduced.hpp"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+#ifdef SHORTCUTNET_OPENMP
+#include <omp.h>
+#endif
+
+namespace shortcutnet {
+namespace SHORTCUTNET_ISA_NAMESPACE {
+
+// Everything the reduced trials share, and where they read and write.
+struct ReducedConfig {
+  Architecture arch;
+  const double* rates;
+  std::int64_t n_rates, n_steps;
+  double tol;
+  Thresholds th;
+  OptimizerSpec opt;
+  int threads;
+  std::int64_t batch;
+  double* w;  // (B, p): w0 in, final w out
+  double* a;  // (B, k)
+  const double* w_star;
+  const double* a_star;
+  std::int64_t teacher_rows;  // 1 (shared by all trials) or B
+  EngineOutputs out;
+};
+
+// Flush-to-zero and denormals-are-zero while the lanes step: converged runs drive coordinates and
+// gradients towards zero, and every subnormal operand costs about a hundred cycles.  Restored on
+// exit; the set-up and the results are computed with the caller's mode.
+class FlushDenormals {
+ public:
+#if defined(__SSE2__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+// What the engine needs of one thread's lanes, whatever their template arguments.
+class LaneSet {
+ public:
+  virtual ~LaneSet() = default;
+  virtual bool busy() const = 0;
+  virtual void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) = 0;
+};
+
+// The optimizers of the lanes: gd, heavy-ball and Nesterov momentum (optimizers.hpp).
+enum LaneOptimizer : int { kGdLanes = 0, kHeavyBallLanes = 1, kNesterovLanes = 2 };
+
+// The kLanes lanes of one thread.  Normalize: the model; Opt: a LaneOptimizer; ConstRate: one
+// row of rates for every step.
+template <bool Normalize, int Opt, bool ConstRate>
+class ReducedLanes : public LaneSet {
+ public:
+  static constexpr int kLanes = 16;
+
+  ReducedLanes(const ReducedConfig& cfg, std::atomic<std::int64_t>* next)
+      : cfg_(cfg), next_(next), k_(cfg.arch.k), p_(cfg.arch.p),
+        bases_(static_cast<std::size_t>(kLanes * (2 * p_ + 3 * k_))),
+        work_(static_cast<std::size_t>(reduced::setup_workspace_size(k_, p_))) {
+    for (int l = 0; l < kLanes; ++l) park(l);
+  }
+
+  // True while a lane holds a trial.
+  bool busy() const override {
+    for (int l = 0; l < kLanes; ++l)
+      if (trial_[l] >= 0) return true;
+    return false;
+  }
+
+  // About budget_ns of work: lockstep steps of the lanes, refilling them from the shared cursor.
+  // rows (one trial only) receives the trajectory every record_every steps and at the last one.
+  void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) override {
+    fill_empty_lanes(budget_ns);
+    while (budget_ns > 0.0 && busy()) {
+      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, budget_ns / kGroupStepNs));
+      if (rows != nullptr) {
+        const std::int64_t room = rows->capacity - rows->count - 2;
+        if (room < 1) return;
+        steps = std::min(steps, room * record_every);
+      }
+      const std::int64_t done_steps = step_until_a_lane_stops(steps, rows, record_every);
+      budget_ns -= static_cast<double>(done_steps) * kGroupStepNs;
+      finish_stopped_lanes(budget_ns);
+    }
+  }
+
+ private:
+  // Estimated cost of one lockstep step of all lanes (chunk sizing only: results do not depend on it).
+  static constexpr double kGroupStepNs = kLanes * 3.0;
+
+  // An empty lane: harmless finite values, never finished again.
+  void park(int l) {
+    trial_[l] = -1;
+    active_[l] = 0.0;
+    x_[l] = 1.0;
+    y_[l] = 0.0;
+    t_[l] = 0.0;
+    al0_[l] = al1_[l] = al2_[l] = 0.0;
+    A0_[l] = A1_[l] = A2_[l] = C0_[l] = C1_[l] = C2_[l] = 0.0;
+    rs_[l] = 1.0;
+    x0_[l] = 1.0;
+    y0_[l] = om1_[l] = om2_[l] = omp_[l] = 0.0;
+    bx_[l] = by_[l] = b0_[l] = b1_[l] = b2_[l] = 0.0;
+    stop_[l] = 0.0;
+  }
+
+  void fill_empty_lanes(double& budget_ns) {
+    for (int l = 0; l < kLanes; ++l)
+      if (trial_[l] < 0) take_next_trial(l, budget_ns);
+  }
+
+  void take_next_trial(int l, double& budget_ns) {
+    const std::int64_t b = next_->fetch_add(1);
+    if (b >= cfg_.batch) {
+      park(l);
+      return;
+    }
+    const std::int64_t row = cfg_.teacher_rows == 1 ? 0 : b;
+    double* e = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(2 * p_ + 3 * k_);
+    const reduced::Coordinates c = reduced::set_up(cfg_.arch, cfg_.w + b * p_, cfg_.a + b * k_,
+                                                   cfg_.w_star + row * p_, cfg_.a_star + row * k_, e, e + 2 * p_,
+                                                   work_.data());
+    coords_[l] = c;
+    trial_[l] = b;
+    active_[l] = 1.0;
+    x_[l] = c.x0;
+    y_[l] = c.y0;
+    al0_[l] = c.alpha0[0];
+    al1_[l] = c.alpha0[1];
+    al2_[l] = c.alpha0[2];
+    A0_[l] = c.A[0];
+    A1_[l] = c.A[1];
+    A2_[l] = c.A[2];
+    C0_[l] = c.C[0];
+    C1_[l] = c.C[1];
+    C2_[l] = c.C[2];
+    rs_[l] = c.rho_star;
+    x0_[l] = c.x0;
+    y0_[l] = c.y0;
+    om1_[l] = c.om1;
+    om2_[l] = c.om2;
+    omp_[l] = c.om_perp_sq;
+    bx_[l] = by_[l] = b0_[l] = b1_[l] = b2_[l] = 0.0;
+    t_[l] = 0.0;
+    stop_[l] = 0.0;
+    budget_ns -= 10.0 * static_cast<double>(2 * p_ + 3 * k_);
+  }
+
+  // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops or
+  // max_steps have been taken; returns the number taken.
+  std::int64_t step_until_a_lane_stops(std::int64_t max_steps, RowBuffer* rows, std::int64_t record_every) {
+    const double lim = cfg_.th.divergence * cfg_.th.divergence;
+    const double divergence = cfg_.th.divergence, tol = cfg_.tol;
+    const double last_step = static_cast<double>(cfg_.n_steps);
+    const double* rates = cfg_.rates;
+    const double beta = cfg_.opt.beta;
+    const double lr_w0 = rates[0], lr_a0 = rates[1];
+    std::int64_t taken = 0;
+    if (!ConstRate) load_rates();
+    FlushDenormals flush;
+    while (taken < max_steps) {
+      int any_stop = 0;
+      // Bitwise & and | on the lanes' flags, not && and ||: short-circuits are branches, which
+      // keep the loop from vectorizing.
+#pragma omp simd reduction(| : any_stop)
+      for (int l = 0; l < kLanes; ++l) {
+        const double x = x_[l], y = y_[l], al0 = al0_[l], al1 = al1_[l], al2 = al2_[l];
+        const reduced::StepValues v = reduced::loss_grad<Normalize>(x, y, al0, al1, al2, A0_[l], A1_[l], A2_[l],
+                                                                    C0_[l], C1_[l], C2_[l], rs_[l]);
+        const double wx = om1_[l] + (x - x0_[l]), wy = om2_[l] + (y - y0_[l]);
+        const double wn2 = (wx * wx + wy * wy) + omp_[l];
+        const double an2 = (al0 * al0 + al1 * al1) + al2 * al2;
+        const double t = t_[l];
+        const bool active = active_[l] != 0.0;
+        const bool runaway = (t > 0.0) & !((wn2 <= lim) & (an2 <= lim));
+        const bool diverged = !(v.loss <= divergence);
+        const bool converged = !runaway & !diverged & (v.loss <= tol);
+        const bool stop = active & (runaway | diverged | converged | (t == last_step));
+        const bool hold = stop | !active;
+        const double lr_w = ConstRate ? lr_w0 : lr_w_[l], lr_a = ConstRate ? lr_a0 : lr_a_[l];
+        double dx = v.gx, dy = v.gy, d0 = v.g0, d1 = v.g1, d2 = v.g2;
+        if (Opt != kGdLanes) {
+          // b = g at step 0 is beta 0 + g: the buffers start at zero.
+          const double bx = beta * bx_[l] + v.gx;
+          const double by = beta * by_[l] + v.gy;
+          const double b0 = beta * b0_[l] + v.g0;
+          const double b1 = beta * b1_[l] + v.g1;
+          const double b2 = beta * b2_[l] + v.g2;
+          const bool nesterov = Opt == kNesterovLanes;
+          dx = nesterov ? v.gx + beta * bx : bx;
+          dy = nesterov ? v.gy + beta * by : by;
+          d0 = nesterov ? v.g0 + beta * b0 : b0;
+          d1 = nesterov ? v.g1 + beta * b1 : b1;
+          d2 = nesterov ? v.g2 + beta * b2 : b2;
+          bx_[l] = hold ? bx_[l] : bx;
+          by_[l] = hold ? by_[l] : by;
+          b0_[l] = hold ? b0_[l] : b0;
+          b1_[l] = hold ? b1_[l] : b1;
+          b2_[l] = hold ? b2_[l] : b2;
+        }
+        x_[l] = hold ? x : x - lr_w * dx;
+        y_[l] = hold ? y : y - lr_w * dy;
+        al0_[l] = hold ? al0 : al0 - lr_a * d0;
+        al1_[l] = hold ? al1 : al1 - lr_a * d1;
+        al2_[l] = hold ? al2 : al2 - lr_a * d2;
+        t_[l] = hold ? t : t + 1.0;
+        loss_[l] = v.loss;
+        phi_[l] = v.phi;
+        a_dot_[l] = v.a_dot;
+        wn2_[l] = wn2;
+        a_err_sq_[l] = v.a_err_sq;
+        converged_[l] = converged ? 1.0 : 0.0;
+        stop_[l] = stop ? 1.0 : 0.0;
+        any_stop |= stop ? 1 : 0;
+      }
+      ++taken;
+      if (!ConstRate) load_rates();
+      if (rows != nullptr && trial_[0] >= 0) {
+        const std::int64_t t = static_cast<std::int64_t>(stop_[0] != 0.0 ? t_[0] : t_[0] - 1.0);
+        if (stop_[0] != 0.0 || t % record_every == 0) (*rows)(t, observation(0), std::numeric_limits<double>::quiet_NaN());
+      }
+      if (any_stop) break;
+    }
+    return taken;
+  }
+
+  // The rates of each lane's current step: row min(t, n_rates - 1) of the table.  Kept per lane
+  // rather than gathered in the step loop, where the gather keeps the loop from vectorizing.
+  void load_rates() {
+    const std::int64_t last_row = cfg_.n_rates - 1;
+    for (int l = 0; l < kLanes; ++l) {
+      const std::int64_t row = std::min(static_cast<std::int64_t>(t_[l]), last_row);
+      lr_w_[l] = cfg_.rates[2 * row];
+      lr_a_[l] = cfg_.rates[2 * row + 1];
+    }
+  }
+
+  // The trajectory's columns for lane l at the step just evaluated (before its update).
+  Observation observation(int l) const {
+    Observation o;
+    o.loss = loss_[l];
+    o.phi = phi_[l];
+    o.a_dot_astar = a_dot_[l];
+    o.a_err = std::sqrt(a_err_sq_[l]);
+    o.w_norm = std::sqrt(wn2_[l]);
+    return o;
+  }
+
+  void finish_stopped_lanes(double& budget_ns) {
+    for (int l = 0; l < kLanes; ++l) {
+      if (stop_[l] == 0.0 || trial_[l] < 0) continue;
+      const std::int64_t b = trial_[l];
+      const reduced::Coordinates& c = coords_[l];
+      const double alpha[3] = {al0_[l], al1_[l], al2_[l]};
+      const EngineOutputs& out = cfg_.out;
+      out.loss[b] = loss_[l];
+      out.phi[b] = phi_[l];
+      const std::int64_t steps = static_cast<std::int64_t>(t_[l]);
+      out.steps[b] = steps;
+      out.steps_to_tol[b] = converged_[l] != 0.0 ? steps : -1;
+      out.outcome[b] = reduced::classify(c, Normalize, k_, x_[l], y_[l], alpha, loss_[l], phi_[l], std::sqrt(wn2_[l]),
+                                         cfg_.th);
+      const double* e = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(2 * p_ + 3 * k_);
+      reduced::rebuild(c, e, e + 2 * p_, k_, p_, x_[l], y_[l], alpha, cfg_.w + b * p_, cfg_.a + b * k_);
+      take_next_trial(l, budget_ns);
+    }
+  }
+
+  ReducedConfig cfg_;
+  std::atomic<std::int64_t>* next_;
+  std::int64_t k_, p_;
+  std::vector<double> bases_;
+  std::vector<double> work_;
+  reduced::Coordinates coords_[kLanes];
+  std::int64_t trial_[kLanes];
+  alignas(64) double x_[kLanes], y_[kLanes], al0_[kLanes], al1_[kLanes], al2_[kLanes];
+  alignas(64) double A0_[kLanes], A1_[kLanes], A2_[kLanes], C0_[kLanes], C1_[kLanes], C2_[kLanes], rs_[kLanes];
+  alignas(64) double x0_[kLanes], y0_[kLanes], om1_[kLanes], om2_[kLanes], omp_[kLanes];
+  alignas(64) double bx_[kLanes], by_[kLanes], b0_[kLanes], b1_[kLanes], b2_[kLanes];
+  alignas(64) double loss_[kLanes], phi_[kLanes], a_dot_[kLanes], wn2_[kLanes], a_err_sq_[kLanes];
+  alignas(64) double lr_w_[kLanes], lr_a_[kLanes];
+  // Per-lane step counts and flags as doubles (steps are exact below 2^53): 64-bit integer compares
+  // do not vectorize on baseline x86-64.
+  alignas(64) double t_[kLanes], active_[kLanes], converged_[kLanes], stop_[kLanes];
+};
+
+// The lanes for a configuration.
+template <bool Normalize, int Opt>
+LaneSet* make_lanes_of(const ReducedConfig& cfg, std::atomic<std::int64_t>* next) {
+  if (cfg.n_rates == 1) return new ReducedLanes<Normalize, Opt, true>(cfg, next);
+  return new ReducedLanes<Normalize, Opt, false>(cfg, next);
+}
+
+template <bool Normalize>
+LaneSet* make_lanes_of(const ReducedConfig& cfg, std::atomic<std::int64_t>* next) {
+  if (cfg.opt.kind != kMomentum) return make_lanes_of<Normalize, kGdLanes>(cfg, next);
+  if (cfg.opt.nesterov) return make_lanes_of<Normalize, kNesterovLanes>(cfg, next);
+  return make_lanes_of<Normalize, kHeavyBallLanes>(cfg, next);
+}
+
+inline LaneSet* make_lane_set(const ReducedConfig& cfg, std::atomic<std::int64_t>* next) {
+  return cfg.arch.normalize ? make_lanes_of<true>(cfg, next) : make_lanes_of<false>(cfg, next);
+}
+
+// The reduced engine behind the plain interface of engine_entry.hpp.  Lanes write each trial's
+// results as it ends, so finish() has nothing left to do.
+class ReducedEngine : public EngineBase {
+ public:
+  explicit ReducedEngine(const EngineArgs& args) : cfg_(config_of(args)), record_every_(args.record_every) {
+    const std::int64_t groups = (args.batch + 15) / 16;
+    const int workers = args.record_every > 0 ? 1 : static_cast<int>(std::max<std::int64_t>(
+                                                        1, std::min<std::int64_t>(cfg_.threads, groups)));
+    for (std::int64_t b = 0; b < args.batch; ++b) args.out.train_loss[b] = std::numeric_limits<double>::quiet_NaN();
+    for (int i = 0; i < workers; ++i) lanes_.emplace_back(make_lane_set(cfg_, &next_));
+  }
+
+  bool run_chunk(RowBuffer* rows, std::int64_t record_every) override {
+    const int workers = static_cast<int>(lanes_.size());
+    if (workers == 1) {
+      lanes_[0]->run(kChunkNs, rows, record_every);
+    } else {
+#ifdef SHORTCUTNET_OPENMP
+#pragma omp parallel num_threads(workers)
+      lanes_[static_cast<std::size_t>(omp_get_thread_num())]->run(kChunkNs, nullptr, 0);
+#endif
+    }
+    if (next_.load() < cfg_.batch) return false;
+    for (const auto& lanes : lanes_)
+      if (lanes->busy()) return false;
+    return true;
+  }
+
+  std::int64_t record_every() const override { return record_every_; }
+  void finish() override {}
+
+ private:
+  static ReducedConfig config_of(const EngineArgs& args) {
+    ReducedConfig cfg;
+    cfg.arch = Architecture{args.s, args.k, args.p, args.stride, args.normalize};
+    cfg.rates = args.rates;
+    cfg.n_rates = args.n_rates;
+    cfg.n_steps = args.n_steps;
+    cfg.tol = args.tol;
+    cfg.th = Thresholds{args.thresholds[0], args.thresholds[1], args.thresholds[2], args.thresholds[3],
+                        args.thresholds[4]};
+    cfg.opt = OptimizerSpec{args.optimizer, args.beta, args.nesterov, args.beta1, args.beta2, args.eps};
+    cfg.threads = std::max(1, args.threads);
+    cfg.batch = args.batch;
+    cfg.w = args.w;
+    cfg.a = args.a;
+    cfg.w_star = args.w_star;
+    cfg.a_star = args.a_star;
+    cfg.teacher_rows = args.teacher_rows;
+    cfg.out = args.out;
+    return cfg;
+  }
+
+  ReducedConfig cfg_;
+  std::int64_t record_every_;
+  std::atomic<std::int64_t> next_{0};
+  std::vector<std::unique_ptr<LaneSet>> lanes_;
+};
+
+}  // namespace SHORTCUTNET_ISA_NAMESPACE
+}  // namespace shortcutnet

@@ -1,0 +1,132 @@
+// What the bindings of the training engines share (bind_trials.cpp, bind_reduced.cpp): argument
+// checks and the chunk loop that releases the GIL and sees Ctrl-C between chunks.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checks.hpp"
+#include "shortcutnet/engine_entry.hpp"
+#include "shortcutnet/trials.hpp"
+
+namespace shortcutnet {
+namespace bind {
+namespace engine {
+
+namespace py = pybind11;
+
+inline void check_signals() {
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
+inline shortcutnet::Thresholds thresholds_from(const py::tuple& t) {
+  if (t.size() != 5) fail("thresholds: expected a tuple of 5 floats, got " + std::to_string(t.size()) + " items");
+  shortcutnet::Thresholds th;
+  th.global_phi = t[0].cast<double>();
+  th.global_a_err = t[1].cast<double>();
+  th.spurious_a_err = t[2].cast<double>();
+  th.spurious_loss_gap = t[3].cast<double>();
+  th.divergence = t[4].cast<double>();
+  return th;
+}
+
+inline void check_rates(const carray<double>& rates, std::int64_t steps) {
+  if (steps < 1) fail("steps: expected an integer >= 1, got " + std::to_string(steps));
+  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps)
+    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= steps = " + std::to_string(steps) +
+         " (the last row repeats), got shape " + shape_of(rates));
+  const double* r = rates.data();
+  for (py::ssize_t i = 0; i < rates.size(); ++i)
+    if (!std::isfinite(r[i]) || r[i] < 0.0)
+      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " + std::to_string(i / 2));
+}
+
+inline void check_directions(const double* s, const double* w, std::int64_t p, const char* name, std::int64_t row) {
+  double nu = 0.0;
+  for (std::int64_t t = 0; t < p; ++t) nu += (w[t] + s[t]) * (w[t] + s[t]);
+  if (!(nu > 0.0)) {
+    std::string where = row >= 0 ? " in trial " + std::to_string(row) : "";
+    fail(std::string(name) + ": expected " + name + " + s != 0 (the filter direction is undefined), got " + name +
+         " + s = 0" + where);
+  }
+}
+
+// The optimizer's kind by the name the Python layer uses.
+inline int optimizer_kind(const std::string& name) {
+  if (name == "gd") return 0;
+  if (name == "momentum") return 1;
+  if (name == "adam") return 2;
+  fail("optimizer: expected 'gd', 'momentum' or 'adam', got '" + name + "'");
+}
+
+inline void check_optimizer(int kind, double beta, double beta1, double beta2, double eps) {
+  auto unit = [](double x) { return x >= 0.0 && x < 1.0; };
+  if (kind == 1 && !unit(beta)) fail("beta: expected a number in [0, 1), got " + std::to_string(beta));
+  if (kind == 2) {
+    if (!unit(beta1)) fail("beta1: expected a number in [0, 1), got " + std::to_string(beta1));
+    if (!unit(beta2)) fail("beta2: expected a number in [0, 1), got " + std::to_string(beta2));
+    if (!(eps > 0.0) || !std::isfinite(eps)) fail("eps: expected a finite number > 0, got " + std::to_string(eps));
+  }
+}
+
+// The (kind, beta, nesterov, beta1, beta2, eps) tuple of shortcutnet.optim, checked, into args.
+inline void set_optimizer(const py::tuple& optimizer, EngineArgs& args) {
+  if (optimizer.size() != 6)
+    fail("optimizer: expected (kind, beta, nesterov, beta1, beta2, eps), got " + std::to_string(optimizer.size()) +
+         " items");
+  args.optimizer = optimizer_kind(optimizer[0].cast<std::string>());
+  args.beta = optimizer[1].cast<double>();
+  args.nesterov = optimizer[2].cast<bool>();
+  args.beta1 = optimizer[3].cast<double>();
+  args.beta2 = optimizer[4].cast<double>();
+  args.eps = optimizer[5].cast<double>();
+  check_optimizer(args.optimizer, args.beta, args.beta1, args.beta2, args.eps);
+}
+
+inline void set_thresholds(const py::tuple& thresholds, EngineArgs& args) {
+  const shortcutnet::Thresholds th = thresholds_from(thresholds);
+  const double values[5] = {th.global_phi, th.global_a_err, th.spurious_a_err, th.spurious_loss_gap, th.divergence};
+  std::copy_n(values, 5, args.thresholds);
+}
+
+// Runs the engine of args to the end, a chunk at a time without the GIL, checking for Ctrl-C in
+// between (KeyboardInterrupt within a fraction of a second, no partial results).  Returns the
+// trajectory's rows (record_every > 0) or None.
+inline py::object run_to_end(const EngineArgs& args) {
+  const std::int64_t record_every = args.record_every;
+  const shortcutnet::EngineKernels& kernels = shortcutnet::engine_kernels();
+  std::unique_ptr<void, void (*)(void*)> engine(kernels.create(args), kernels.destroy);
+  // The trajectory arrives a chunk at a time through a buffer of kHistoryRows rows.
+  constexpr std::int64_t kHistoryRows = 1 << 14;
+  std::vector<double> buffer(record_every > 0 ? static_cast<std::size_t>(7 * kHistoryRows) : 0);
+  std::vector<double> history;
+  for (;;) {
+    bool done;
+    std::int64_t count = 0;
+    {
+      py::gil_scoped_release release;
+      done = kernels.run_chunk(engine.get(), record_every > 0 ? buffer.data() : nullptr, kHistoryRows, &count);
+    }
+    history.insert(history.end(), buffer.begin(), buffer.begin() + 7 * count);
+    check_signals();
+    if (done) break;
+  }
+  kernels.finish(engine.get());
+  py::object rows = py::none();
+  if (record_every > 0) {
+    py::array_t<double> hist({static_cast<py::ssize_t>(history.size() / 7), static_cast<py::ssize_t>(7)});
+    std::copy(history.begin(), history.end(), hist.mutable_data());
+    rows = hist;
+  }
+  return rows;
+}
+
+}  // namespace engine
+}  // namespace bind
+}  // namespace shortcutnet
