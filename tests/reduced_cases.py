@@ -71,10 +71,9 @@ def run_reduced(module, model, w_star, a_star, w0, a0, opt, steps, *, tol=0.0, r
     """module.run_reduced on one trial (1-D arrays) or a batch (2-D w0, a0; teachers 1-D shared or 2-D)."""
     w0, a0 = np.atleast_2d(w0), np.atleast_2d(a0)
     w_star, a_star = np.atleast_2d(w_star), np.atleast_2d(a_star)
-    return module.run_reduced(model.s, model.normalize, np.ascontiguousarray(w0, dtype=np.float64),
-                              np.ascontiguousarray(a0, dtype=np.float64), np.ascontiguousarray(w_star, dtype=np.float64),
-                              np.ascontiguousarray(a_star, dtype=np.float64), rates(opt, steps), steps, tol, THRESHOLDS,
-                              opt.engine_spec(), record_every, threads)
+    w0, a0, w_star, a_star = (np.ascontiguousarray(x, dtype=np.float64) for x in (w0, a0, w_star, a_star))
+    return module.run_reduced(model.s, model.normalize, w0, a0, w_star, a_star, rates(opt, steps), steps, tol,
+                              THRESHOLDS, opt.engine_spec(), record_every, threads)
 
 
 def loss_scale(model, w_star, a_star):

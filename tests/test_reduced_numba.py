@@ -92,6 +92,19 @@ def test_results_do_not_depend_on_the_thread_count(rng):
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-teacher", "own-teachers"])
+def test_waves_of_trials_give_what_one_wave_gives(rng, monkeypatch, shared):
+    model, w_star, a_star, w0, a0 = _batch(rng, False, B=37)
+    a_star = a_star if shared else np.tile(a_star, (37, 1))
+    w_star = w_star if not shared else w_star[0]
+    opt = sn.optim.momentum(0.03)
+    whole = run_reduced(numba_reduced, model, w_star, a_star, w0, a0, opt, 300, record_every=0)
+    monkeypatch.setattr(numba_reduced, "WAVE", 8)
+    waves = run_reduced(numba_reduced, model, w_star, a_star, w0, a0, opt, 300, record_every=0)
+    for x, y in zip(whole[:8], waves[:8]):
+        np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.parametrize("name", DEGENERATE)
 def test_degenerate_starts_agree_with_the_reference(rng, name):
     model, w_star, a_star, w0, a0 = _degenerate(rng, name)

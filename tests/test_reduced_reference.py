@@ -192,8 +192,8 @@ def _degenerate(rng, name):
     return model, w_star, a_star, w0, a0
 
 
-DEGENERATE = ["u0 = u*", "u0 = 2 u*", "u0 = -0.5 u*", "u* = 3 u0", "u* = -3 u0", "a0 in span(a*, 1)", "a0 = 0", "a0 = -a*",
-              "a* parallel to 1", "a* = 0", "k = 1", "k = 2", "p = 1 resnet", "p = 1 cnn antiparallel"]
+DEGENERATE = ["u0 = u*", "u0 = 2 u*", "u0 = -0.5 u*", "u* = 3 u0", "u* = -3 u0",
+              "a0 in span(a*, 1)", "a0 = 0", "a0 = -a*", "a* parallel to 1", "a* = 0", "k = 1", "k = 2", "p = 1 resnet", "p = 1 cnn antiparallel"]
 DEGENERATE += ["raw " + name for name in DEGENERATE]
 
 

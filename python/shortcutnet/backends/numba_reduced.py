@@ -9,6 +9,8 @@ between chunks.  A trial keeps O(1) numbers between chunks: its constants
 ``state_f[b] = [x, y, alpha (3), buffers of x, y, alpha (5), loss]`` and
 ``state_i[b] = [step, steps_to_tol, done, n_records]``.  The basis vectors (e1, e2, f_1..f_3) are
 formed in scratch of one block, at the set-up and again, identically, to rebuild w and a at the end.
+Trials run in waves of WAVE, so that this state is held for one wave at a time: beyond the
+results, memory does not grow with B.
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ OPTIMIZERS = reference_reduced.OPTIMIZERS
 # trial-step costs about this many.
 WORK_PER_CHUNK = 1 << 24
 STEP_COST = 64
+# Trials whose state (about 30 numbers each) is held at once; results are filled wave by wave.
+WAVE = 1 << 16
 
 RHO_STAR, X0, Y0, OMEGA1, OMEGA2, OMEGA_PERP_SQ, A_, C_, ALPHA0 = 0, 1, 2, 3, 4, 5, 6, 9, 12
 N_CONST = 15
@@ -346,50 +350,64 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
     if record_every and B != 1:
         raise ValueError(f"record_every: a history is recorded for one trial only (B == 1), got B = {B}")
     threads = max_threads() if threads is None else int(threads)
-    n_steps = int(steps)
-    normalize = bool(normalize)
-    inputs = tuple(_frozen(np.ascontiguousarray(x, dtype=np.float64)) for x in (s, w0, a0, w_star, a_star))
+    s, w0, a0, w_star, a_star = (_frozen(np.ascontiguousarray(x, dtype=np.float64))
+                                 for x in (s, w0, a0, w_star, a_star))
+    rates = _frozen(np.ascontiguousarray(rates, dtype=np.float64))
+    out = (np.empty(B, dtype=np.int8), np.empty(B), np.empty(B), np.empty(B, dtype=np.int64),
+           np.empty(B, dtype=np.int64), np.empty(w0.shape), np.empty(a0.shape))
+    pieces = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # Waves of trials: the per-trial state is kept for one wave at a time.
+        for lo in range(0, B, WAVE):
+            rows = slice(lo, min(B, lo + WAVE))
+            teachers = tuple(x if x.shape[0] == 1 else x[rows] for x in (w_star, a_star))
+            _run_wave(pool, threads, s, bool(normalize), w0[rows], a0[rows], *teachers, rates, int(steps), float(tol),
+                      thresholds, kind == "momentum", float(beta), bool(nesterov), int(record_every),
+                      tuple(x[rows] for x in out), pieces)
+    hist = np.concatenate(pieces) if record_every else None
+    return (*out, np.full(B, math.nan), hist)
+
+
+def _run_wave(pool, threads, s, normalize, w0, a0, w_star, a_star, rates, n_steps, tol, thresholds, momentum, beta,
+              nesterov, record_every, out, pieces):
+    """Run the trials of one wave to their end; fill out = (code, phi, loss, steps_to_tol, steps, w, a)."""
+    B = w0.shape[0]
+    code, phi, loss, steps_to_tol, steps, w, a = out
     const = np.empty((B, N_CONST))
     state_f = np.empty((B, N_STATE))
     state_i = np.zeros((B, 4), dtype=np.int64)
     state_i[:, STEPS_TO_TOL] = -1
-    w = np.empty(w0.shape)
-    a = np.empty(a0.shape)
-
     record = record_every > 0
     chunk = max(1, min(n_steps + 1, WORK_PER_CHUNK * threads // (B * STEP_COST)))
     history = np.empty((chunk // max(record_every, 1) + 3 if record else 0, 7))
-    pieces = []
     n_blocks = min(B, 8 * threads)
     edges = np.linspace(0, B, n_blocks + 1).astype(np.int64)
     blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
-    args = (normalize, const, state_f, state_i, _frozen(np.ascontiguousarray(rates, dtype=np.float64)), n_steps,
-            float(tol), float(thresholds[4]), kind == "momentum", float(beta), bool(nesterov))
+    inputs = (s, w0, a0, w_star, a_star)
+    args = (normalize, const, state_f, state_i, rates, n_steps, tol, float(thresholds[4]), momentum, beta, nesterov)
     # Trials are independent: threads take blocks of them (nogil code), so results do not depend
     # on the thread count, and Ctrl-C is seen between chunks.
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda block: setup_range(*inputs, const, state_f, *block), blocks))
-        last = -1
-        while not np.all(state_i[:, DONE] == 1):
-            last += chunk
-            state_i[:, N_RECORDS] = 0
-            list(pool.map(lambda block: advance_range(*args, last, history, max(record_every, 1), record, *block),
-                          blocks))
-            if record:
-                pieces.append(history[: state_i[0, N_RECORDS]].copy())
-        list(pool.map(lambda block: rebuild_range(*inputs, const, state_f, w, a, *block), blocks))
+    list(pool.map(lambda block: setup_range(*inputs, const, state_f, *block), blocks))
+    last = -1
+    while not np.all(state_i[:, DONE] == 1):
+        last += chunk
+        state_i[:, N_RECORDS] = 0
+        list(pool.map(lambda block: advance_range(*args, last, history, max(record_every, 1), record, *block), blocks))
+        if record:
+            pieces.append(history[: state_i[0, N_RECORDS]].copy())
+    list(pool.map(lambda block: rebuild_range(*inputs, const, state_f, w, a, *block), blocks))
 
     x, y = state_f[:, X], state_f[:, Y]
     alpha = state_f[:, ALPHA:ALPHA + 3]
-    loss = state_f[:, LOSS].copy()
+    loss[:] = state_f[:, LOSS]
+    steps_to_tol[:] = state_i[:, STEPS_TO_TOL]
+    steps[:] = state_i[:, STEP]
     with np.errstate(all="ignore"):
-        phi = reference_reduced.angle(x, y)
+        phi[:] = reference_reduced.angle(x, y)
         w_norm = np.sqrt(_w_norm_sq(const, x, y))
-        code = reference_reduced.outcome(normalize, a0.shape[1], const[:, RHO_STAR], const[:, A_:A_ + 3],
-                                         const[:, C_:C_ + 3], x, y, alpha, loss, phi, w_norm, Thresholds(*thresholds))
-    hist = np.concatenate(pieces) if record else None
-    return (code, phi, loss, state_i[:, STEPS_TO_TOL].copy(), state_i[:, STEP].copy(), w, a, np.full(B, math.nan),
-            hist)
+        code[:] = reference_reduced.outcome(normalize, a0.shape[1], const[:, RHO_STAR], const[:, A_:A_ + 3],
+                                            const[:, C_:C_ + 3], x, y, alpha, loss, phi, w_norm,
+                                            Thresholds(*thresholds))
 
 
 def _w_norm_sq(const, x, y):

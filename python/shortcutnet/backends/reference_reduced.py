@@ -161,7 +161,8 @@ def loss_grad(normalize, rho_star, A, C, x, y, alpha):
         N = _dot(alpha, alpha)
         rr = (rho * rho)[:, None]
         rrs = (rho * rho_star)[:, None]
-        grad_alpha = (rr * (S[:, None] * C + (PI - 1.0) * alpha) - rrs * (S_star[:, None] * C + (g - 1.0)[:, None] * A)) / TWO_PI
+        grad_alpha = (rr * (S[:, None] * C + (PI - 1.0) * alpha)
+                      - rrs * (S_star[:, None] * C + (g - 1.0)[:, None] * A)) / TWO_PI
         sin_phi = np.abs(y) * q
         cu = S * S + (PI - 1.0) * N
         c_hat = rho_star * (S * S_star - a_dot + a_dot * sin_phi)
