@@ -2,7 +2,9 @@
 eta -> 0, the end of stage I, the recorded history, and bad input."""
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -126,6 +128,21 @@ def test_the_normalized_flow_keeps_the_filter_norm(rng):
     res = sn.gradient_flow(model, w_star, a_star, w0, a0, t_max=5.0, times=np.linspace(0, 5, 11))
     # grad_u L is orthogonal to u in the normalized model: |u| is a constant of the flow.
     assert np.linalg.norm(res.w + model.s) == pytest.approx(np.linalg.norm(w0 + model.s), rel=1e-9)
+
+
+@pytest.mark.parametrize("normalize", [True, False], ids=["norm", "raw"])
+def test_without_numba_the_flow_steps_with_the_numpy_reference(rng, monkeypatch, normalize):
+    model, w_star, a_star, w0, a0 = problem(rng, "custom", normalize)
+    times = np.linspace(0.0, 1.0, 5)
+    fast = sn.gradient_flow(model, w_star, a_star, w0, a0, t_max=1.0, times=times)
+    monkeypatch.setitem(sys.modules, "shortcutnet.backends.numba_reduced", None)  # its import now fails
+    monkeypatch.delattr(importlib.import_module("shortcutnet.backends"), "numba_reduced", raising=False)
+    assert sn.flow._kernel().__module__ == "shortcutnet.flow"
+    plain = sn.gradient_flow(model, w_star, a_star, w0, a0, t_max=1.0, times=times)
+    np.testing.assert_allclose(plain.a, fast.a, rtol=1e-12)
+    np.testing.assert_allclose(plain.w, fast.w, rtol=1e-12, atol=1e-15)
+    for name in sn.flow.COLUMNS:
+        np.testing.assert_allclose(plain.history[name], fast.history[name], rtol=1e-11, atol=1e-15)
 
 
 def test_exported():
