@@ -25,6 +25,7 @@ from .population import (
 from .schedules import constant, make_schedule, piecewise
 from .seeds import trial_seed
 from .train import History, TrainResult, TrialsResult, run_trials, train
+from .flow import FlowResult, gradient_flow
 
 
 def backends() -> list:
@@ -50,6 +51,7 @@ def build_info() -> dict:
 __all__ = [
     "__version__",
     "BackendWarning",
+    "FlowResult",
     "History",
     "Model",
     "OUTCOMES",
@@ -60,6 +62,7 @@ __all__ = [
     "backends",
     "build_info",
     "constant",
+    "gradient_flow",
     "init_first_layer",
     "init_second_layer",
     "is_spurious_minimum",

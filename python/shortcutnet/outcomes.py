@@ -95,33 +95,49 @@ def classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, threshol
     w, a, w_star, a_star = (np.asarray(x, dtype=np.float64) for x in (w, a, w_star, a_star))
     loss = np.asarray(loss, dtype=np.float64)
     phi = np.asarray(phi, dtype=np.float64)
+    a_sp_err = loss_sp = None
     with np.errstate(all="ignore"):
         w_norm = np.sqrt((w * w).sum(-1))
         a_norm = np.sqrt((a * a).sum(-1))
-        finite = np.isfinite(loss) & np.isfinite(phi) & np.isfinite(w_norm) & np.isfinite(a_norm)
-        diverged = ~finite | (loss > th.divergence) | (w_norm > th.divergence) | (a_norm > th.divergence)
         if normalize:
             a_err = np.sqrt(((a - a_star) ** 2).sum(-1))
         else:
             rho = np.sqrt(((w + s) ** 2).sum(-1))[..., None]
             rho_star = np.sqrt(((w_star + s) ** 2).sum(-1))[..., None]
             a_err = np.sqrt(((rho * a - rho_star * a_star) ** 2).sum(-1))
-        is_global = (phi <= th.global_phi) & (a_err <= th.global_a_err)
         if normalize and stride >= np.shape(s)[0]:
             k = a_star.shape[-1]
             a_sp = ((math.pi / (math.pi - 1.0 + k)) * a_star.sum(-1, keepdims=True) - a_star) / (math.pi - 1.0)
             loss_sp = spurious_loss(a_sp, a_star)
+            a_sp_err = np.sqrt(((a - a_sp) ** 2).sum(-1))
+    return classify_observables(loss, phi, w_norm, a_norm, a_err, a_sp_err, loss_sp, th)
+
+
+def classify_observables(loss, phi, w_norm, a_norm, a_err, a_sp_err=None, loss_sp=None, thresholds=None) -> np.ndarray:
+    """The outcome rule on the quantities it reads, for engines that have them without (w, a).
+
+    ``a_err`` is ``|a - a*|`` (normalized model) or ``|rho a - rho* a*|`` (un-normalized);
+    ``a_sp_err = |a - a_sp|`` and ``loss_sp = L(a_sp, pi)`` where the spurious optimum applies
+    (normalized, non-overlapping model), else None.  All broadcast against ``loss``.
+    """
+    th = as_thresholds(thresholds)
+    loss, phi, w_norm, a_norm, a_err = (np.asarray(x, dtype=np.float64) for x in (loss, phi, w_norm, a_norm, a_err))
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(loss) & np.isfinite(phi) & np.isfinite(w_norm) & np.isfinite(a_norm)
+        diverged = ~finite | (loss > th.divergence) | (w_norm > th.divergence) | (a_norm > th.divergence)
+        is_global = (phi <= th.global_phi) & (a_err <= th.global_a_err)
+        if a_sp_err is not None:
             is_spurious = (
                 (phi > 0.5 * math.pi)
-                & (np.sqrt(((a - a_sp) ** 2).sum(-1)) <= th.spurious_a_err)
+                & (np.asarray(a_sp_err) <= th.spurious_a_err)
                 & (np.abs(loss - loss_sp) <= th.spurious_loss_gap * np.maximum(1.0, loss_sp))
             )
         else:
             is_spurious = np.zeros_like(is_global)
     code = np.full(np.shape(loss), UNCONVERGED, dtype=np.int8)
-    code[is_spurious] = SPURIOUS
-    code[is_global] = GLOBAL
-    code[diverged] = DIVERGED
+    code[np.broadcast_to(is_spurious, code.shape)] = SPURIOUS
+    code[np.broadcast_to(is_global, code.shape)] = GLOBAL
+    code[np.broadcast_to(diverged, code.shape)] = DIVERGED
     return code
 
 

@@ -39,6 +39,7 @@ def _frozen(x):
 class History(Mapping):
     """A recorded trajectory: columns step, loss, phi, a_dot_astar, a_err, w_norm (NumPy arrays),
     and train_loss (the loss on the step's batch or training set) for stochastic gradients.
+    A continuous-time trajectory (``gradient_flow``) has the column t (float) in place of step.
 
     ``history["phi"]`` is the angle to the teacher at every recorded step; ``len(history)`` is the
     number of columns, ``history.n_records`` the number of rows; ``to_pandas()`` needs pandas.
@@ -47,7 +48,9 @@ class History(Mapping):
     def __init__(self, table, columns=COLUMNS):
         table = np.asarray(table, dtype=np.float64).reshape(-1, len(columns))
         self._columns = {name: _frozen(table[:, i].copy()) for i, name in enumerate(columns)}
-        self._columns["step"] = _frozen(table[:, 0].astype(np.int64))
+        self._time = columns[0]
+        if self._time == "step":
+            self._columns["step"] = _frozen(table[:, 0].astype(np.int64))
 
     def __getitem__(self, name):
         return self._columns[name]
@@ -60,7 +63,7 @@ class History(Mapping):
 
     @property
     def n_records(self) -> int:
-        return self._columns["step"].shape[0]
+        return self._columns[self._time].shape[0]
 
     def to_pandas(self):
         """The trajectory as a pandas DataFrame (pandas is optional)."""

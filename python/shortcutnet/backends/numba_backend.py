@@ -45,6 +45,15 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
                                    optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)
 
 
+def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, record_every, threads):
+    """B trials of population gd or momentum in order-parameter coordinates (docs/reduced.md),
+    parallel over trials (see numba_reduced.run_reduced)."""
+    from . import numba_reduced
+
+    return numba_reduced.run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer,
+                                     record_every, threads)
+
+
 # --------------------------------------------------------------------------- sampled kernels
 from contextlib import contextmanager  # noqa: E402
 

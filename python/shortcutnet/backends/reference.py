@@ -273,3 +273,12 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
 
     return reference_engine.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
                                        optimizer, gradient, batch_size, n_train, seeds, dtype, record_every, threads)
+
+
+def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, record_every, threads):
+    """B trials of population gd or momentum in order-parameter coordinates (docs/reduced.md; see
+    reference_reduced.run_reduced)."""
+    from . import reference_reduced
+
+    return reference_reduced.run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
+                                         optimizer, record_every, threads)
