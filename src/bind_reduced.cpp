@@ -22,7 +22,7 @@ namespace {
 
 // B trials of population gd or momentum on the non-overlapping model in coordinates.  w0 (B, p)
 // and a0 (B, k); w_star (B, p) or (1, p) and a_star (B, k) or (1, k), a first axis of 1 meaning
-// one teacher for every trial (never copied B times).  Returns what run_engine returns.
+// one for every trial (never copied B times).  Returns what run_engine returns.
 py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<double>& w0, const carray<double>& a0,
                       const carray<double>& w_star, const carray<double>& a_star, const carray<double>& rates,
                       std::int64_t n_steps, double tol, const py::tuple& thresholds, const py::tuple& optimizer,
@@ -37,10 +37,10 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   if (w_star.ndim() != 2 || (w_star.shape(0) != B && w_star.shape(0) != 1) || w_star.shape(1) != p)
     fail("w_star: expected shape (" + std::to_string(B) + ", " + std::to_string(p) + ") or (1, " + std::to_string(p) +
          "), got " + shape_of(w_star));
-  const std::int64_t teacher_rows = w_star.shape(0);
-  if (a_star.ndim() != 2 || a_star.shape(0) != teacher_rows || a_star.shape(1) != k)
-    fail("a_star: expected shape (" + std::to_string(teacher_rows) + ", " + std::to_string(k) + ") like w_star, got " +
-         shape_of(a_star));
+  if (a_star.ndim() != 2 || (a_star.shape(0) != B && a_star.shape(0) != 1) || a_star.shape(1) != k)
+    fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + ") or (1, " + std::to_string(k) +
+         "), got " + shape_of(a_star));
+  const std::int64_t w_star_rows = w_star.shape(0);
   for (auto [x, name] : {std::pair{&s, "s"}, {&w0, "w0"}, {&a0, "a0"}, {&w_star, "w_star"}, {&a_star, "a_star"}})
     require_finite(*x, name);
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
@@ -53,7 +53,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
     fail("steps: expected at most 2^53 for the reduced engine (its step counts are exact doubles), got " +
          std::to_string(n_steps));
   for (std::int64_t b = 0; b < B; ++b) check_directions(s.data(), w0.data() + b * p, p, "w0", b);
-  for (std::int64_t b = 0; b < teacher_rows; ++b) check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
+  for (std::int64_t b = 0; b < w_star_rows; ++b) check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
 
   shortcutnet::EngineArgs args{};
   set_optimizer(optimizer, args);
@@ -84,7 +84,8 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   args.a = a.mutable_data();
   args.w_star = w_star.data();
   args.a_star = a_star.data();
-  args.teacher_rows = teacher_rows;
+  args.w_star_rows = w_star_rows;
+  args.a_star_rows = a_star.shape(0);
   args.reduced = true;
   args.record_every = record_every;
   args.out = {outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),

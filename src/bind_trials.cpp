@@ -143,7 +143,8 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.a = a.mutable_data();
   args.w_star = w_star.data();
   args.a_star = a_star.data();
-  args.teacher_rows = B;
+  args.w_star_rows = B;
+  args.a_star_rows = B;
   args.reduced = false;
   args.seeds = seeds.data();
   args.record_every = record_every;

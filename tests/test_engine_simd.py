@@ -1,6 +1,6 @@
-"""The training engine gives the same bits at every instruction-set level (SHORTCUTNET_SIMD caps the
-level the CPU would get), for every optimizer and gradient source, and the same bits as the
-one-trial path."""
+"""The training engines (full and reduced) give the same bits at every instruction-set level
+(SHORTCUTNET_SIMD caps the level the CPU would get), for every optimizer and gradient source, and
+the same bits as the one-trial path."""
 import os
 import subprocess
 import sys
@@ -28,12 +28,20 @@ for shortcut in (False, True):
     w_star = rng.standard_normal((B, 5))
     w0 = sn.init_first_layer(model, "sphere", rng, size=B)
     a0 = sn.init_second_layer(model, a_star, rng)
-    r = sn.run_trials(model, w_star, a_star, w0, a0, steps=400, lr=0.3, tol=1e-12, threads=2, backend="cpp")
-    out += [r.w, r.a, r.loss, r.phi, r.steps, r.steps_to_tol, r.outcome]
-    # Every optimizer in the lanes, every stochastic source one trial at a time per thread.
-    for optimizer in (sn.optim.momentum(0.05, nesterov=True), sn.optim.adam(0.02)):
-        r = sn.run_trials(model, w_star, a_star, w0, a0, steps=300, optimizer=optimizer, threads=2, backend="cpp")
-        out += [r.w, r.a, r.loss]
+    # Both engines' lanes with every optimizer they run, every stochastic source one trial at a time
+    # per thread.
+    for engine in ("full", "reduced"):
+        r = sn.run_trials(model, w_star, a_star, w0, a0, steps=400, lr=0.3, tol=1e-12, threads=2, backend="cpp",
+                          engine=engine)
+        out += [r.w, r.a, r.loss, r.phi, r.steps, r.steps_to_tol, r.outcome]
+        schedule = sn.piecewise([50], [(0.1, 0.2), (0.05, 0.1)])
+        for optimizer in (sn.optim.momentum(0.05, nesterov=True), sn.optim.momentum(schedule, beta=0.5)):
+            r = sn.run_trials(model, w_star, a_star, w0, a0, steps=300, optimizer=optimizer, threads=2,
+                              backend="cpp", engine=engine)
+            out += [r.w, r.a, r.loss, r.phi, r.steps]
+    r = sn.run_trials(model, w_star, a_star, w0, a0, steps=300, optimizer=sn.optim.adam(0.02), threads=2,
+                      backend="cpp")
+    out += [r.w, r.a, r.loss]
     for dtype in (np.float32, np.float64):
         for kw in (dict(gradient="sampled", batch_size=40), dict(gradient="empirical", n_train=200),
                    dict(gradient="empirical", n_train=200, batch_size=32)):

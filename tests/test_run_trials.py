@@ -115,32 +115,39 @@ def interrupt_after(seconds):
     return timer
 
 
+# Steps that take minutes uninterrupted (lr tiny and tol 0: nothing stops early) in each engine.
+LONG_RUN_STEPS = {"full": 400_000, "reduced": 400_000_000}
+
+
 @pytest.mark.parametrize("backend", ["cpp", "numba"])
-def test_ctrl_c_stops_a_long_run(backend):
+@pytest.mark.parametrize("engine", ["full", "reduced"])
+def test_ctrl_c_stops_a_long_run(backend, engine):
     if not available(backend):
         pytest.skip(f"{backend} backend not available")
     model = sn.Model(20, 10, shortcut=False)
     w_star, a_star, w0, a0 = batch(model, 1, 500)
-    sn.run_trials(model, w_star, a_star, w0, a0, steps=2, lr=0.1, backend=backend)  # compiled before timing
-    # lr tiny and tol 0: nothing stops early; uninterrupted this takes minutes.
+    sn.run_trials(model, w_star, a_star, w0, a0, steps=2, lr=0.1, backend=backend, engine=engine)  # compiled first
     timer = interrupt_after(0.3)
     start = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
-            sn.run_trials(model, w_star, a_star, w0, a0, steps=400_000, lr=1e-7, tol=0.0, backend=backend)
+            sn.run_trials(model, w_star, a_star, w0, a0, steps=LONG_RUN_STEPS[engine], lr=1e-7, tol=0.0,
+                          backend=backend, engine=engine)
     finally:
         timer.cancel()
     assert time.perf_counter() - start < 1.3
 
 
-def test_ctrl_c_stops_a_long_train():
+@pytest.mark.parametrize("engine", ["full", "reduced"])
+def test_ctrl_c_stops_a_long_train(engine):
     model = sn.Model(20, 10, shortcut=False)
     w_star, a_star, w0, a0 = problem(model, 1)
     timer = interrupt_after(0.3)
     start = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
-            sn.train(model, w_star, a_star, w0, a0, steps=3_000_000, lr=1e-7, tol=0.0, record_every=1000)
+            sn.train(model, w_star, a_star, w0, a0, steps=LONG_RUN_STEPS[engine] * 10, lr=1e-7, tol=0.0,
+                     record_every=1000, engine=engine)
     finally:
         timer.cancel()
     assert time.perf_counter() - start < 1.3

@@ -42,9 +42,10 @@ struct EngineArgs {
   std::int64_t batch;
   double* w;
   double* a;
-  const double* w_star;        // (teacher_rows, p)
-  const double* a_star;        // (teacher_rows, k)
-  std::int64_t teacher_rows;   // B, or 1 for a teacher shared by all trials (reduced engine only)
+  const double* w_star;        // (w_star_rows, p)
+  const double* a_star;        // (a_star_rows, k)
+  std::int64_t w_star_rows;    // B, or 1 for one shared by all trials (reduced engine only)
+  std::int64_t a_star_rows;
   bool reduced;                // the order-parameter engine (docs/reduced.md): population gd or momentum,
                                // non-overlapping patches
   const std::uint64_t* seeds;  // (B,)

@@ -43,7 +43,7 @@ struct ReducedConfig {
   double* a;  // (B, k)
   const double* w_star;
   const double* a_star;
-  std::int64_t teacher_rows;  // 1 (shared by all trials) or B
+  std::int64_t w_star_rows, a_star_rows;  // 1 (shared by all trials) or B
   EngineOutputs out;
 };
 
@@ -141,10 +141,10 @@ class ReducedLanes : public LaneSet {
       park(l);
       return;
     }
-    const std::int64_t row = cfg_.teacher_rows == 1 ? 0 : b;
+    const std::int64_t ws_row = cfg_.w_star_rows == 1 ? 0 : b, as_row = cfg_.a_star_rows == 1 ? 0 : b;
     double* e = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(2 * p_ + 3 * k_);
     const reduced::Coordinates c = reduced::set_up(cfg_.arch, cfg_.w + b * p_, cfg_.a + b * k_,
-                                                   cfg_.w_star + row * p_, cfg_.a_star + row * k_, e, e + 2 * p_,
+                                                   cfg_.w_star + ws_row * p_, cfg_.a_star + as_row * k_, e, e + 2 * p_,
                                                    work_.data());
     coords_[l] = c;
     trial_[l] = b;
@@ -376,7 +376,8 @@ class ReducedEngine : public EngineBase {
     cfg.a = args.a;
     cfg.w_star = args.w_star;
     cfg.a_star = args.a_star;
-    cfg.teacher_rows = args.teacher_rows;
+    cfg.w_star_rows = args.w_star_rows;
+    cfg.a_star_rows = args.a_star_rows;
     cfg.out = args.out;
     return cfg;
   }

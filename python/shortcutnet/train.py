@@ -203,14 +203,30 @@ def _as_gradient(gradient, batch_size, n_train, seed, dtype):
     return gradient, batch_size, n_train, dtype
 
 
-def _as_engine(engine) -> str:
+def _reduced_obstacle(model, optimizer, gradient):
+    """Why the reduced engine cannot run this configuration (docs/reduced.md section 1), or None."""
+    if gradient != "population":
+        return f"it follows the population gradient, got gradient={gradient!r}"
+    if model.stride < model.p:
+        return f"it needs non-overlapping patches (stride >= p), got stride={model.stride} < p={model.p}"
+    kind = optimizer.engine_spec()[0]
+    if kind not in ("gd", "momentum"):
+        return f"it runs gd and momentum (Adam's per-entry scaling leaves its subspaces), got optimizer {kind!r}"
+    return None
+
+
+def _as_engine(engine, model, optimizer, gradient) -> str:
+    """The engine that runs: "reduced" wherever it is exact for engine="auto", else "full"."""
     if not isinstance(engine, str):
         raise TypeError(f"engine: expected one of {list(ENGINES)}, got {describe(engine)}")
     check_choice("engine", engine, set(ENGINES))
-    if engine == "reduced":
-        raise ValueError("engine: the reduced order-parameter engine is not part of this build; expected 'auto' "
-                         "or 'full', got 'reduced'")
-    return "full"
+    if engine == "full":
+        return "full"
+    obstacle = _reduced_obstacle(model, optimizer, gradient)
+    if engine == "reduced" and obstacle is not None:
+        raise ValueError(f"engine: the reduced order-parameter engine does not apply here: {obstacle}; "
+                         "use engine='full' or 'auto'")
+    return "full" if obstacle is not None else "reduced"
 
 
 def _rates(optimizer, steps):
@@ -219,11 +235,17 @@ def _rates(optimizer, steps):
 
 
 def _run_engine(module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds,
-                dtype, tol, th, record_every, threads):
-    return module.run_engine(model.s, model.stride, model.normalize, w0, a0, w_star, a_star,
-                             np.ascontiguousarray(_rates(optimizer, steps)), steps, tol, th.as_tuple(),
-                             optimizer.engine_spec(), gradient, batch_size, n_train, seeds, dtype, record_every,
-                             threads)
+                dtype, tol, th, record_every, threads, engine):
+    rates = np.ascontiguousarray(_rates(optimizer, steps))
+    if engine == "reduced":
+        return module.run_reduced(model.s, model.normalize, w0, a0, w_star, a_star, rates, steps, tol, th.as_tuple(),
+                                  optimizer.engine_spec(), record_every, threads)
+    # The full engine reads one teacher per trial.
+    w_star = np.ascontiguousarray(np.broadcast_to(w_star, (w0.shape[0], model.p)))
+    a_star = np.ascontiguousarray(np.broadcast_to(a_star, (w0.shape[0], model.k)))
+    return module.run_engine(model.s, model.stride, model.normalize, w0, a0, w_star, a_star, rates, steps, tol,
+                             th.as_tuple(), optimizer.engine_spec(), gradient, batch_size, n_train, seeds, dtype,
+                             record_every, threads)
 
 
 def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=None, gradient="population",
@@ -242,7 +264,10 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     record_every: record the trajectory every so many steps (and at the final step).
     thresholds: the outcome rule's thresholds (``shortcutnet.Thresholds`` or a dict).  threads:
     threads for one step's sums over samples (results do not depend on it).  A callable ``lr`` is
-    evaluated once for every step before the run.
+    evaluated once for every step before the run.  engine: ``"auto"`` (the reduced order-parameter
+    engine of docs/reduced.md wherever it is exact: population gradient, non-overlapping patches,
+    gd or momentum; the full-dimensional one otherwise), ``"reduced"`` (an error where it does not
+    apply) or ``"full"``; ``result.engine`` names the one that ran.
     """
     check_model(model)
     w0, a0, w_star, a_star = check_parameters(model, w0, a0, w_star, a_star)
@@ -252,7 +277,7 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     th = as_thresholds(thresholds)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine)
+    engine = _as_engine(engine, model, optimizer, gradient)
     threads = _as_threads(threads)
     stochastic = gradient != "population"
     if stochastic:
@@ -264,7 +289,7 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     seeds = np.array([seed if stochastic else 0], dtype=np.uint64)
     code, phi, loss, steps_to_tol, n, w, a, train_loss, history = _run_engine(
         module, model, w0[None], a0[None], w_star[None], a_star[None], steps, optimizer, gradient, batch_size,
-        n_train, seeds, dtype, tol, th, record_every, threads)
+        n_train, seeds, dtype, tol, th, record_every, threads, engine)
     history = np.asarray(history)
     columns = STOCHASTIC_COLUMNS if stochastic else COLUMNS
     return TrainResult(w=_frozen(w[0]), a=_frozen(a[0]), steps=int(n[0]), outcome=OUTCOMES[int(code[0])],
@@ -274,15 +299,25 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
 
 
 def _batched(name, x, batch, length, shared_ok):
+    """x as (batch, length), or (1, length) for a shared vector (never copied batch times)."""
     x = as_float_array(name, x)
     if shared_ok and x.ndim == 1:
         if x.shape[0] != length:
             raise ValueError(f"{name}: expected shape ({length},) or ({batch}, {length}), got shape {x.shape}")
-        return np.ascontiguousarray(np.broadcast_to(x, (batch, length)))
+        return np.ascontiguousarray(x[None])
     if x.ndim != 2 or x.shape != (batch, length):
         expected = f"({length},) or ({batch}, {length})" if shared_ok else f"({batch}, {length})"
         raise ValueError(f"{name}: expected shape {expected}, got shape {x.shape}")
     return x
+
+
+def _check_directions(name, x, s, rows_per_pass=1 << 16):
+    """Every row of x + s is non-zero; a pass at a time, so that no (B, p) temporary is made."""
+    for start in range(0, x.shape[0], rows_per_pass):
+        bad = np.flatnonzero(~np.any(x[start:start + rows_per_pass] + s, axis=1))
+        if bad.size:
+            raise ValueError(f"{name}: expected {name} + s != 0 (the filter direction is undefined), "
+                             f"got {name} + s = 0 in trial {start + bad[0]}")
 
 
 def _trial_seeds(seed, batch) -> np.ndarray:
@@ -307,6 +342,8 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     seed (stochastic gradients): an integer (trial b uses ``shortcutnet.trial_seed(seed, b)``) or an
     integer array of shape (B,); trial b gives exactly what ``train`` gives with that seed (bit for
     bit on the cpp backend).  threads: number of threads (default: all); results do not depend on it.
+    engine as for :func:`train`: ``"auto"`` runs the reduced engine wherever it is exact, at a cost
+    per step that does not grow with k and p; shared teachers are never copied B times there.
     """
     check_model(model)
     w0 = as_float_array("w0", w0)
@@ -317,23 +354,20 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     w_star = _batched("w_star", w_star, batch, model.p, shared_ok=True)
     a_star = _batched("a_star", a_star, batch, model.k, shared_ok=True)
     for name, x in (("w0", w0), ("w_star", w_star)):
-        bad = np.flatnonzero(~np.any(x + model.s, axis=1))
-        if bad.size:
-            raise ValueError(f"{name}: expected {name} + s != 0 (the filter direction is undefined), "
-                             f"got {name} + s = 0 in trial {bad[0]}")
+        _check_directions(name, x, model.s)
     steps = as_int("steps", steps, minimum=1)
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
     threads = _as_threads(threads)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine)
+    engine = _as_engine(engine, model, optimizer, gradient)
     stochastic = gradient != "population"
     seeds = _trial_seeds(seed, batch) if stochastic else np.zeros(batch, dtype=np.uint64)
     module = get_backend(backend)
     code, phi, loss, steps_to_tol, n, w, a, train_loss, _ = _run_engine(
         module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds, dtype, tol,
-        th, 0, threads)
+        th, 0, threads, engine)
     code = np.asarray(code, dtype=np.int8)
     return TrialsResult(outcome=_frozen(np.asarray(OUTCOMES)[code]), outcome_code=_frozen(code), phi=_frozen(phi),
                         loss=_frozen(loss), steps_to_tol=_frozen(steps_to_tol), steps=_frozen(n), w=_frozen(w),

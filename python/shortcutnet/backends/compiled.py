@@ -29,6 +29,15 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
                             gradient, batch_size, n_train, seeds, _dtype_name(dtype), record_every, threads)
 
 
+def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, record_every, threads):
+    """B trials of population gd or momentum in the compiled reduced engine (docs/reduced.md); the
+    results of run_engine.  w_star, a_star: (B, .) or (1, .) for one teacher shared by all trials."""
+    if threads is None:
+        threads = _core.default_threads()
+    return _core.run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer,
+                             record_every, threads)
+
+
 # --------------------------------------------------------------------------- sampled kernels
 def _dtype_name(dtype):
     import numpy as np
