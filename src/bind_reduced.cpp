@@ -65,8 +65,6 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   py::array_t<double> w({B, p}), a({B, k}), phi(B), loss(B), train_loss(B);
   py::array_t<std::int8_t> outcome(B);
   py::array_t<std::int64_t> steps_to_tol(B), steps(B);
-  std::copy_n(w0.data(), B * p, w.mutable_data());
-  std::copy_n(a0.data(), B * k, a.mutable_data());
 
   args.s = s.data();
   args.k = k;
@@ -82,6 +80,8 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   args.batch = B;
   args.w = w.mutable_data();
   args.a = a.mutable_data();
+  args.w_start = w0.data();
+  args.a_start = a0.data();
   args.w_star = w_star.data();
   args.a_star = a_star.data();
   args.w_star_rows = w_star_rows;

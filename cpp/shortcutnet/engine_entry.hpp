@@ -42,6 +42,8 @@ struct EngineArgs {
   std::int64_t batch;
   double* w;
   double* a;
+  const double* w_start;  // reduced engine: w0 and a0, read there (w and a are written only)
+  const double* a_start;
   const double* w_star;        // (w_star_rows, p)
   const double* a_star;        // (a_star_rows, k)
   std::int64_t w_star_rows;    // B, or 1 for one shared by all trials (reduced engine only)

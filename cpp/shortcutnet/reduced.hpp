@@ -36,7 +36,7 @@ struct Coordinates {
 };
 
 // Scratch doubles of set_up for filter length p and k patches.
-inline std::int64_t setup_workspace_size(std::int64_t k, std::int64_t p) { return std::max(3 * p, 2 * k); }
+inline std::int64_t setup_workspace_size(std::int64_t k, std::int64_t p) { return std::max(2 * p, 4 * k); }
 
 namespace detail {
 
@@ -61,26 +61,110 @@ inline int extend_basis(const double* v, double* basis, int count, std::int64_t 
 
 }  // namespace detail
 
-// The coordinates of trial (w0, a0) against the teacher (w_star, a_star) and the bases they refer
-// to: e (2 p doubles: e1, e2) and f (3 k doubles: f1, f2, f3; rows beyond the a-space's dimension
-// are zero).  work: setup_workspace_size(k, p) doubles.  Requires w0 + s != 0 and w* + s != 0.
-inline Coordinates set_up(const Architecture& arch, const double* w0, const double* a0, const double* w_star,
-                          const double* a_star, double* e, double* f, double* work) {
+// The teacher's part of the coordinates, shared by every trial with that teacher: e1 = u*/|u*| and
+// the orthonormal basis f1, f2 of span(a*, 1) (rows beyond its dimension d are zero).
+struct TeacherFrame {
+  double rho_star;
+  int d;
+  double A[2], C[2];  // a* and 1 in (f1, f2)
+};
+
+// e1: p doubles; f: 2 k doubles (f1, f2); work: setup_workspace_size(k, p) doubles.
+inline TeacherFrame set_up_teacher(const Architecture& arch, const double* w_star, const double* a_star, double* e1,
+                                   double* f, double* work) {
   const std::int64_t p = arch.p, k = arch.k;
-  double* u0 = work;
-  double* us = work + p;
-  double* perp = work + 2 * p;
-  for (std::int64_t t = 0; t < p; ++t) {
-    u0[t] = w0[t] + arch.s[t];
-    us[t] = w_star[t] + arch.s[t];
+  TeacherFrame frame{};
+  for (std::int64_t t = 0; t < p; ++t) work[t] = w_star[t] + arch.s[t];
+  frame.rho_star = safe_norm(work, p);
+  for (std::int64_t t = 0; t < p; ++t) e1[t] = work[t] / frame.rho_star;
+  double* ones = work;
+  double* scratch = work + k;
+  for (std::int64_t j = 0; j < k; ++j) ones[j] = 1.0;
+  for (std::int64_t j = 0; j < 2 * k; ++j) f[j] = 0.0;
+  int d = detail::extend_basis(a_star, f, 0, k, scratch);
+  d = detail::extend_basis(ones, f, d, k, scratch);
+  frame.d = d;
+  for (int i = 0; i < 2; ++i) {
+    frame.A[i] = i < d ? dot(a_star, f + i * k, k) : 0.0;
+    frame.C[i] = i < d ? dot(ones, f + i * k, k) : 0.0;
   }
-  Coordinates c{};
-  double* e1 = e;
-  double* e2 = e + p;
-  c.rho_star = safe_norm(us, p);
-  for (std::int64_t t = 0; t < p; ++t) e1[t] = us[t] / c.rho_star;
-  // The part of u0 orthogonal to u*, from exact products and projected twice (population.hpp).
-  angle_parts_and_perp(us, u0, p, perp);
+  return frame;
+}
+
+namespace detail {
+
+// Sums over n entries in 8 interleaved partial sums added in a fixed order: the loops vectorize
+// (no reassociation is needed) and give the same bits at every SIMD width.
+constexpr int kParts = 8;
+
+// body(i, i % kParts) for i in [0, n), in blocks of kParts so that each block's kParts updates of
+// distinct partial sums compile to SIMD operations.
+template <class Body>
+SHORTCUTNET_LANE_INLINE void for_parts(std::int64_t n, Body&& body) {
+  std::int64_t i = 0;
+  for (; i + kParts <= n; i += kParts)
+#pragma omp simd
+    for (int j = 0; j < kParts; ++j) body(i + j, j);
+  for (int j = 0; i + j < n; ++j) body(i + j, j);
+}
+
+inline double add_parts(const double* acc) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// The u-plane of a trial the fast way (projections of u0 on e1 without exact products); false when
+// u0 is nearly parallel to u* or its scale is extreme, where the exact way is needed.
+inline bool u_plane_fast(const Architecture& arch, const double* e1, const double* w0, double* e2, double* r,
+                         Coordinates& c) {
+  const std::int64_t p = arch.p;
+  const double* s = arch.s;
+  double cx[kParts] = {}, nu[kParts] = {}, o1[kParts] = {}, nw[kParts] = {};
+  for_parts(p, [&](std::int64_t t, int j) {
+    const double u = w0[t] + s[t];
+    cx[j] += u * e1[t];
+    nu[j] += u * u;
+    o1[j] += w0[t] * e1[t];
+    nw[j] += w0[t] * w0[t];
+  });
+  const double x0 = add_parts(cx), u_sq = add_parts(nu), om1 = add_parts(o1), w_sq = add_parts(nw);
+  double dd[kParts] = {};
+  for_parts(p, [&](std::int64_t t, int j) {
+    r[t] = (w0[t] + s[t]) - x0 * e1[t];
+    dd[j] += r[t] * e1[t];
+  });
+  const double d = add_parts(dd);
+  double rr[kParts] = {};
+  for_parts(p, [&](std::int64_t t, int j) {
+    r[t] -= d * e1[t];
+    rr[j] += r[t] * r[t];
+  });
+  const double r_sq = add_parts(rr);
+  // Only where the residual is above 1e-6 |u0| (its relative rounding, about eps |u0|/|r|, stays
+  // below 1e-10) and the squares are far from overflow and underflow.
+  if (!(u_sq > 1e-280 && u_sq < 1e280 && w_sq < 1e280 && r_sq > 1e-12 * u_sq)) return false;
+  c.x0 = x0;
+  c.y0 = std::sqrt(r_sq);
+  double o2[kParts] = {};
+  const double inv = 1.0 / c.y0;
+  for_parts(p, [&](std::int64_t t, int j) {
+    e2[t] = r[t] * inv;
+    o2[j] += w0[t] * e2[t];
+  });
+  c.om1 = om1;
+  c.om2 = add_parts(o2);
+  c.om_perp_sq = std::max(0.0, w_sq - c.om1 * c.om1 - c.om2 * c.om2);
+  return true;
+}
+
+// The u-plane the exact way: the part of u0 orthogonal to u* from exact products, projected twice
+// (population.hpp).  work: 2 p doubles.
+inline void u_plane_exact(const Architecture& arch, const double* e1, const double* w0, double* e2, double* work,
+                          Coordinates& c) {
+  const std::int64_t p = arch.p;
+  double* u0 = work;
+  double* perp = work + p;
+  for (std::int64_t t = 0; t < p; ++t) u0[t] = w0[t] + arch.s[t];
+  angle_parts_and_perp(e1, u0, p, perp);
   // A residual of rounding (an exactly parallel u0 whose ratio to u* rounds) points anywhere, even
   // along e1: u0 counts as parallel below 1e-20 |u0| (docs/reduced.md section 2).
   const double residual = safe_norm(perp, p);
@@ -95,32 +179,89 @@ inline Coordinates set_up(const Architecture& arch, const double* w0, const doub
     om_perp_sq += r * r;
   }
   c.om_perp_sq = om_perp_sq;
+}
 
-  double* ones = work;  // the u-plane's scratch is free again
-  double* scratch = work + k;
-  for (std::int64_t j = 0; j < 3 * k; ++j) f[j] = 0.0;
-  for (std::int64_t j = 0; j < k; ++j) ones[j] = 1.0;
-  int d = 0;
-  d = detail::extend_basis(a_star, f, d, k, scratch);
-  d = detail::extend_basis(ones, f, d, k, scratch);
-  d = detail::extend_basis(a0, f, d, k, scratch);
-  for (int i = 0; i < 3; ++i) {
-    const double* fi = f + i * k;
-    c.A[i] = i < d ? dot(a_star, fi, k) : 0.0;
-    c.C[i] = i < d ? dot(ones, fi, k) : 0.0;
-    c.alpha0[i] = i < d ? dot(a0, fi, k) : 0.0;
+// f3 = the unit part of a0 orthogonal to span(f1, f2), projected twice, and a0's coordinates; the
+// fast way, false where the exact way is needed (extreme scales).  r: k doubles.
+inline bool a_space_fast(const double* f, const double* a0, std::int64_t k, double* f3, double* r, Coordinates& c,
+                         bool& kept) {
+  const double* f1 = f;
+  const double* f2 = f + k;
+  double c1[kParts] = {}, c2[kParts] = {}, nn[kParts] = {};
+  for_parts(k, [&](std::int64_t i, int j) {
+    c1[j] += a0[i] * f1[i];
+    c2[j] += a0[i] * f2[i];
+    nn[j] += a0[i] * a0[i];
+  });
+  const double p1 = add_parts(c1), p2 = add_parts(c2), a_sq = add_parts(nn);
+  if (!(a_sq < 1e280) || (a_sq > 0.0 && a_sq < 1e-280)) return false;
+  double d1[kParts] = {}, d2[kParts] = {};
+  for_parts(k, [&](std::int64_t i, int j) {
+    r[i] = a0[i] - p1 * f1[i] - p2 * f2[i];
+    d1[j] += r[i] * f1[i];
+    d2[j] += r[i] * f2[i];
+  });
+  const double q1 = add_parts(d1), q2 = add_parts(d2);
+  double rr[kParts] = {};
+  for_parts(k, [&](std::int64_t i, int j) {
+    r[i] -= q1 * f1[i] + q2 * f2[i];
+    rr[j] += r[i] * r[i];
+  });
+  const double r_norm = std::sqrt(add_parts(rr));
+  c.alpha0[0] = p1;
+  c.alpha0[1] = p2;
+  kept = r_norm > kSpanTolerance * std::sqrt(a_sq);
+  double a3[kParts] = {};
+  const double inv = kept ? 1.0 / r_norm : 0.0;
+  for_parts(k, [&](std::int64_t i, int j) {
+    f3[i] = r[i] * inv;
+    a3[j] += a0[i] * f3[i];
+  });
+  c.alpha0[2] = add_parts(a3);
+  return true;
+}
+
+}  // namespace detail
+
+// The coordinates of trial (w0, a0) in its teacher's frame (e1, f = f1 f2), with the trial's own
+// basis vectors e2 (p doubles) and f3 (k doubles; zero when a0 lies in span(a*, 1)).  work:
+// setup_workspace_size(k, p) doubles.  Requires w0 + s != 0.
+inline Coordinates set_up_trial(const Architecture& arch, const TeacherFrame& frame, const double* e1, const double* f,
+                                const double* w0, const double* a0, double* e2, double* f3, double* work) {
+  const std::int64_t k = arch.k;
+  Coordinates c{};
+  c.rho_star = frame.rho_star;
+  if (!detail::u_plane_fast(arch, e1, w0, e2, work, c)) detail::u_plane_exact(arch, e1, w0, e2, work, c);
+  bool kept = false;
+  if (!detail::a_space_fast(f, a0, k, f3, work, c, kept)) {
+    // Extreme scales: the basis extended with the rescaling of safe_norm.
+    double* basis = work;  // f1, f2, f3 in a row-major block of 3 k, then k of scratch
+    for (std::int64_t j = 0; j < 2 * k; ++j) basis[j] = f[j];
+    for (std::int64_t j = 0; j < k; ++j) basis[2 * k + j] = 0.0;
+    // Zero rows of f contribute nothing to the projections, so the new row is always row 2.
+    kept = detail::extend_basis(a0, basis, 2, k, work + 3 * k) == 3;
+    for (std::int64_t j = 0; j < k; ++j) f3[j] = basis[2 * k + j];
+    c.alpha0[0] = dot(a0, f, k);
+    c.alpha0[1] = dot(a0, f + k, k);
+    c.alpha0[2] = kept ? dot(a0, f3, k) : 0.0;
   }
+  for (int i = 0; i < 2; ++i) {
+    c.A[i] = frame.A[i];
+    c.C[i] = frame.C[i];
+  }
+  c.A[2] = c.C[2] = 0.0;  // f3 is orthogonal to a* and 1
   return c;
 }
 
-// w = w0 + (x - x0) e1 + (y - y0) e2 and a = a0 + sum_i (alpha_i - alpha0_i) f_i, in place over
-// w (holding w0) and a (holding a0).
-inline void rebuild(const Coordinates& c, const double* e, const double* f, std::int64_t k, std::int64_t p, double x,
-                    double y, const double* alpha, double* w, double* a) {
+// w = w0 + (x - x0) e1 + (y - y0) e2 and a = a0 + sum_i (alpha_i - alpha0_i) f_i, written to w
+// and a (which may be w0 and a0).
+inline void rebuild(const Coordinates& c, const double* e1, const double* e2, const double* f, const double* f3,
+                    std::int64_t k, std::int64_t p, double x, double y, const double* alpha, const double* w0,
+                    const double* a0, double* w, double* a) {
   const double dx = x - c.x0, dy = y - c.y0;
-  for (std::int64_t t = 0; t < p; ++t) w[t] = w[t] + (dx * e[t] + dy * e[p + t]);
+  for (std::int64_t t = 0; t < p; ++t) w[t] = w0[t] + (dx * e1[t] + dy * e2[t]);
   const double d0 = alpha[0] - c.alpha0[0], d1 = alpha[1] - c.alpha0[1], d2 = alpha[2] - c.alpha0[2];
-  for (std::int64_t j = 0; j < k; ++j) a[j] = a[j] + ((d0 * f[j] + d1 * f[k + j]) + d2 * f[2 * k + j]);
+  for (std::int64_t j = 0; j < k; ++j) a[j] = a0[j] + ((d0 * f[j] + d1 * f[k + j]) + d2 * f3[j]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,47 +270,31 @@ inline void rebuild(const Coordinates& c, const double* e, const double* f, std:
 // instruction set: -ffp-contract=off, correctly rounded sqrt and division).
 
 // atan(t) for |t| <= tan(pi/8): t + t z P(z), z = t^2, P a Chebyshev interpolant of degree 10
-// (relative error of atan below 1.1e-16 before rounding).
+// (relative error of atan 1.1e-16 measured against mpmath).  Polynomials here are evaluated by
+// Estrin's scheme: the lanes' step is bound by the latency of its dependency chains, and Estrin's
+// are a third as long as Horner's.
 SHORTCUTNET_LANE_INLINE double atan_small(double t) {
   const double z = t * t;
-  double acc = -0.01917688711906226;
-  acc = acc * z + 0.03923165829558719;
-  acc = acc * z + -0.0508544973794026;
-  acc = acc * z + 0.0585814891280221;
-  acc = acc * z + -0.06664511447381948;
-  acc = acc * z + 0.07692183190826087;
-  acc = acc * z + -0.09090904578123903;
-  acc = acc * z + 0.11111111015256361;
-  acc = acc * z + -0.14285714284666542;
-  acc = acc * z + 0.1999999999999552;
-  acc = acc * z + -0.3333333333333333;
+  const double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+  const double e0 = (-0.3333333333333333 + 0.1999999999999552 * z) + (-0.14285714284666542 + 0.11111111015256361 * z) * z2;
+  const double e1 = (-0.09090904578123903 + 0.07692183190826087 * z) + (-0.06664511447381948 + 0.0585814891280221 * z) * z2;
+  const double e2 = (-0.0508544973794026 + 0.03923165829558719 * z) + -0.01917688711906226 * z2;
+  const double acc = (e0 + e1 * z4) + e2 * z8;
   return t + t * (z * acc);
 }
 
 // pi - g(phi) = pi - (pi - phi) cos(phi) - sin(phi) on [0, pi] as phi^2 h(phi), h a Chebyshev
-// interpolant of degree 18 in phi - pi/2 (relative error below 5e-16 over the whole range, and no
-// cancellation near 0, where pi - g ~ pi phi^2/2).
+// interpolant of degree 18 in phi - pi/2 (relative error 5.7e-16 over the whole range measured
+// against mpmath, and no cancellation near 0, where pi - g ~ pi phi^2/2).
 SHORTCUTNET_LANE_INLINE double pi_minus_g_of(double phi) {
   const double t = phi - 1.5707963267948966;
-  double acc = 7.366079685160743e-18;
-  acc = acc * t + -3.591177395647569e-17;
-  acc = acc * t + -2.5568926196248524e-15;
-  acc = acc * t + 1.2538301965188525e-14;
-  acc = acc * t + 6.838242275011037e-13;
-  acc = acc * t + -3.3804554838577765e-12;
-  acc = acc * t + -1.4018690722411281e-10;
-  acc = acc * t + 7.010059938878655e-10;
-  acc = acc * t + 2.1108054673884398e-08;
-  acc = acc * t + -1.0739433233204428e-07;
-  acc = acc * t + -2.1948515219364285e-06;
-  acc = acc * t + 1.1489007892177673e-05;
-  acc = acc * t + 0.00014293290738013874;
-  acc = acc * t + -0.0007890509003520294;
-  acc = acc * t + -0.004818240745524966;
-  acc = acc * t + 0.0301738241790252;
-  acc = acc * t + 0.04209466814534968;
-  acc = acc * t + -0.46849461497863115;
-  acc = acc * t + 0.8679548101658116;
+  const double t2 = t * t, t4 = t2 * t2, t8 = t4 * t4, t16 = t8 * t8;
+  const double e0 = (0.8679548101658116 + -0.46849461497863115 * t) + (0.04209466814534968 + 0.0301738241790252 * t) * t2;
+  const double e1 = (-0.004818240745524966 + -0.0007890509003520294 * t) + (0.00014293290738013874 + 1.1489007892177673e-05 * t) * t2;
+  const double e2 = (-2.1948515219364285e-06 + -1.0739433233204428e-07 * t) + (2.1108054673884398e-08 + 7.010059938878655e-10 * t) * t2;
+  const double e3 = (-1.4018690722411281e-10 + -3.3804554838577765e-12 * t) + (6.838242275011037e-13 + 1.2538301965188525e-14 * t) * t2;
+  const double e4 = (-2.5568926196248524e-15 + -3.591177395647569e-17 * t) + 7.366079685160743e-18 * t2;
+  const double acc = (((e0 + e1 * t4) + (e2 + e3 * t4) * t8) + e4 * t16);
   return (phi * phi) * acc;
 }
 

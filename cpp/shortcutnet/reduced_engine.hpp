@@ -39,8 +39,10 @@ struct ReducedConfig {
   OptimizerSpec opt;
   int threads;
   std::int64_t batch;
-  double* w;  // (B, p): w0 in, final w out
-  double* a;  // (B, k)
+  const double* w0;  // (B, p)
+  const double* a0;  // (B, k)
+  double* w;         // (B, p): the final w
+  double* a;         // (B, k)
   const double* w_star;
   const double* a_star;
   std::int64_t w_star_rows, a_star_rows;  // 1 (shared by all trials) or B
@@ -81,8 +83,15 @@ class ReducedLanes : public LaneSet {
 
   ReducedLanes(const ReducedConfig& cfg, std::atomic<std::int64_t>* next)
       : cfg_(cfg), next_(next), k_(cfg.arch.k), p_(cfg.arch.p),
-        bases_(static_cast<std::size_t>(kLanes * (2 * p_ + 3 * k_))),
-        work_(static_cast<std::size_t>(reduced::setup_workspace_size(k_, p_))) {
+        bases_(static_cast<std::size_t>(kLanes * block_size())),
+        work_(static_cast<std::size_t>(reduced::setup_workspace_size(k_, p_))),
+        shared_teacher_(cfg.w_star_rows == 1 && cfg.a_star_rows == 1) {
+    if (shared_teacher_) {
+      shared_e1_.resize(static_cast<std::size_t>(p_));
+      shared_f_.resize(static_cast<std::size_t>(2 * k_));
+      shared_frame_ = reduced::set_up_teacher(cfg.arch, cfg.w_star, cfg.a_star, shared_e1_.data(), shared_f_.data(),
+                                              work_.data());
+    }
     for (int l = 0; l < kLanes; ++l) park(l);
   }
 
@@ -141,11 +150,23 @@ class ReducedLanes : public LaneSet {
       park(l);
       return;
     }
-    const std::int64_t ws_row = cfg_.w_star_rows == 1 ? 0 : b, as_row = cfg_.a_star_rows == 1 ? 0 : b;
-    double* e = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(2 * p_ + 3 * k_);
-    const reduced::Coordinates c = reduced::set_up(cfg_.arch, cfg_.w + b * p_, cfg_.a + b * k_,
-                                                   cfg_.w_star + ws_row * p_, cfg_.a_star + as_row * k_, e, e + 2 * p_,
-                                                   work_.data());
+    // The lane's block: e1 (p), e2 (p), f1 f2 (2 k), f3 (k); e1 and f1 f2 are the shared teacher's
+    // where there is one.
+    double* block = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(block_size());
+    double* e2 = block + p_;
+    double* f3 = block + 2 * p_ + 2 * k_;
+    reduced::TeacherFrame frame = shared_frame_;
+    e1_[l] = shared_e1_.data();
+    f_[l] = shared_f_.data();
+    if (!shared_teacher_) {
+      const std::int64_t ws_row = cfg_.w_star_rows == 1 ? 0 : b, as_row = cfg_.a_star_rows == 1 ? 0 : b;
+      frame = reduced::set_up_teacher(cfg_.arch, cfg_.w_star + ws_row * p_, cfg_.a_star + as_row * k_, block,
+                                      block + 2 * p_, work_.data());
+      e1_[l] = block;
+      f_[l] = block + 2 * p_;
+    }
+    const reduced::Coordinates c = reduced::set_up_trial(cfg_.arch, frame, e1_[l], f_[l], cfg_.w0 + b * p_,
+                                                         cfg_.a0 + b * k_, e2, f3, work_.data());
     coords_[l] = c;
     trial_[l] = b;
     active_[l] = 1.0;
@@ -169,7 +190,7 @@ class ReducedLanes : public LaneSet {
     bx_[l] = by_[l] = b0_[l] = b1_[l] = b2_[l] = 0.0;
     t_[l] = 0.0;
     stop_[l] = 0.0;
-    budget_ns -= 10.0 * static_cast<double>(2 * p_ + 3 * k_);
+    budget_ns -= 10.0 * static_cast<double>(block_size());
   }
 
   // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops or
@@ -286,17 +307,25 @@ class ReducedLanes : public LaneSet {
       out.steps_to_tol[b] = converged_[l] != 0.0 ? steps : -1;
       out.outcome[b] = reduced::classify(c, Normalize, k_, x_[l], y_[l], alpha, loss_[l], phi_[l], std::sqrt(wn2_[l]),
                                          cfg_.th);
-      const double* e = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(2 * p_ + 3 * k_);
-      reduced::rebuild(c, e, e + 2 * p_, k_, p_, x_[l], y_[l], alpha, cfg_.w + b * p_, cfg_.a + b * k_);
+      const double* block = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(block_size());
+      reduced::rebuild(c, e1_[l], block + p_, f_[l], block + 2 * p_ + 2 * k_, k_, p_, x_[l], y_[l], alpha,
+                       cfg_.w0 + b * p_, cfg_.a0 + b * k_, cfg_.w + b * p_, cfg_.a + b * k_);
       take_next_trial(l, budget_ns);
     }
   }
+
+  std::int64_t block_size() const { return 2 * p_ + 3 * k_; }
 
   ReducedConfig cfg_;
   std::atomic<std::int64_t>* next_;
   std::int64_t k_, p_;
   std::vector<double> bases_;
   std::vector<double> work_;
+  bool shared_teacher_;
+  std::vector<double> shared_e1_, shared_f_;
+  reduced::TeacherFrame shared_frame_{};
+  const double* e1_[kLanes] = {};
+  const double* f_[kLanes] = {};
   reduced::Coordinates coords_[kLanes];
   std::int64_t trial_[kLanes];
   alignas(64) double x_[kLanes], y_[kLanes], al0_[kLanes], al1_[kLanes], al2_[kLanes];
@@ -372,6 +401,8 @@ class ReducedEngine : public EngineBase {
     cfg.opt = OptimizerSpec{args.optimizer, args.beta, args.nesterov, args.beta1, args.beta2, args.eps};
     cfg.threads = std::max(1, args.threads);
     cfg.batch = args.batch;
+    cfg.w0 = args.w_start;
+    cfg.a0 = args.a_start;
     cfg.w = args.w;
     cfg.a = args.a;
     cfg.w_star = args.w_star;

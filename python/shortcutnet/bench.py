@@ -30,6 +30,7 @@ where a performance target is set, as a fraction of it (<= 1 meets it):
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from . import bench_reduced
 from .kernels import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad
 from .model import Model
 
@@ -747,7 +749,7 @@ def format_per_unit_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(quick: bool = False, groups=None, print_fn=print) -> List[dict]:
+def main(quick: bool = False, groups=None, print_fn=print, figure_dir=None) -> List[dict]:
     from . import build_info
 
     import numba
@@ -760,8 +762,14 @@ def main(quick: bool = False, groups=None, print_fn=print) -> List[dict]:
              f"calls after a warm-up; "
              f"compiled core: {core}; Numba threads: {numba.get_num_threads()}{torch_threads}")
     rows = []
-    for group in groups or (*GROUPS, *PER_UNIT_GROUPS):
-        if group in PER_UNIT_GROUPS:
+    for group in groups or (*GROUPS, *PER_UNIT_GROUPS, bench_reduced.GROUP):
+        if group == bench_reduced.GROUP:
+            group_rows = bench_reduced.run_group(quick=quick)
+            print_fn(bench_reduced.format_table(group_rows, quick=quick))
+            if figure_dir is not None:
+                paths = bench_reduced.plot_cost(group_rows, os.path.join(figure_dir, "reduced_engine_cost"))
+                print_fn(f"  figure: {', '.join(paths)}")
+        elif group in PER_UNIT_GROUPS:
             group_rows = run_per_unit_group(group, quick=quick)
             print_fn(format_per_unit_table(group_rows))
         else:

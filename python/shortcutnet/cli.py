@@ -9,7 +9,7 @@ def _bench(args) -> int:
     """Backend comparison table (median ms, ratio to the fastest, percent of read bandwidth)."""
     from .bench import main as bench_main
 
-    bench_main(quick=args.quick)
+    bench_main(quick=args.quick, figure_dir=args.figures)
     return 0
 
 
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)  # reproduce, sweep
     bench = sub.add_parser("bench", help="time the sampled kernels of every backend against NumPy, PyTorch and JAX")
     bench.add_argument("--quick", action="store_true", help="small batches and few repeats (seconds, not minutes)")
+    bench.add_argument("--figures", metavar="DIR", default=None,
+                       help="also draw the figures of the groups that have one (the reduced engine's cost) into DIR")
     bench.set_defaults(run=_bench)
     return parser
 
