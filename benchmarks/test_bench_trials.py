@@ -41,24 +41,27 @@ def record(benchmark, name, trial_steps):
     return ns
 
 
-@pytest.mark.parametrize("backend", ["cpp", "numba"])
-def test_run_trials_engine(benchmark, problem, backend):
+@pytest.mark.parametrize("backend, engine", [("cpp", "full"), ("cpp", "reduced"), ("numba", "full"),
+                                             ("numba", "reduced")])
+def test_run_trials_engine(benchmark, problem, backend, engine):
     if backend not in sn.backends():
         pytest.skip(f"{backend} backend not available")
     model, w_star, a_star, w0, a0 = problem
-    sn.run_trials(model, w_star[:2], a_star[:2], w0[:2], a0[:2], steps=2, lr=LR, backend=backend)  # compile/warm up
+    kw = dict(lr=LR, backend=backend, engine=engine)
+    sn.run_trials(model, w_star[:2], a_star[:2], w0[:2], a0[:2], steps=2, **kw)  # compile/warm up
     out = benchmark.pedantic(sn.run_trials, args=(model, w_star, a_star, w0, a0),
-                             kwargs=dict(steps=STEPS, lr=LR, tol=0.0, backend=backend), rounds=5, iterations=1)
-    assert int(out.steps.sum()) == B * STEPS
+                             kwargs=dict(steps=STEPS, tol=0.0, **kw), rounds=5, iterations=1)
+    assert int(out.steps.sum()) == B * STEPS and out.engine == engine
     benchmark.extra_info["threads"] = sn.build_info().get("max_threads")
-    record(benchmark, backend, B * STEPS)
+    # The full compiled engine is the reference the other rows are compared with.
+    record(benchmark, "cpp" if (backend, engine) == ("cpp", "full") else f"{backend} {engine}", B * STEPS)
 
 
 def test_numpy_batch_loop(benchmark, problem):
     model, w_star, a_star, w0, a0 = problem
     steps = 100
     benchmark.pedantic(sn.run_trials, args=(model, w_star, a_star, w0, a0),
-                       kwargs=dict(steps=steps, lr=LR, tol=0.0, backend="numpy"), rounds=5, iterations=1)
+                       kwargs=dict(steps=steps, lr=LR, tol=0.0, backend="numpy", engine="full"), rounds=5, iterations=1)
     record(benchmark, "numpy_batch", B * steps)
 
 
@@ -69,7 +72,7 @@ def test_python_loop_over_trials(benchmark, problem):
     def loop():
         for b in range(trials):
             sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=steps, lr=LR, tol=0.0, backend="numpy",
-                     record_every=steps)
+                     record_every=steps, engine="full")
 
     benchmark.pedantic(loop, rounds=5, iterations=1)
     record(benchmark, "python_loop", trials * steps)
