@@ -21,7 +21,7 @@ TABLE_FORMATS = ("csv", "parquet")
 
 class Table(list):
     """The table an experiment returns: a list of row dicts (one per cell, bar or step), with
-    :meth:`to_pandas` for notebooks. pandas is optional: only :meth:`to_pandas` needs it."""
+    :meth:`Table.to_pandas` for notebooks (pandas is optional: only that method needs it)."""
 
     __slots__ = ()
 
