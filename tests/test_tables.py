@@ -13,6 +13,10 @@ from shortcutnet.experiments.tables import Table, columns_of, write_table
 
 TINY = dict(seed=1, executor=None)
 
+def _convergence():
+    return E.convergence_time((3, 5), (3,), eps=(1e-2,), trials=2, steps=2000, **TINY)
+
+
 TABLES = {
     "success_rate": lambda: E.success_rate((4,), (3,), trials=3, steps=200, **TINY),
     "success_vs_angle": lambda: E.success_vs_angle((0, 120), k=4, p=3, trials=3, steps=200, **TINY),
@@ -20,9 +24,8 @@ TABLES = {
     "sgd_vs_gd": lambda: E.sgd_vs_gd((4, None), lrs=(0.1,), k=4, p=3, trials=3, steps=200, **TINY),
     "sample_complexity": lambda: E.sample_complexity((7, 20), k=4, p=3, trials=3, steps=200, **TINY),
     "compare_optimizers": lambda: E.compare_optimizers(("gd", "adam"), k=4, p=3, trials=3, steps=200, **TINY),
-    "convergence_time.rows": lambda: E.convergence_time((3, 5), (3,), eps=(1e-2,), trials=2, steps=2000, **TINY)["rows"],
-    "convergence_time.slopes": lambda: E.convergence_time((3, 5), (3,), eps=(1e-2,), trials=2, steps=2000,
-                                                          **TINY)["slopes"],
+    "convergence_time.rows": lambda: _convergence()["rows"],
+    "convergence_time.slopes": lambda: _convergence()["slopes"],
     "trajectory.rows": lambda: E.trajectory(4, 3, steps=20, cnn_runs=2, seed=1)["rows"],
     "trajectory.runs": lambda: E.trajectory(4, 3, steps=20, cnn_runs=2, seed=1)["runs"],
 }
@@ -95,7 +98,8 @@ def test_sweep_writes_parquet(tmp_path, capsys):
     config = tmp_path / "grid.toml"
     config.write_text(SWEEP)
     out = tmp_path / "out"
-    assert main(["sweep", str(config), "--out", str(out), "--workers", "1", "--no-progress", "--format", "parquet"]) == 0
+    args = ["sweep", str(config), "--out", str(out), "--workers", "1", "--no-progress", "--format", "parquet"]
+    assert main(args) == 0
     table = pq.read_table(out / "table.parquet").to_pylist()
     assert [row["angle_deg"] for row in table] == [0, 0, 90, 90] and not (out / "table.csv").exists()
     assert "table.parquet" in capsys.readouterr().out

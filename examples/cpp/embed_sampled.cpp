@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <stdexcept>
 #include <vector>
 
@@ -44,7 +43,8 @@ int main(int argc, char** argv) {
   const std::int64_t k = 4, p = 3, stride = p;
   unsigned long long n = 100000, seed = 7, threads = 0;
   if (argc > 4) return usage(argv[0], "arguments", "at most 3", argv[4]);
-  if (argc > 1 && !parse_count(argv[1], 1, 1ULL << 40, &n)) return usage(argv[0], "n", "an integer in [1, 2^40]", argv[1]);
+  if (argc > 1 && !parse_count(argv[1], 1, 1ULL << 40, &n))
+    return usage(argv[0], "n", "an integer in [1, 2^40]", argv[1]);
   if (argc > 2 && !parse_count(argv[2], 0, ~0ULL, &seed))
     return usage(argv[0], "seed", "an integer in [0, 2^64)", argv[2]);
   if (argc > 3 && !parse_count(argv[3], 0, 1024, &threads))

@@ -119,7 +119,8 @@ def add_commands(sub) -> None:
         help="run a grid of experiment cells described by a TOML file (resumable)",
         description="Run every cell of the grid in CONFIG.toml (see examples/sweep.toml). Each finished cell is "
                     "appended to DIR/results.jsonl at once; rerunning the same command after an interruption "
-                    "skips finished cells. Ends with the full table, printed and written to DIR/table.csv (or .parquet).",
+                    "skips finished cells. Ends with the full table, printed and written to DIR/table.csv "
+                    "(or DIR/table.parquet).",
     )
     swp.add_argument("config", metavar="CONFIG.toml",
                      help="sweep configuration: experiment ('success_rate', 'convergence_time', 'sgd_vs_gd', "
