@@ -4,7 +4,8 @@
 // The sum is the floor of the fused kernel; divided by the thread count it gives the floor of
 // the n = 2^17 benchmark (benchmarks/test_bench_fused.py).
 //
-// Build: cmake -S . -B build -DSHORTCUTNET_BUILD_BENCHMARKS=ON -DSKBUILD=OFF && cmake --build build
+// Build (optimized: an unoptimized build is 15-20x slower and its figures mean nothing):
+//   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSHORTCUTNET_BUILD_BENCHMARKS=ON -DSKBUILD=OFF && cmake --build build
 // Run:   ./build/generator_floor [rows = 200000] [threads = 2]
 #include <chrono>
 #include <cstdint>

@@ -9,6 +9,7 @@ import importlib
 from . import optim, seeds
 from ._version import __version__
 from .backends import BackendWarning
+from .cpp_package import get_cmake_dir, get_include
 from .init import init_first_layer, init_second_layer
 from .kernels import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad, teacher_labels
 from .model import Model
@@ -62,6 +63,8 @@ __all__ = [
     "backends",
     "build_info",
     "constant",
+    "get_cmake_dir",
+    "get_include",
     "gradient_flow",
     "init_first_layer",
     "init_second_layer",

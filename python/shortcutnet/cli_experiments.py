@@ -20,14 +20,30 @@ def _executor(args):
     return (workers if workers > 1 else None), None
 
 
+def _table_format_available(command: str, table_format: str) -> bool:
+    """False (with a message) when --format parquet is asked for without pyarrow: checked before any work."""
+    if table_format != "parquet":
+        return True
+    from .experiments.tables import require_parquet
+
+    try:
+        require_parquet()
+    except ImportError as exc:
+        print(f"shortcutnet {command}: --format parquet: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _reproduce(args) -> int:
     from .experiments.reproduce import reproduce, summary_text
 
+    if not _table_format_available("reproduce", args.format):
+        return 2
     start = time.perf_counter()
     executor, client = _executor(args)
     try:
         result = reproduce(args.out, quick=args.quick, seed=args.seed, executor=executor,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, table_format=args.format)
     finally:
         if client is not None:
             client.close()
@@ -40,8 +56,10 @@ def _reproduce(args) -> int:
 
 def _sweep(args) -> int:
     from .experiments.sweep import SUMMARY_COLUMNS, load_config, run_sweep
-    from .experiments.tables import format_table, write_csv
+    from .experiments.tables import format_table, write_table
 
+    if not _table_format_available("sweep", args.format):
+        return 2
     try:
         config = load_config(args.config)
     except (OSError, ValueError) as exc:
@@ -58,10 +76,17 @@ def _sweep(args) -> int:
     finally:
         if client is not None:
             client.close()
-    table = write_csv(rows, os.path.join(out, "table.csv"))
+    table = write_table(rows, os.path.join(out, "table"), args.format)
     print(format_table(rows, SUMMARY_COLUMNS[config["experiment"]]))
     print(f"\n{len(rows)} rows; finished cells in {os.path.join(out, 'results.jsonl')}, table in {table}")
     return 0
+
+
+def _add_format(parser) -> None:
+    from .experiments.tables import TABLE_FORMATS
+
+    parser.add_argument("--format", choices=TABLE_FORMATS, default="csv",
+                        help="file format of the tables (default csv; parquet needs pyarrow)")
 
 
 def add_commands(sub) -> None:
@@ -86,6 +111,7 @@ def add_commands(sub) -> None:
                      help="run on a Dask distributed cluster at ADDRESS (e.g. tcp://host:8786) instead of local "
                           "processes; needs the 'dask' extra")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_format(rep)
     rep.set_defaults(run=_reproduce)
 
     swp = sub.add_parser(
@@ -93,7 +119,8 @@ def add_commands(sub) -> None:
         help="run a grid of experiment cells described by a TOML file (resumable)",
         description="Run every cell of the grid in CONFIG.toml (see examples/sweep.toml). Each finished cell is "
                     "appended to DIR/results.jsonl at once; rerunning the same command after an interruption "
-                    "skips finished cells. Ends with the full table, printed and written to DIR/table.csv.",
+                    "skips finished cells. Ends with the full table, printed and written to DIR/table.csv "
+                    "(or DIR/table.parquet).",
     )
     swp.add_argument("config", metavar="CONFIG.toml",
                      help="sweep configuration: experiment ('success_rate', 'convergence_time', 'sgd_vs_gd', "
@@ -106,4 +133,5 @@ def add_commands(sub) -> None:
     swp.add_argument("--workers", type=int, default=None, metavar="N",
                      help="local worker processes when no scheduler is given (default: one per core)")
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_format(swp)
     swp.set_defaults(run=_sweep)

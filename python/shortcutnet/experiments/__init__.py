@@ -8,10 +8,12 @@ from .optimizers import compare_optimizers
 from .sample_complexity import sample_complexity, sample_grid
 from .sgd import sgd_vs_gd
 from .success import success_rate, success_vs_angle, success_vs_stride
+from .tables import Table
 from .trajectory import trajectory
 
 __all__ = [
     "PROCESSES",
+    "Table",
     "compare_optimizers",
     "convergence_time",
     "fit_slopes",

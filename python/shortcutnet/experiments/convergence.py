@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ._common import PROCESSES, cell_rng, draw_trials, make_model, map_tasks, metadata
+from .tables import Table
 
 
 def convergence_cell(config: dict) -> list:
@@ -53,7 +54,7 @@ def convergence_time(ks: Sequence[int] = (5, 10, 20, 40), ps: Sequence[int] = (5
     results = map_tasks(convergence_cell, configs, executor, progress=progress, desc="convergence time")
     rows = [row for cell in results for row in cell]
     slopes = [{**s, "trials": int(trials), "lr": float(lr), "seed": int(seed), **metadata()} for s in fit_slopes(rows)]
-    return {"rows": rows, "slopes": slopes}
+    return {"rows": Table(rows), "slopes": Table(slopes)}
 
 
 def _fit(x, y):

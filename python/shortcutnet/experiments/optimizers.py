@@ -42,6 +42,7 @@ from ._common import (
     positive_number,
     steps_columns,
 )
+from .tables import Table
 
 OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
 #: the step sizes of the comparison (see the module docstring for why)
@@ -141,4 +142,4 @@ def compare_optimizers(optimizers: Sequence[str] = OPTIMIZERS, *, lrs: Optional[
             config["beta"] = float(beta)
         configs.append(config)
     results = map_tasks(optimizer_cell, configs, executor, progress=progress, desc="optimizers")
-    return [row for rows in results for row in rows]
+    return Table(row for rows in results for row in rows)

@@ -12,7 +12,7 @@ from .optimizers import compare_optimizers
 from .sample_complexity import sample_complexity
 from .sgd import sgd_vs_gd
 from .success import success_rate, success_vs_angle, success_vs_stride
-from .tables import format_table, write_csv, write_jsonl
+from .tables import TABLE_FORMATS, format_table, require_parquet, write_jsonl, write_table
 from .trajectory import trajectory
 
 # Settings of the two runs; "quick" takes seconds on 2 cores, "full" minutes.
@@ -51,14 +51,20 @@ SUCCESS_COLUMNS = ("k", "p", "stride", "angle_deg", "architecture", "trials", "s
 
 
 def reproduce(out_dir: str = "shortcutnet-results", *, quick: bool = False, seed: int = 0, executor=PROCESSES,
-              progress: bool = True, settings: Optional[dict] = None, log: Callable[[str], None] = print) -> dict:
-    """Run every experiment, write CSV/JSON Lines tables and PNG/SVG figures into ``out_dir``.
+              progress: bool = True, settings: Optional[dict] = None, log: Callable[[str], None] = print,
+              table_format: str = "csv") -> dict:
+    """Run every experiment, write tables (CSV, or Parquet with ``table_format="parquet"``; the
+    success rates also as JSON Lines) and PNG/SVG figures into ``out_dir``.
 
     ``settings`` overrides :data:`SETTINGS` (per experiment, e.g. ``{"success": {"trials": 5}}``).
     Returns ``{"files": [...], "summary": {...}, "seconds": {...}}``.
     """
     from .. import plots
 
+    if table_format not in TABLE_FORMATS:
+        raise ValueError(f"table_format: expected one of {list(TABLE_FORMATS)}, got {table_format!r}")
+    if table_format == "parquet":
+        require_parquet()  # before the experiments run, not after
     config = {name: dict(values) for name, values in SETTINGS["quick" if quick else "full"].items()}
     for name, values in (settings or {}).items():
         if name not in config:
@@ -80,25 +86,26 @@ def reproduce(out_dir: str = "shortcutnet-results", *, quick: bool = False, seed
     traj_config = dict(config["trajectory"])
     traj_seed = seed + int(traj_config.pop("seed_offset", 0))
     traj = timed("trajectory", lambda: trajectory(**traj_config, seed=traj_seed))
-    files += [write_csv(traj["rows"], path("trajectory.csv")), write_csv(traj["runs"], path("trajectory_runs.csv"))]
+    files += [write_table(traj["rows"], path("trajectory"), table_format),
+              write_table(traj["runs"], path("trajectory_runs"), table_format)]
     files += plots.plot_trajectory(traj, path("trajectory"))
     summary["trajectory"] = [{k: r[k] for k in ("run", "architecture", "outcome", "initial_phi", "final_phi",
                                                 "final_loss", "stage1_end")} for r in traj["runs"]]
 
     success = timed("success rate", lambda: success_rate(**config["success"], **parallel))
-    files += [write_csv(success, path("success_rate.csv")), write_jsonl(success, path("success_rate.jsonl"))]
+    files += [write_table(success, path("success_rate"), table_format), write_jsonl(success, path("success_rate.jsonl"))]
     files += plots.plot_success(success, path("success_rate"))
     summary["success_rate"] = success
 
     conv = timed("convergence time", lambda: convergence_time(**config["convergence"], **parallel))
-    files += [write_csv(conv["rows"], path("convergence_time.csv")),
-              write_csv(conv["slopes"], path("convergence_slopes.csv"))]
+    files += [write_table(conv["rows"], path("convergence_time"), table_format),
+              write_table(conv["slopes"], path("convergence_slopes"), table_format)]
     files += plots.plot_convergence(conv, path("convergence_time"))
     summary["convergence_slopes"] = [s for s in conv["slopes"] if s["variable"] in ("k", "p")]
 
     def section(title, name, run, plot):
         rows = timed(title, run)
-        files.append(write_csv(rows, path(f"{name}.csv")))
+        files.append(write_table(rows, path(name), table_format))
         files.extend(plot(rows, path(name)))
         summary[name] = rows
 

@@ -30,6 +30,7 @@ from ._common import (
     positive_number,
     steps_columns,
 )
+from .tables import Table
 
 
 def sample_grid(k: int, p: int, points: int = 12) -> list:
@@ -111,4 +112,4 @@ def sample_complexity(n_trains: Optional[Sequence[int]] = None, *, k: int = 10, 
                for n in sizes for arch in architectures]
     results = map_longest_first(sample_complexity_cell, configs, _cost, executor, progress=progress,
                                 desc="sample complexity")
-    return [row for rows in results for row in rows]
+    return Table(row for rows in results for row in rows)

@@ -36,6 +36,7 @@ from ._common import (
     positive_number,
     steps_columns,
 )
+from .tables import Table
 
 #: batch_size of population GD in the rows and in sweep files (a batch of infinitely many samples)
 POPULATION = 0
@@ -134,4 +135,4 @@ def sgd_vs_gd(batch_sizes: Sequence[Optional[int]] = (1, 2, 4, 8, 16, 64, 256, 1
                 "tol": float(tol), "architectures": [arch], "threads": None if executor is None else 1}
                for lr, n_steps in zip(lrs, per_lr) for b in sizes for arch in architectures]
     results = map_longest_first(sgd_cell, configs, _cost, executor, progress=progress, desc="SGD vs GD")
-    return [row for rows in results for row in rows]
+    return Table(row for rows in results for row in rows)

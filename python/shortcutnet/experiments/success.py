@@ -23,6 +23,7 @@ from ._common import (
     metadata,
     wilson_interval,
 )
+from .tables import Table
 
 def success_cell(config: dict) -> list:
     """Run one cell; one row per architecture.
@@ -116,7 +117,7 @@ def success_rate(ks: Sequence[int] = (5, 10, 20), ps: Sequence[int] = (5, 10), *
             "threads": None if executor is None else 1,
         })
     results = map_tasks(success_cell, configs, executor, progress=progress, desc="success rate")
-    return [row for rows in results for row in rows]
+    return Table(row for rows in results for row in rows)
 
 
 def success_vs_angle(angles_deg: Sequence[float] = tuple(range(0, 181, 15)), *, k: int = 20, p: int = 10,

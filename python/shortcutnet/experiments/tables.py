@@ -1,4 +1,4 @@
-"""Writing tables (lists of row dicts) as CSV and JSON Lines, and printing them."""
+"""Tables (lists of row dicts): as pandas DataFrames, written as CSV, JSON Lines or Parquet, printed."""
 from __future__ import annotations
 
 import csv
@@ -13,6 +13,55 @@ def columns_of(rows: Sequence[dict]) -> list:
     for row in rows:
         names.extend(name for name in row if name not in names)
     return names
+
+
+#: File formats a whole table can be written in (``shortcutnet reproduce/sweep --format``).
+TABLE_FORMATS = ("csv", "parquet")
+
+
+class Table(list):
+    """The table an experiment returns: a list of row dicts (one per cell, bar or step), with
+    :meth:`Table.to_pandas` for notebooks (pandas is optional: only that method needs it)."""
+
+    __slots__ = ()
+
+    def to_pandas(self):
+        """The rows as a ``pandas.DataFrame``, one column per key (in first-seen order; a row
+        without a key has a missing value there)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("Table.to_pandas needs pandas, which is not installed: pip install pandas") from exc
+        return pd.DataFrame.from_records(list(self), columns=columns_of(self))
+
+
+def write_table(rows: Sequence[dict], stem, table_format: str = "csv") -> str:
+    """Write ``rows`` to ``stem`` + ``.csv`` or ``.parquet`` and return the path."""
+    if table_format not in TABLE_FORMATS:
+        raise ValueError(f"table_format: expected one of {list(TABLE_FORMATS)}, got {table_format!r}")
+    stem = os.fspath(stem)
+    if table_format == "parquet":
+        return write_parquet(rows, stem + ".parquet")
+    return write_csv(rows, stem + ".csv")
+
+
+def require_parquet():
+    """The pyarrow module, or an ImportError that says how to install it."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("writing Parquet needs pyarrow, which is not installed: pip install pyarrow") from exc
+    return pyarrow
+
+
+def write_parquet(rows: Sequence[dict], path) -> str:
+    """Write ``rows`` as a Parquet file (needs pyarrow); a row without a key is a null there."""
+    pa = require_parquet()
+    path = os.fspath(path)
+    names = columns_of(rows)
+    pa.parquet.write_table(pa.table({name: [row.get(name) for row in rows] for name in names}), path)
+    return path
 
 
 def write_csv(rows: Sequence[dict], path) -> str:

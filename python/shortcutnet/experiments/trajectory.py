@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import cell_rng, draw_trials, make_model, metadata
+from .tables import Table
 
 HISTORY_COLUMNS = ("step", "loss", "phi", "a_dot_astar", "a_err")
 
@@ -60,4 +61,4 @@ def trajectory(k: int = 20, p: int = 10, *, steps: int = 3000, lr: float = 0.1, 
             "w_norm_final": float(np.linalg.norm(result.w)),
             **config,
         })
-    return {"rows": rows, "runs": runs}
+    return {"rows": Table(rows), "runs": Table(runs)}
