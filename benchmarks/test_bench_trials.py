@@ -2,7 +2,7 @@
 a vectorized NumPy batch loop, a Python loop over trials, and JAX (jit + vmap + lax.scan).
 
 Run: python -m pytest benchmarks/test_bench_trials.py --benchmark-only
-Problem: B = 1000 trials, k = 20, p = 10, plain CNN from random init (MODEL.md section 5),
+Problem: B = 1000 trials, k = 20, p = 10, plain CNN from random init (docs/model.md, "The paper's claim and the experiments"),
 lr = 0.1, tol = 0 so that every trial makes every step (the per-trial-step figure is honest).
 The slower baselines run fewer steps or trials and are normalized per trial-step; extra_info
 holds ns_per_trial_step and the ratio to the C++ engine.
@@ -79,7 +79,7 @@ def test_python_loop_over_trials(benchmark, problem):
 
 
 def jax_population_gd(jax, jnp):
-    """Exact population GD of the normalized model (MODEL.md section 2) for one trial, scanned."""
+    """Exact population GD of the normalized model (docs/model.md, "Closed forms under Gaussian input") for one trial, scanned."""
 
     def loss_grad(w, a, w_star, a_star, s):
         u, u_star = w + s, w_star + s

@@ -1,4 +1,4 @@
-"""The closed forms of MODEL.md section 2 (normalized model, stride >= p) in 50-digit mpmath,
+"""The closed forms of docs/model.md, "Closed forms under Gaussian input" (normalized model, stride >= p) in 50-digit mpmath,
 evaluated on the exact values of float64 inputs."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def mp_loss_grad_w(s, w, a, w_star, a_star):
 
 
 def mp_kappa_sum_loss(s, w, a, w_star, a_star, stride, normalize):
-    """Any model (MODEL.md section 2, last paragraph): L = 1/2 sum_ij E[D_i D_j] with
+    """Any model (docs/model.md, "Closed forms under Gaussian input", last paragraph): L = 1/2 sum_ij E[D_i D_j] with
     D_i = a_i relu(h_i) - a*_i relu(h*_i), E[relu(x) relu(y)] = |x||y| kappa(corr), the
     correlations from shifted dot products.  Valid for every stride (no overlap: corr = 0)."""
     s, w, w_star = mp_vector(s), mp_vector(w), mp_vector(w_star)

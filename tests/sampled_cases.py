@@ -64,7 +64,7 @@ def direction(model: sn.Model, w):
 
 
 def loop_loss_grad(model: sn.Model, w, a, X, y):
-    """MODEL.md section 3 by a per-sample loop in float64, and error scales for each output.
+    """docs/model.md, "Losses on a finite batch" by a per-sample loop in float64, and error scales for each output.
 
     The scales are the same sums with every term replaced by its absolute value: a rounding
     error of relative size eps in any term moves the result by at most about eps * scale.

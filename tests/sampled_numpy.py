@@ -1,4 +1,4 @@
-"""The sampled loss and gradient of MODEL.md section 3 in plain NumPy, per sample, used as an
+"""The sampled loss and gradient of docs/model.md, "Losses on a finite batch" in plain NumPy, per sample, used as an
 independent oracle: Monte Carlo against the closed forms, and PyTorch autograd against it."""
 from __future__ import annotations
 

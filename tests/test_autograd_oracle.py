@@ -1,4 +1,4 @@
-"""PyTorch autograd as an independent oracle for the sampled gradient formulas (MODEL.md section 3),
+"""PyTorch autograd as an independent oracle for the sampled gradient formulas (docs/model.md, "Losses on a finite batch"),
 and through them for the closed-form population gradient (section 2)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model: the shortcut vector, patch geometry, equality and pickling (MODEL.md section 1)."""
+"""Model: the shortcut vector, patch geometry, equality and pickling (docs/model.md, "The network")."""
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,4 @@
-"""The paper's claim, statistically (MODEL.md section 5): the plain CNN with random init reaches the
+"""The paper's claim, statistically (docs/model.md, "The paper's claim and the experiments"): the plain CNN with random init reaches the
 global optimum in about two thirds of runs and ends at the spurious optimum otherwise; the ResNet
 with w0 = 0 always reaches it.  Confidence bounds are exact (Clopper-Pearson) or Wilson, at 99.9%."""
 import math
@@ -44,7 +44,7 @@ def test_cnn_other_runs_end_spurious(cnn_runs):
 
 
 def test_spurious_runs_sit_at_the_spurious_optimum(cnn_runs):
-    # MODEL.md section 4: a -> a_sp fast, phi -> pi slowly (the minimum is degenerate in phi).
+    # docs/model.md, "Critical points": a -> a_sp fast, phi -> pi slowly (the minimum is degenerate in phi).
     model, a_star, out = cnn_runs
     spurious = np.flatnonzero(out.outcome == "spurious")
     assert spurious.size > 0

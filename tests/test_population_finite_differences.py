@@ -1,4 +1,4 @@
-"""Closed-form gradients (MODEL.md section 2) against finite differences of the closed-form loss."""
+"""Closed-form gradients (docs/model.md, "Closed forms under Gaussian input") against finite differences of the closed-form loss."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,6 @@
 """The NumPy reduced engine (backends/reference_reduced.py) against the full-dimensional engines
 (NumPy and compiled) and, for degenerate starts, against a plain gradient-descent loop on the
-full vectors written here from MODEL.md section 2."""
+full vectors written here from docs/model.md, "Closed forms under Gaussian input"."""
 from __future__ import annotations
 
 import itertools
@@ -82,7 +82,7 @@ def test_outcomes_of_many_trials_match_the_compiled_full_engine(rng, normalize, 
     np.testing.assert_array_equal(code, full.outcome_code)
     summary = full.summary()
     assert summary["global"] > 0
-    if normalize:  # the plain CNN from a random start: both basins (MODEL.md section 5)
+    if normalize:  # the plain CNN from a random start: both basins (docs/model.md, "The paper's claim and the experiments")
         assert summary["spurious"] > 0
     np.testing.assert_array_equal(steps_to_tol, full.steps_to_tol)
     np.testing.assert_array_equal(n, full.steps)
@@ -110,7 +110,7 @@ def test_shared_teachers_give_what_repeated_teachers_give(rng):
 
 # --------------------------------------------------------------------------- degenerate starts
 def plain_gd(model, w_star, a_star, w0, a0, lr, steps):
-    """Gradient descent on the full vectors, MODEL.md section 2 as written (no care for rounding)."""
+    """Gradient descent on the full vectors, docs/model.md, "Closed forms under Gaussian input" as written (no care for rounding)."""
     s, k = model.s, model.k
     ones = np.ones(k)
     w, a = w0.astype(float).copy(), a0.astype(float).copy()

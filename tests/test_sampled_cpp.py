@@ -1,6 +1,6 @@
 """The compiled sampled kernels (_core and the cpp backend adaptors) against plain NumPy formulas.
 
-MODEL.md section 3 for the loss and gradients; the generator follows the Philox4x32-10 + Box-Muller
+docs/model.md, "Losses on a finite batch" for the loss and gradients; the generator follows the Philox4x32-10 + Box-Muller
 specification (entry j of row i from counter (j // 4, i) and key = seed).
 """
 from __future__ import annotations

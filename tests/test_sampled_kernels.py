@@ -1,4 +1,4 @@
-"""Sampled loss, gradient and predict on every backend against a per-sample loop (MODEL.md section 3)."""
+"""Sampled loss, gradient and predict on every backend against a per-sample loop (docs/model.md, "Losses on a finite batch")."""
 import zlib
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Sampled gradients converge to the exact population gradient (MODEL.md sections 2 and 3).
+"""Sampled gradients converge to the exact population gradient (docs/model.md, "Closed forms under Gaussian input" and "Losses on a finite batch").
 
 The tolerance is not a hand-picked constant: the per-sample gradients of the same draws give the
 standard error of their mean, and the sampled gradient must lie within a few standard errors of

@@ -1,4 +1,4 @@
-"""The spurious critical point of MODEL.md section 4: v = -v*, a = a_sp."""
+"""The spurious critical point of docs/model.md, "Critical points": v = -v*, a = a_sp."""
 from __future__ import annotations
 
 import numpy as np

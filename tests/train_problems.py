@@ -1,4 +1,4 @@
-"""Seeded teacher-student problems of MODEL.md section 5, shared by the training tests."""
+"""Seeded teacher-student problems of docs/model.md, "The paper's claim and the experiments", shared by the training tests."""
 from __future__ import annotations
 
 import numpy as np

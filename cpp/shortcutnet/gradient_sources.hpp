@@ -1,9 +1,9 @@
 // The gradient sources of the training engine (docs/training.md section 2).  At step t of a trial a
 // source gives the gradient the optimizer follows and the population loss L that decides when the
 // run stops and how it ends:
-//   PopulationSource      the closed-form population gradient (MODEL.md section 2);
+//   PopulationSource      the closed-form population gradient (docs/model.md, "Closed forms under Gaussian input");
 //   SampledSource<T>      online SGD: the fused kernel on batch_size fresh Gaussian rows drawn from
-//                         step_seed(trial seed, t) (MODEL.md section 3);
+//                         step_seed(trial seed, t) (docs/model.md, "Losses on a finite batch");
 //   EmpiricalSource<T>    a training set of n_train rows drawn once per trial from the trial's seed,
 //                         full batch or mini-batches without replacement in epoch_order.
 // The stochastic sources return the step's training loss and compute the population loss without

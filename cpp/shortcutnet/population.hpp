@@ -1,9 +1,9 @@
 // Exact population loss and gradient of the two-layer convolutional network with an optional
 // identity shortcut and optional normalization, on i.i.d. standard Gaussian input.
 //
-// Model (MODEL.md section 1): f(Z; w, a) = sum_j a_j relu(<Z_j, v>), u = w + s, v = u/|u| when
+// Model (docs/model.md, "The network"): f(Z; w, a) = sum_j a_j relu(<Z_j, v>), u = w + s, v = u/|u| when
 // normalized (else v = u); teacher (w*, a*) with the same s.
-// Closed forms: MODEL.md section 2 (stride >= p) and its last paragraph (overlapping patches).
+// Closed forms: docs/model.md, "Closed forms under Gaussian input" (stride >= p) and its last paragraph (overlapping patches).
 //
 // Everything here is double precision, allocation-free when the caller passes a workspace, and
 // free of global state, so it can run inside OpenMP loops and other people's simulations.
@@ -320,7 +320,7 @@ inline double overlapping(const double* u, const double* u_star, const double* a
 
 }  // namespace detail
 
-// Population loss L(w, a) of MODEL.md section 2; writes the gradients when grad_w / grad_a are
+// Population loss L(w, a) of docs/model.md, "Closed forms under Gaussian input"; writes the gradients when grad_w / grad_a are
 // non-null.  Sizes: s, w, w_star, grad_w of length p; a, a_star, grad_a of length k; work of
 // population_workspace_size(p) doubles.  stride >= p selects the closed form of non-overlapping
 // patches; stride < p the overlapping-patch formula.  Requires w + s != 0 and w* + s != 0.
@@ -346,7 +346,7 @@ inline double population_loss_grad(const double* s, const double* w, const doubl
 }
 
 // a_sp = (11^T + (pi-1) I)^(-1) (11^T - I) a* = ((pi/(pi-1+k)) (1^T a*) 1 - a*)/(pi-1): the second
-// layer of the spurious local optimum at phi = pi (MODEL.md section 4).
+// layer of the spurious local optimum at phi = pi (docs/model.md, "Critical points").
 inline void spurious_second_layer(const double* a_star, std::int64_t k, double* a_sp) {
   double sum = 0.0;
   for (std::int64_t j = 0; j < k; ++j) sum += a_star[j];

@@ -1,4 +1,4 @@
-// Sampled (empirical) loss and gradients of the two-layer convolutional network, MODEL.md section 3:
+// Sampled (empirical) loss and gradients of the two-layer convolutional network, docs/model.md, "Losses on a finite batch":
 //   h_ij = <patch_ij, v>,  r_i = sum_j a_j relu(h_ij) - y_i,  loss = (1/2n) sum_i r_i^2,
 //   grad_a = (1/n) sum_i r_i relu(h_i.),  G = (1/n) sum_i r_i sum_j a_j 1[h_ij > 0] patch_ij,
 //   grad_w = (G - (v.G) v)/|u| (normalized, v = u/|u|) or G (v = u), u = w + s.

@@ -1,4 +1,4 @@
-// What a training trial is and how it ends (MODEL.md sections 4, 5; docs/training.md section 4):
+// What a training trial is and how it ends (docs/model.md, "Critical points" and "The paper's claim and the experiments"; docs/training.md section 4):
 // the architecture, the per-trial bookkeeping between chunks of steps, the order parameters of a
 // state and the outcome rule.  The step loop is in engine.hpp, the lockstep lanes in lane_runner.hpp.
 //
@@ -46,7 +46,7 @@ struct TrialState {
 };
 
 // Loss at the spurious critical point (a_sp, phi = pi) of the normalized model:
-// (1/(4 pi)) [(1^T(a_sp - a*))^2 + (pi - 1)|a_sp - a*|^2 + 2 pi a_sp^T a*]   (MODEL.md sections 2, 4).
+// (1/(4 pi)) [(1^T(a_sp - a*))^2 + (pi - 1)|a_sp - a*|^2 + 2 pi a_sp^T a*]   (docs/model.md, "Closed forms under Gaussian input" and "Critical points").
 inline double spurious_loss(const double* a_sp, const double* a_star, std::int64_t k) {
   double sum_diff = 0.0, sq_diff = 0.0, a_dot = 0.0;
   for (std::int64_t j = 0; j < k; ++j) {
@@ -97,7 +97,7 @@ struct OutcomeInputs {
   double a_sp_err = 0.0, loss_sp = 0.0;  // |a - a_sp| and L(a_sp, pi), when spurious_possible
 };
 
-// The outcome rule (MODEL.md section 4), the only implementation the compiled engines use;
+// The outcome rule (docs/model.md, "Critical points"), the only implementation the compiled engines use;
 // python/shortcutnet/outcomes.py mirrors it for runs driven from Python.
 //   diverged: a non-finite value, or loss, |w| or |a| above th.divergence;
 //   global:   phi <= th.global_phi and |a - a*| <= th.global_a_err

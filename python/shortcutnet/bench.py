@@ -158,7 +158,7 @@ def _torch():
 
 
 def _torch_loss_grad(torch, Z, y, w, a, s):
-    """The sampled loss of MODEL.md section 3 and its gradients by PyTorch autograd."""
+    """The sampled loss of docs/model.md, "Losses on a finite batch" and its gradients by PyTorch autograd."""
     w.grad = None
     a.grad = None
     u = w + s
@@ -544,7 +544,7 @@ def engine_population(work: TrialsWorkload, steps: int, optimizer: str, engine: 
 
 
 def torch_sgd_update(torch, Z, w, a, s, v_star, a_star, optimizer):
-    """One batched SGD step on Z (B, n, k, p): teacher labels, the loss of MODEL.md section 3
+    """One batched SGD step on Z (B, n, k, p): teacher labels, the loss of docs/model.md, "Losses on a finite batch"
     (mean over the batch of each trial, summed over trials so each trial gets its own gradient),
     autograd and ``optimizer.step()`` on w (B, p) and a (B, k)."""
     B, n, k, p = Z.shape

@@ -73,7 +73,7 @@ def engine_work(k: int, p: int, trials: int, steps: int, engine: str) -> Work:
 
 
 def jax_population_gd(jax, lr_w: float, lr_a: float):
-    """Exact population GD of the normalized model (MODEL.md section 2) for one trial in JAX,
+    """Exact population GD of the normalized model (docs/model.md, "Closed forms under Gaussian input") for one trial in JAX,
     scanned over steps, vmapped over trials and jitted."""
     jnp = jax.numpy
 

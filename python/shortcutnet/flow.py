@@ -3,7 +3,7 @@
 
 ``dw/dt = -grad_w L``, ``da/dt = -lr_ratio grad_a L`` is integrated in the order-parameter
 coordinates of the reduced engine (five ODEs: x, y and the three coordinates of a) by
-``scipy.integrate.solve_ivp`` with DOP853; the end of stage I (MODEL.md section 5) is found by
+``scipy.integrate.solve_ivp`` with DOP853; the end of stage I (docs/model.md, "The paper's claim and the experiments") is found by
 event detection on ``a.a*``.  Gradient descent with rates ``(eta, lr_ratio * eta)`` after n steps
 approaches the flow at ``t = n eta`` with an error O(eta).
 """

@@ -1,4 +1,4 @@
-"""Initializations of the paper's experiments (MODEL.md section 5).
+"""Initializations of the paper's experiments (docs/model.md, "The paper's claim and the experiments").
 
 First layer: ``"zero"`` (the ResNet of Liu et al.: ``w0 = 0``, the filter starts at the shortcut)
 or ``"sphere"`` (the plain CNN of Du et al.: ``w0`` uniform on the unit sphere).  Second layer:

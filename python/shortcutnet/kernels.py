@@ -1,4 +1,4 @@
-"""Sampled (empirical) loss and gradient on batches of Gaussian inputs (MODEL.md section 3).
+"""Sampled (empirical) loss and gradient on batches of Gaussian inputs (docs/model.md, "Losses on a finite batch").
 
 Inputs are given either as patches ``Z`` of shape (n, k, p) (non-overlapping patches,
 ``stride == p``) or as raw inputs ``X`` of shape (n, d) with ``d = (k - 1) * stride + p``.

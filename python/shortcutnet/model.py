@@ -1,4 +1,4 @@
-"""The network's architecture: sizes, shortcut vector, normalization, patch stride (MODEL.md section 1)."""
+"""The network's architecture: sizes, shortcut vector, normalization, patch stride (docs/model.md, "The network")."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
 """Where a gradient-descent run ended: global optimum, spurious local optimum, unconverged or diverged.
 
-The rule (MODEL.md section 4) is implemented in the compiled engine (``cpp/shortcutnet/trials.hpp``,
+The rule (docs/model.md, "Critical points") is implemented in the compiled engine (``cpp/shortcutnet/trials.hpp``,
 ``classify``); :func:`classify` mirrors it for runs driven from Python (user schedules, SGD, the
 Numba and NumPy backends), vectorized over a leading batch axis.
 

@@ -1,4 +1,4 @@
-"""Exact population loss and gradient on Gaussian input (MODEL.md sections 2 and 4)."""
+"""Exact population loss and gradient on Gaussian input (docs/model.md, "Closed forms under Gaussian input" and "Critical points")."""
 from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
@@ -49,7 +49,7 @@ def angle(u, v, *, backend: Optional[str] = None) -> float:
 
 
 def spurious_optimum(model: Model, a_star, *, backend: Optional[str] = None) -> Array:
-    """Second layer a_sp of the spurious critical point at phi = pi (MODEL.md section 4).
+    """Second layer a_sp of the spurious critical point at phi = pi (docs/model.md, "Critical points").
 
     ``a_sp = (11^T + (pi - 1) I)^(-1) (11^T - I) a*``; together with a filter pointing away from
     the teacher's (v = -v*), it is a local minimum exactly when ``a_sp . a* < 0``.

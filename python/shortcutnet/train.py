@@ -1,5 +1,5 @@
 """Training on the teacher-student problem: one run with its trajectory (:func:`train`) or many
-independent runs at once (:func:`run_trials`), with the outcome of each (MODEL.md sections 4, 5).
+independent runs at once (:func:`run_trials`), with the outcome of each (docs/model.md, "Critical points" and "The paper's claim and the experiments").
 
 Every combination of optimizer (``shortcutnet.optim``: gd, momentum, adam) and gradient source
 (``"population"``, ``"sampled"`` online SGD, ``"empirical"`` finite training set) runs in the

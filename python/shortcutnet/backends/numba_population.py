@@ -1,4 +1,4 @@
-"""Population loss and gradient as plain ``@njit`` functions (MODEL.md section 2).
+"""Population loss and gradient as plain ``@njit`` functions (docs/model.md, "Closed forms under Gaussian input").
 
 These mirror ``cpp/shortcutnet/population.hpp`` line for line and can be called from a user's
 own ``@njit`` code: all arguments are float64 arrays and plain scalars.

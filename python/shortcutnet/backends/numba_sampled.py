@@ -1,6 +1,6 @@
 """Sampled loss and gradient and the counter-based Gaussian generator as plain ``@njit`` functions.
 
-MODEL.md section 3; the generator is the one of ``reference_sampled`` (Philox4x32-10 + Box-Muller,
+docs/model.md, "Losses on a finite batch"; the generator is the one of ``reference_sampled`` (Philox4x32-10 + Box-Muller,
 entry (seed, i, j) independent of the batch shape), so every backend draws the same inputs.
 
 Results are identical for any number of threads: samples are cut into FIXED blocks of
@@ -392,7 +392,7 @@ def _block_partials(n, k, p):
 
 @njit(parallel=True, **_opts)
 def sampled_loss_grad_into(s, w, a, X, y, k, p, stride, normalize, grad_w, grad_a):
-    """Loss (1/2n) sum r_i^2; fills grad_w (p,) and grad_a (k,) (MODEL.md section 3)."""
+    """Loss (1/2n) sum r_i^2; fills grad_w (p,) and grad_a (k,) (docs/model.md, "Losses on a finite batch")."""
     n = X.shape[0]
     v, norm_u = filter_direction(s, w, normalize)
     nblocks, part_loss, part_v, part_a = _block_partials(n, k, p)

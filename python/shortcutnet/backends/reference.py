@@ -1,7 +1,7 @@
 """NumPy reference backend: the readable specification every fast backend is tested against.
 
 Every function takes validated, C-contiguous float64 arrays (the public layer in
-``shortcutnet.population`` does the checking) and follows ``MODEL.md`` literally.
+``shortcutnet.population`` does the checking) and follows ``docs/model.md`` literally.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def _directions(s, w, w_star):
 
 
 def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
-    """MODEL.md section 2, closed forms for stride >= p."""
+    """docs/model.md, "Closed forms under Gaussian input", closed forms for stride >= p."""
     u, u_star = _directions(s, w, w_star)
     rho = safe_norm(u)
     rho_star = safe_norm(u_star)
@@ -198,7 +198,7 @@ def _pair_term(x, y, nx, ny, delta, want_grad):
 
 
 def _overlapping(s, w, a, w_star, a_star, stride, normalize, want_grad):
-    """MODEL.md section 2, last paragraph: patches overlap (stride < p), Gaussian raw input."""
+    """docs/model.md, "Closed forms under Gaussian input", last paragraph: patches overlap (stride < p), Gaussian raw input."""
     k = a.shape[0]
     u, u_star = _directions(s, w, w_star)
     rho = safe_norm(u)
@@ -262,7 +262,7 @@ def spurious_second_layer(a_star):
     return ((PI / (PI - 1.0 + k)) * float(a_star.sum()) - a_star) / (PI - 1.0)
 
 
-# Sampled kernels and the Gaussian generator (MODEL.md section 3).
+# Sampled kernels and the Gaussian generator (docs/model.md, "Losses on a finite batch").
 from .reference_sampled import predict, sample_inputs, sampled_loss_grad, stochastic_loss_grad  # noqa: E402,F401
 
 

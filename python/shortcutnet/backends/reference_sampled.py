@@ -1,4 +1,4 @@
-"""NumPy reference of the sampled kernels (MODEL.md section 3) and of the counter-based generator.
+"""NumPy reference of the sampled kernels (docs/model.md, "Losses on a finite batch") and of the counter-based generator.
 
 The readable specification the fast backends are tested against.  Every function takes validated,
 C-contiguous arrays; X is 2-D (n, d), patch j of row i is ``X[i, j*stride : j*stride + p]``.
@@ -138,7 +138,7 @@ def predict(s, w, a, X, k, p, stride, normalize, threads=0):
 
 
 def _loss_grad_of(v, norm_u, a, X, y, k, p, stride, normalize):
-    """MODEL.md section 3 on a batch (X, y) with y in float64."""
+    """docs/model.md, "Losses on a finite batch" on a batch (X, y) with y in float64."""
     n = X.shape[0]
     P = patches(X, k, p, stride)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are the caller's to report

@@ -1,6 +1,6 @@
 """The population loss and gradient of a batch of B trials, vectorized over B with NumPy.
 
-MODEL.md section 2's closed forms written for arrays of shape (B, p) and (B, k), with the same
+docs/model.md, "Closed forms under Gaussian input"'s closed forms written for arrays of shape (B, p) and (B, k), with the same
 accurate angle as ``reference.angle_and_perp`` (exact products, then a second projection); the
 NumPy training engine (``reference_engine``) steps with them.  Overlapping patches fall back to a
 loop over trials with ``reference.population_loss_grad``.

@@ -1,4 +1,4 @@
-"""The experiments of MODEL.md section 5, each returning a tidy table (a list of row dicts).
+"""The experiments of docs/model.md, "The paper's claim and the experiments", each returning a tidy table (a list of row dicts).
 
 Every row carries its configuration, seed, kernel backend and package version.
 """

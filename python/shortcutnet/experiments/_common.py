@@ -58,7 +58,7 @@ def wilson_interval(successes, n, z: float = 1.959963984540054):
 
 
 def teacher_direction(p: int, rng: np.random.Generator, angle: Optional[float] = None) -> np.ndarray:
-    """The teacher's effective filter u* = w* + s of the ResNet (MODEL.md section 5).
+    """The teacher's effective filter u* = w* + s of the ResNet (docs/model.md, "The paper's claim and the experiments").
 
     ``angle=None``: w* ~ N(0, 0.25/p I), so u* is a random direction near the shortcut s.
     ``angle=theta``: a unit u* at exactly the angle theta to s, in a uniformly random plane

@@ -1,4 +1,4 @@
-"""Polynomial time: iterations for the ResNet to reach L <= eps vs k, p and eps (MODEL.md section 5.3)."""
+"""Polynomial time: iterations for the ResNet to reach L <= eps vs k, p and eps (docs/model.md, "The paper's claim and the experiments".3)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Success rate of gradient descent: ResNet (w0 = 0) vs plain CNN (w0 on the sphere), MODEL.md section 5.
+"""Success rate of gradient descent: ResNet (w0 = 0) vs plain CNN (w0 on the sphere), docs/model.md, "The paper's claim and the experiments".
 
 One *cell* is a configuration (k, p, stride, teacher angle); in a cell, ``trials`` random teachers
 and second-layer initializations are drawn once and shared by both architectures, so the
@@ -62,7 +62,7 @@ def success_cell(config: dict) -> list:
             "successes": counts["global"],
             **{f"n_{name}": counts[name] for name in OUTCOMES},
             "rate": counts["global"] / trials, "ci_low": lo, "ci_high": hi,
-            # teachers whose spurious critical point is a local minimum (MODEL.md section 4)
+            # teachers whose spurious critical point is a local minimum (docs/model.md, "Critical points")
             "frac_spurious_minimum": float(np.mean(spurious_exists)),
             "mean_teacher_angle": float(np.mean(angle_to_s)),
             "median_final_phi": float(np.median(out.phi)),
@@ -96,7 +96,7 @@ def success_rate(ks: Sequence[int] = (5, 10, 20), ps: Sequence[int] = (5, 10), *
                  progress: bool = False) -> list:
     """Fraction of runs that reach the global optimum over a grid of (k, p) (and strides, angles).
 
-    Teachers per MODEL.md section 5: a* ~ N(0, I), ResNet teacher w* ~ N(0, 0.25/p I) (or, with
+    Teachers per docs/model.md, "The paper's claim and the experiments": a* ~ N(0, I), ResNet teacher w* ~ N(0, 0.25/p I) (or, with
     ``angles``, a teacher at a prescribed angle to s); ResNet starts at w0 = 0, the CNN on the unit
     sphere, both with a0 uniform in B(0, |1'a*|/sqrt(k)). Returns rows (one per cell and
     architecture) with counts per outcome, the rate and its Wilson 95% interval, the seed, backend

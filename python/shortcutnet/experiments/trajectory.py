@@ -1,4 +1,4 @@
-"""Training trajectories of the ResNet (w0 = 0) and the plain CNN (w0 on the sphere), MODEL.md section 5.1."""
+"""Training trajectories of the ResNet (w0 = 0) and the plain CNN (w0 on the sphere), docs/model.md, "The paper's claim and the experiments".1."""
 from __future__ import annotations
 
 import numpy as np
