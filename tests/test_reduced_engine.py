@@ -65,7 +65,7 @@ def test_outcomes_agree_with_the_full_engine_on_many_trials(shortcut):
     if not available("cpp"):
         pytest.skip("cpp backend not available")
     model = sn.Model(20, 10, shortcut=shortcut)
-    B = 100_000 if shortcut else 50_000
+    B = 100_000
     w_star, a_star, w0, a0 = paper_batch(model, B, 7)
     kw = dict(steps=1500, lr=0.1, tol=1e-10, backend="cpp")
     full = sn.run_trials(model, w_star, a_star, w0, a0, engine="full", **kw)
