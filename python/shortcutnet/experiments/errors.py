@@ -29,7 +29,8 @@ class WriteFailed(SweepError):
     """Writing into the output folder failed (a full disk, a lost mount, no permission)."""
 
     def __init__(self, folder, exc: OSError, *, kept: Optional[int] = None):
-        cause = "no space left on device" if exc.errno in NO_SPACE else (exc.strerror or str(exc))
+        cause = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}.get(
+            exc.errno, exc.strerror or str(exc))
         kept_text = "" if kept is None else f"; the {kept} cell(s) finished before are kept in results.jsonl"
         fix = "free some space" if exc.errno in NO_SPACE else "fix the folder"
         message = (f"cannot write into {os.path.abspath(os.fspath(folder))}: {cause}{kept_text}; "

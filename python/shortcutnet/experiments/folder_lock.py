@@ -65,6 +65,9 @@ class FolderLock:
     def acquire(self) -> "FolderLock":
         try:
             fd = self._open_locked()
+        except OSError as exc:
+            raise WriteFailed(self.folder, exc) from exc
+        try:
             previous = _read(fd)
             if previous:
                 self.note = (f"{self.folder}: took over the lock left by {_describe(previous)}, "
@@ -75,6 +78,7 @@ class FolderLock:
             os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
             os.fsync(fd)
         except OSError as exc:
+            os.close(fd)  # releases the lock
             raise WriteFailed(self.folder, exc) from exc
         self._fd = fd
         return self
