@@ -49,7 +49,8 @@ from .sample_complexity import sample_complexity_cell
 from .sgd import sgd_cell
 from .store import ResultStore, cell_key
 from .success import success_cell
-from .sweep_checks import DEFAULT_MAX_CELLS, ConfigError, check_cell, check_size, check_values, did_you_mean
+from .sweep_checks import (DEFAULT_MAX_CELLS, ConfigError, check_cell, check_memory, check_size, check_values,
+                           did_you_mean)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -131,6 +132,7 @@ def check_config(config: dict, *, source: str = "config", max_cells: int = DEFAU
     check_size(checked, max_cells, source)
     for cell in cells(checked):
         check_cell(cell, source)
+        check_memory(cell, source)
     return checked
 
 

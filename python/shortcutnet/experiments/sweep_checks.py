@@ -47,9 +47,7 @@ def _integer(minimum: int) -> Callable:
 
 def _number(low: float, high: float = math.inf, *, low_open: bool = True, high_open: bool = True) -> Callable:
     left, right = "(" if low_open else "[", ")" if high_open else "]"
-    if low == -math.inf:
-        span = "a finite number"
-    elif high == math.inf and low_open:
+    if high == math.inf and low_open:
         span = f"a finite number > {low:g}"
     else:
         span = f"a number in {left}{low:g}, {high:g}{right}"
@@ -107,7 +105,7 @@ _fraction = _number(0.0, 1.0, low_open=False)
 RULES: Dict[str, Callable] = {
     "k": _integer(1), "p": _integer(1), "trials": _integer(1), "steps": _integer(1), "n_train": _integer(1),
     "stride": _integer(1), "batch_size": _integer(0), "lr": _positive, "tol": _positive, "eps": _positive,
-    "angle_deg": _number(-math.inf), "beta": _fraction, "beta1": _fraction,
+    "angle_deg": _number(0.0, 180.0, low_open=False, high_open=False), "beta": _fraction, "beta1": _fraction,
     "beta2": _fraction, "optimizer": _choice(("gd", "momentum", "nesterov", "adam")),
     "architectures": _names(ARCHITECTURES),
 }
@@ -139,6 +137,34 @@ def check_cell(cell: dict, source: str) -> None:
     if "angle_deg" in cell and p == 1:
         raise ConfigError(f"{source}: angle_deg: a teacher at a prescribed angle to s needs p >= 2, got p = 1 "
                           f"in the cell {where}")
+
+
+def cell_bytes(cell: dict) -> float:
+    """Rough peak memory of a cell: the trials' parameters, teachers and histories, and one batch or
+    training set per thread (the engine keeps a trial's training set while it runs)."""
+    def size(name):
+        value = cell.get(name, 0)
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else 0.0
+
+    k, p, trials = size("k"), size("p"), size("trials")
+    samples = max(size("batch_size"), size("n_train"))
+    return 8.0 * (trials * (4 * k + 4 * p + 16) + samples * k * p * min(trials, os.cpu_count() or 1))
+
+
+def memory_limit() -> float:
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 64.0 * 2**30
+
+
+def check_memory(cell: dict, source: str) -> None:
+    need, have = cell_bytes(cell), memory_limit()
+    if need > have:
+        where = ", ".join(f"{name} = {cell[name]!r}" for name in ("k", "p", "trials", "batch_size", "n_train")
+                          if name in cell)
+        raise ConfigError(f"{source}: the cell {where} needs about {need / 2**30:.3g} GiB of memory, more than "
+                          f"this machine's {have / 2**30:.3g} GiB: give smaller sizes")
 
 
 def cell_count(grid: dict) -> int:
