@@ -140,7 +140,7 @@ def test_a_grid_too_large_is_refused_with_its_size_and_time(tmp_path):
 
 def test_a_grid_of_astronomical_size_is_refused_at_once(tmp_path):
     grid = {name: list(range(1, 1001)) for name in ("k", "p", "trials", "steps")}
-    grid["angle_deg"] = list(range(1000))
+    grid["angle_deg"] = [i / 10 for i in range(1000)]
     text = config_text(grid=grid)
     err = assert_refused(tmp_path, text, f"the grid has {1000 ** 5:,} cells")
     assert "years" in err

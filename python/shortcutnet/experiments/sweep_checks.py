@@ -55,9 +55,8 @@ def _number(low: float, high: float = math.inf, *, low_open: bool = True, high_o
     def check(value) -> Optional[str]:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return f"expected {span}, got {_kind(value)}"
-        value = float(value)
-        if not math.isfinite(value) or value < low or value > high or (low_open and value == low) \
-                or (high_open and value == high):
+        x = float(value)
+        if not math.isfinite(x) or x < low or x > high or (low_open and x == low) or (high_open and x == high):
             return f"expected {span}, got {value!r}"
         return None
     return check
