@@ -19,7 +19,7 @@ seed = 3
 [fixed]
 k = 20
 p = 10
-trials = 1000
+trials = 600
 steps = 4000
 lr = 0.1
 [grid]

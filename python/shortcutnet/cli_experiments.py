@@ -39,8 +39,10 @@ def _close(client, lost: bool) -> None:
     if client is None:
         return
     if lost:
-        # the client's reconnection attempts log tracebacks on the way out: the user has our message
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        # the client's reconnection attempts log tracebacks on the way out: the user gets our message
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).disabled = True
     client.close(timeout=SCHEDULER_TIMEOUT)
 
 
@@ -101,7 +103,7 @@ def _sweep(args) -> int:
         return fail(str(exc), 2)
     out = args.out or os.path.splitext(os.path.basename(args.config))[0] + "-results"
     results = os.path.join(out, "results.jsonl")
-    client, lost = None, False
+    client, lost, message = None, False, None
     try:
         executor, client = _executor(args)
         rows = run_sweep(config, out, executor=executor, progress=not args.no_progress)
@@ -114,21 +116,23 @@ def _sweep(args) -> int:
               file=sys.stderr)
         return 130
     except SweepError as exc:
-        return fail(str(exc))
+        message = str(exc)
     except MemoryError:
-        return fail(f"out of memory in a cell of {args.config}: give smaller k, p, trials, batch_size or n_train; "
-                    f"the cells finished before are kept in {results}")
+        message = (f"out of memory in a cell of {args.config}: give smaller k, p, trials, batch_size or n_train; "
+                   f"the cells finished before are kept in {results}")
     except Exception as exc:
         fault = _cluster_fault(client, args.scheduler, exc)
         if fault is None:
             raise
         lost = True
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return fail(f"{fault} ({detail}); {_saved_cells(results)} finished cell(s) are saved in {results}: "
-                    "rerun the same command once the cluster is back, or without --scheduler to finish on this "
-                    "machine, to resume")
+        message = (f"{fault} ({detail}); {_saved_cells(results)} finished cell(s) are saved in {results}: "
+                   "rerun the same command once the cluster is back, or without --scheduler to finish on this "
+                   "machine, to resume")
     finally:
         _close(client, lost)
+    if message is not None:
+        return fail(message)
     print(format_table(rows, SUMMARY_COLUMNS[config["experiment"]]))
     print(f"\n{len(rows)} rows; finished cells in {results}, table in {table}")
     return 0
