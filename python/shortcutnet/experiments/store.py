@@ -23,7 +23,7 @@ from typing import Dict, Optional
 from .._version import __version__
 from .errors import StoreRefused, WriteFailed
 
-#: the record layout; records without it were written by versions before 0.2
+#: the record layout; records without it were written by earlier versions
 FORMAT = 2
 
 
