@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -121,3 +122,18 @@ def test_a_lost_scheduler_says_how_to_resume_and_the_resumed_run_completes(tmp_p
     assert "took over" not in capsys.readouterr().err  # the first sweep released its folder on the way out
     assert_whole_and_unique(out, CELLS)
     assert (out / "table.csv").read_text() == table
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, monkeypatch, capsys):
+    from shortcutnet import cli_experiments
+
+    monkeypatch.setattr(cli_experiments, "SCHEDULER_TIMEOUT", 1)
+    config = write_config(tmp_path, SLOW)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--scheduler", address, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"shortcutnet sweep: cannot reach the Dask scheduler at {address}")
+    assert "leave out --scheduler" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "results.jsonl").exists()
