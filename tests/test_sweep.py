@@ -10,7 +10,8 @@ import pytest
 
 from shortcutnet.cli import main
 from shortcutnet.experiments import sweep as S
-from shortcutnet.experiments.store import ResultStore
+from shortcutnet._version import __version__
+from shortcutnet.experiments.store import ResultStore, cell_key
 
 CONFIG = """
 experiment = "success_rate"
@@ -65,19 +66,28 @@ def test_cli_reports_bad_config(tmp_path, capsys):
     assert "experiment" in capsys.readouterr().err
 
 
+def record(name, value):
+    """A finished cell as run_sweep stores it (the store adds the format and digest)."""
+    config = {"experiment": "success_rate", "name": name}
+    key = cell_key(config)
+    return {"key": key, "config": config, "rows": [{"value": value, "cell": key}], "version": __version__}
+
+
 def test_store_drops_a_truncated_last_line(tmp_path, capsys):
     path = tmp_path / "results.jsonl"
     store = ResultStore(path)
-    store.append({"key": "a", "rows": [1]})
-    store.append({"key": "b", "rows": [2]})
+    a, b, c = record("a", 1), record("b", 2), record("c", 3)
+    store.append(a)
+    store.append(b)
+    whole = lines(path)
     with open(path, "ab") as fh:
         fh.write(b'{"key": "c", "rows": [')  # what kill -9 in the middle of a write could leave
     reopened = ResultStore(path)
-    assert sorted(reopened.records) == ["a", "b"]
-    assert lines(path) == [json.dumps({"key": k, "rows": [v]}) for k, v in (("a", 1), ("b", 2))]
-    assert "dropped 1 incomplete line" in capsys.readouterr().err
-    reopened.append({"key": "c", "rows": [3]})
-    assert sorted(ResultStore(path).records) == ["a", "b", "c"]
+    assert sorted(reopened.records) == sorted([a["key"], b["key"]])
+    assert lines(path) == whole
+    assert "skipped 1 incomplete line" in capsys.readouterr().err
+    reopened.append(c)
+    assert sorted(ResultStore(path).records) == sorted([a["key"], b["key"], c["key"]])
 
 
 def test_sweep_end_to_end_and_rerun_is_a_no_op(tmp_path, capsys):
@@ -201,7 +211,7 @@ def test_optimizer_sweep_takes_each_optimizers_own_parameters(tmp_path):
 @pytest.mark.parametrize("text,match", [
     ('experiment = "sgd_vs_gd"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1', r"missing parameters \['batch_size'\]"),
     ('experiment = "sample_complexity"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1\nn_train = 9\nbatch_size = 3',
-     "unknown parameters"),
+     "unknown parameter .batch_size."),
     ('experiment = "compare_optimizers"\n[fixed]\nk = 3\np = 3\ntrials = 2\nsteps = 5\nlr = 0.1', r"missing parameters \['optimizer'\]"),
 ])
 def test_bad_configs_of_new_experiments_are_rejected(tmp_path, text, match):

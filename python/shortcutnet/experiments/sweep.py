@@ -25,10 +25,14 @@ Grid/fixed keys (required ones first):
 
 Each cell's key is a hash of its full configuration; finished cells are appended to
 ``results.jsonl`` in the output directory, so rerunning the same command skips them.
+
+Everything in the file is checked before any cell runs (:mod:`.sweep_checks`): unknown keys (with
+the nearest known one), each value against its parameter's rule, the constraints between
+parameters of every cell, and the grid's size (at most ``max_cells`` cells). The output folder is
+locked for the run (:mod:`.folder_lock`), and the store keeps whole records only (:mod:`.store`).
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -38,11 +42,15 @@ from typing import Callable, Dict, List
 
 from ._common import PROCESSES, map_tasks, metadata
 from .convergence import convergence_cell
+from .errors import FolderInUse, StoreRefused, SweepError, WriteFailed  # noqa: F401 - raised by run_sweep
+from .folder_lock import FolderLock
 from .optimizers import optimizer_cell
 from .sample_complexity import sample_complexity_cell
 from .sgd import sgd_cell
-from .store import ResultStore
+from .store import ResultStore, cell_key
 from .success import success_cell
+from .sweep_checks import (DEFAULT_MAX_CELLS, ConfigError, check_cell, check_memory, check_size, check_values,
+                           did_you_mean)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,42 +73,67 @@ OPTIONAL = {"success_rate": {"tol", "stride", "angle_deg", "architectures"},
 ALLOWED = {name: set(REQUIRED[name]) | OPTIONAL[name] for name in EXPERIMENTS}
 
 
-def load_config(path) -> dict:
-    """Read and check a sweep configuration file (TOML)."""
-    with open(path, "rb") as fh:
-        try:
+def load_config(path, *, max_cells: int = DEFAULT_MAX_CELLS) -> dict:
+    """Read and check a sweep configuration file (TOML); :class:`ConfigError` says what is wrong."""
+    try:
+        with open(path, "rb") as fh:
             config = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc})") from exc
-    return check_config(config, source=str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror or exc})") from exc
+    return check_config(config, source=str(path), max_cells=max_cells)
 
 
-def check_config(config: dict, *, source: str = "config") -> dict:
-    unknown = set(config) - {"experiment", "seed", "fixed", "grid"}
-    if unknown:
-        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}; expected experiment, seed, [fixed], [grid]")
+def check_config(config: dict, *, source: str = "config", max_cells: int = DEFAULT_MAX_CELLS) -> dict:
+    """The configuration with its values checked (see :mod:`.sweep_checks`); a grid of more than
+    ``max_cells`` cells is refused with its size and an estimate of its time."""
+    top = ("experiment", "seed", "fixed", "grid")
+    for name in config:
+        if name not in top:
+            raise ConfigError(f"{source}: unknown top-level key {name!r}{did_you_mean(name, top)}; expected "
+                              "experiment, seed, [fixed], [grid]")
     experiment = config.get("experiment")
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"{source}: experiment: expected one of {sorted(EXPERIMENTS)}, got {experiment!r}")
+    if not isinstance(experiment, str) or experiment not in EXPERIMENTS:
+        hint = did_you_mean(experiment, list(EXPERIMENTS)) if isinstance(experiment, str) else ""
+        raise ConfigError(f"{source}: experiment: expected one of {sorted(EXPERIMENTS)}, got {experiment!r}{hint}")
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+        raise ConfigError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+    for section in ("fixed", "grid"):
+        if not isinstance(config.get(section, {}), dict):
+            raise ConfigError(f"{source}: {section}: expected a table [{section}], got {config[section]!r}")
     fixed, grid = dict(config.get("fixed", {})), dict(config.get("grid", {}))
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ValueError(f"{source}: grid.{name}: expected a non-empty list, got {values!r}")
+            raise ConfigError(f"{source}: grid.{name}: expected a non-empty list, got {values!r}")
+        seen = set()
+        for value in values:
+            text = json.dumps(value, sort_keys=True, default=str)
+            if text in seen:
+                raise ConfigError(f"{source}: grid.{name}: the value {value!r} is given twice (one cell each)")
+            seen.add(text)
     both = set(fixed) & set(grid)
     if both:
-        raise ValueError(f"{source}: keys in both [fixed] and [grid]: {sorted(both)}")
-    keys = set(fixed) | set(grid)
-    unknown = keys - ALLOWED[experiment]
-    if unknown:
-        raise ValueError(f"{source}: unknown parameters {sorted(unknown)} for {experiment}; "
-                         f"expected some of {sorted(ALLOWED[experiment])}")
+        raise ConfigError(f"{source}: keys in both [fixed] and [grid]: {sorted(both)}")
+    keys = list(fixed) + list(grid)
+    for name in keys:
+        if name not in ALLOWED[experiment]:
+            raise ConfigError(f"{source}: unknown parameter {name!r} for {experiment}"
+                              f"{did_you_mean(name, sorted(ALLOWED[experiment]))}; expected some of "
+                              f"{sorted(ALLOWED[experiment])}")
     missing = [name for name in REQUIRED[experiment] if name not in keys]
     if missing:
-        raise ValueError(f"{source}: missing parameters {missing} for {experiment} (give them in [fixed] or [grid])")
-    return {"experiment": experiment, "seed": seed, "fixed": fixed, "grid": grid}
+        raise ConfigError(f"{source}: missing parameters {missing} for {experiment} (give them in [fixed] or [grid])")
+    check_values(experiment, fixed, grid, source)
+    checked = {"experiment": experiment, "seed": seed, "fixed": fixed, "grid": grid}
+    check_size(checked, max_cells, source)
+    for cell in cells(checked):
+        check_cell(cell, source)
+        check_memory(cell, source)
+    return checked
 
 
 def cells(config: dict) -> List[dict]:
@@ -113,13 +146,6 @@ def cells(config: dict) -> List[dict]:
         cell["key"] = cell_key(cell)
         out.append(cell)
     return out
-
-
-def cell_key(cell: dict) -> str:
-    """Hash of a cell's configuration (independent of key order): the identity of a cell on resume."""
-    body = {name: value for name, value in cell.items() if name != "key"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_cell(cell: dict) -> dict:
@@ -141,15 +167,26 @@ def run_cell(cell: dict) -> dict:
 
 def run_sweep(config: dict, out_dir, *, executor=PROCESSES, progress: bool = True) -> List[dict]:
     """Run every unfinished cell of ``config``, appending each to ``out_dir/results.jsonl`` as it
-    finishes; returns the full table (rows of all cells, in grid order)."""
-    os.makedirs(out_dir, exist_ok=True)
-    store = ResultStore(os.path.join(out_dir, "results.jsonl"))
-    all_cells = cells(config)
-    pending = [dict(cell, threads=None if executor is None else 1) for cell in all_cells if cell["key"] not in store]
-    if pending:
-        map_tasks(run_cell, pending, executor, progress=progress, desc=config["experiment"],
-                  on_result=lambda _i, record: store.append(record))
-    return [row for cell in all_cells for row in store.records[cell["key"]]["rows"]]
+    finishes; returns the full table (rows of all cells, in grid order).
+
+    The folder is locked for the run: a second sweep on it raises :class:`FolderInUse` at once. A
+    failed write (a full disk) raises :class:`WriteFailed`, with every cell finished before kept.
+    """
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise WriteFailed(out_dir, exc) from exc
+    with FolderLock(out_dir) as lock:
+        if lock.note:
+            print(lock.note, file=sys.stderr)
+        store = ResultStore(os.path.join(out_dir, "results.jsonl"))
+        all_cells = cells(config)
+        pending = [dict(cell, threads=None if executor is None else 1) for cell in all_cells
+                   if cell["key"] not in store]
+        if pending:
+            map_tasks(run_cell, pending, executor, progress=progress, desc=config["experiment"],
+                      on_result=lambda _i, record: store.append(record))
+        return [row for cell in all_cells for row in store.records[cell["key"]]["rows"]]
 
 
 SUMMARY_COLUMNS = {

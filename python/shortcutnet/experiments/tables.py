@@ -65,12 +65,21 @@ def write_parquet(rows: Sequence[dict], path) -> str:
 
 
 def write_csv(rows: Sequence[dict], path) -> str:
+    """Write ``rows`` to ``path`` through a temporary file: a failed write (a full disk) leaves the
+    previous table, or none, never half of one."""
     path = os.fspath(path)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns_of(rows), restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns_of(rows), restval="")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path
 
 
