@@ -96,14 +96,15 @@ def test_success_limit_matches_full_draws_statistically():
 
 def test_fit_limit_recovers_a_known_limit():
     rows = []
-    for k in (100, 400, 1600, 6400):
+    for k in (25, 100, 400, 1600, 6400):
         for p in (5, 10):
-            rate = 0.5 + 0.3 * math.sqrt(p / k)
+            rate = 0.5 + 0.3 * math.sqrt(p / k) - 0.5 / k
             rows.append({"k": k, "p": p, "trials": 10**6, "rate": rate})
     fits = {f["p"]: f for f in E.fit_limit(rows)}
-    assert fits[None]["limit"] == pytest.approx(0.5, abs=1e-9) and fits[None]["b"] == pytest.approx(0.3)
-    assert fits[5]["limit"] == pytest.approx(0.5, abs=1e-9) and fits[5]["b"] == pytest.approx(0.3 * math.sqrt(5))
-    assert fits[None]["limit_se"] > 0
+    assert fits[None]["limit"] == pytest.approx(0.5, abs=1e-9) and fits[None]["limit_se"] > 0
+    assert fits[5]["limit"] == pytest.approx(0.5, abs=1e-9)
+    assert fits[5]["b"] == pytest.approx(0.3 * math.sqrt(5)) and fits[5]["c"] == pytest.approx(-0.5)
+    assert fits[10]["points"] == 4  # k = 25 has p/k above 0.25
 
 
 def test_hypotheses_resnet_from_zero_always_succeeds_and_counts_match_run_trials():

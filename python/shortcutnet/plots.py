@@ -443,16 +443,14 @@ def plot_success_limit(rows: Sequence[dict], fits: Sequence[dict], stem) -> list
         fit = [f for f in fits if f["p"] == p]
         if fit:
             kk = np.geomspace(max(fit[0]["k_min"], k.min()), k.max(), 50)
-            axes[0].plot(kk, fit[0]["limit"] + fit[0]["b"] / np.sqrt(kk), "--", color=colors[p], lw=1)
+            axes[0].plot(kk, fit[0]["limit"] + fit[0]["b"] / np.sqrt(kk) + fit[0]["c"] / kk, "--", color=colors[p],
+                         lw=1)
     pooled = [f for f in fits if f["p"] is None]
     if pooled:
         f = pooled[0]
         axes[0].axhline(f["limit"], color="0.3", ls=":", lw=1)
         axes[0].text(rows[0]["k"], f["limit"] - 0.02, f"fitted limit {f['limit']:.4f} ± {f['limit_se']:.4f}",
                      fontsize=8, color="0.3")
-        x = np.geomspace(min(r["p"] / r["k"] for r in rows), f["ratio_max"], 50)
-        axes[1].plot(x, f["limit"] + f["b"] * np.sqrt(x), "k--", lw=1,
-                     label=f"{f['limit']:.4f} + {f['b']:.3f}·√(p/k) (fit, k ≥ {f['k_min']}, p/k ≤ {f['ratio_max']:g})")
     axes[0].set_xscale("log")
     axes[0].set_xlabel("number of patches k (log)")
     axes[1].set_xscale("log")
@@ -462,7 +460,7 @@ def plot_success_limit(rows: Sequence[dict], fits: Sequence[dict], stem) -> list
         ax.set_ylabel("fraction of CNN runs reaching the global basin")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0].set_title("vs k (dashed: limit + b/√k fitted per p)", fontsize=10)
+    axes[0].set_title("vs k (dashed: limit + b/√k + c/k fitted per p; dotted: the pooled limit)", fontsize=10)
     axes[1].set_title("vs p/k: the rate depends on k and p mainly through p/k", fontsize=10)
     first = rows[0]
     fig.suptitle(f"Plain CNN success probability, {first['trials']:,} trials per cell (95% Wilson bars), "

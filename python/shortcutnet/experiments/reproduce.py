@@ -200,7 +200,7 @@ def summary_text(result: dict) -> str:
              format_table(s["success_limit"], ("k", "p", "lr", "trials", "rate", "ci_low", "ci_high", "n_undecided",
                                                "mean_steps", "check_trials", "check_disagree")),
              "", "Its limit as k grows (weighted fits):",
-             format_table(s["success_limit_fit"], ("p", "form", "limit", "limit_se", "b", "points", "chi2_per_dof")),
+             format_table(s["success_limit_fit"], ("p", "limit", "limit_se", "b", "c", "points", "chi2_per_dof")),
              "", "The theorem's hypotheses one at a time (ResNet):",
              format_table(s["hypotheses"], ("factor", "w0_norm", "a0_scale", "trials", "rate", "ci_low", "ci_high",
                                             "n_spurious", "n_unconverged", "n_outside_ball", "median_steps")),

@@ -148,27 +148,35 @@ def _weighted_fit(sel, design):
     return coef, cov, float(np.sum(w * resid * resid) / dof) if dof > 0 else None
 
 
-def fit_limit(rows: Sequence[dict], *, k_min: int = 100, ratio_max: float = 0.1) -> list:
-    """The limit of the success rate as k grows, by weighted least squares (weights: the inverse
-    binomial variances trials/(rate (1 - rate))) over the cells with k >= k_min and p/k <= ratio_max:
+def fit_limit(rows: Sequence[dict], *, k_min: int = 20, ratio_max: float = 0.25) -> list:
+    """The limit of the success rate as k grows, by weighted least squares of
+    ``rate = limit + b/sqrt(k) + c/k`` over the cells with k >= k_min and p/k <= ratio_max (weights:
+    the inverse binomial variances trials/(rate (1 - rate))), per p (with 4 cells or more) and pooled
+    (one limit, b and c per p, over the p with 3 cells or more).
 
-    - per p: rate = limit + b/sqrt(k);
-    - pooled over p: rate = limit + b sqrt(p/k) (the rate depends on k and p mainly through p/k:
-      phi0 - pi/2 has a spread of about 1/sqrt(p) and the start's a.a* tips the balance by about
-      1/sqrt(k)).
-
-    Returns rows (p, or None for the pooled fit) with the limit, its standard error, b, the points
-    used and the reduced chi^2 (about 1 when the form fits within the intervals).
+    Returns rows (p, or None for the pooled fit) with the limit, its standard error, b, c, the
+    points used and the reduced chi^2 (about 1 when the form fits within the intervals).
     """
     use = [r for r in rows if r["k"] >= k_min and r["p"] <= ratio_max * r["k"] and 0.0 < r["rate"] < 1.0]
+    by_p = {p: [r for r in use if r["p"] == p] for p in sorted({r["p"] for r in use})}
     fits = []
-    for p in sorted({r["p"] for r in use}) + [None]:
-        sel = use if p is None else [r for r in use if r["p"] == p]
-        if len(sel) < 3:
+    for p, sel in by_p.items():
+        if len(sel) < 4:
             continue
-        x = np.array([math.sqrt((r["p"] if p is None else 1.0) / r["k"]) for r in sel])
-        coef, cov, chi2 = _weighted_fit(sel, np.column_stack([np.ones(len(sel)), x]))
-        fits.append({"p": p, "form": "limit + b sqrt(p/k)" if p is None else "limit + b/sqrt(k)",
-                     "limit": float(coef[0]), "limit_se": float(math.sqrt(cov[0, 0])), "b": float(coef[1]),
-                     "k_min": int(k_min), "ratio_max": float(ratio_max), "points": len(sel), "chi2_per_dof": chi2})
+        x = np.array([1.0 / math.sqrt(r["k"]) for r in sel])
+        coef, cov, chi2 = _weighted_fit(sel, np.column_stack([np.ones(len(sel)), x, x * x]))
+        fits.append({"p": p, "limit": float(coef[0]), "limit_se": float(math.sqrt(cov[0, 0])), "b": float(coef[1]),
+                     "c": float(coef[2]), "k_min": int(k_min), "ratio_max": float(ratio_max), "points": len(sel),
+                     "chi2_per_dof": chi2})
+    pooled = [p for p, sel in by_p.items() if len(sel) >= 3]
+    sel = [r for p in pooled for r in by_p[p]]
+    if len(sel) > 1 + 2 * len(pooled):
+        columns = [np.ones(len(sel))]
+        for q in pooled:
+            x = np.array([(r["p"] == q) / math.sqrt(r["k"]) for r in sel])
+            columns += [x, x * x]
+        coef, cov, chi2 = _weighted_fit(sel, np.column_stack(columns))
+        fits.append({"p": None, "limit": float(coef[0]), "limit_se": float(math.sqrt(cov[0, 0])), "b": None,
+                     "c": None, "k_min": int(k_min), "ratio_max": float(ratio_max), "points": len(sel),
+                     "chi2_per_dof": chi2})
     return fits
