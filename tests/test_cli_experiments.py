@@ -16,6 +16,12 @@ TINY = {
     "sgd": dict(batch_sizes=(1, 64, None), lrs=(0.1, 0.05), k=4, p=3, trials=3, steps=(300, 500)),
     "sample_complexity": dict(k=4, p=3, points=3, trials=3, steps=500),
     "optimizers": dict(k=4, p=3, trials=4, steps=1000),
+    "success_limit": dict(ks=(5, 200), ps=(5, 20), trials=200, check_trials=5),
+    "hypotheses": dict(k=5, p=3, w0_norms=(0.0, 1.0), a0_scales=(1.0, 2.0), trials=4, steps=1000),
+    "step_phase": dict(k=5, p=3, lrs_w=(0.1, 1.0), lrs_a=(0.1, 2.0), trials=3, steps=400),
+    "scaling": dict(ks=(5, 200), ps=(3, 5), eps=(1e-2, 1e-4), trials=2),
+    "gd_vs_flow": dict(k=4, p=3, lrs=(0.1, 0.05), eps=(1e-3,), trials=1, t_max=40.0),
+    "phi_instability": dict(ks=(5,), fractions=(0.25, 0.9), p=3, trials=2, steps=300),
 }
 
 
@@ -30,11 +36,13 @@ def test_reproduce_writes_tables_and_figures(tmp_path, tiny_settings, capsys):
     assert main(["reproduce", "--quick", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     for heading in ("Success rate", "Convergence time", "teacher's angle", "patch stride", "Online SGD",
-                    "n_train samples", "Optimizers", "Seconds"):
+                    "n_train samples", "Optimizers", "success probability", "limit as k grows", "hypotheses",
+                    "divergence sets in", "up to k = 10^4", "gradient flow", "phi instability", "Seconds"):
         assert heading in printed
     names = set(os.listdir(out))
     stems = ["trajectory", "success_rate", "convergence_time", "success_vs_angle", "success_vs_stride", "sgd_vs_gd",
-             "sample_complexity", "optimizers"]
+             "sample_complexity", "optimizers", "success_limit", "hypotheses", "step_phase", "convergence_scaling",
+             "gd_vs_flow", "phi_instability"]
     for stem in stems:
         assert f"{stem}.csv" in names
         for ext in ("png", "svg"):

@@ -175,6 +175,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _experiment_names():
+    from .experiments.sweep import EXPERIMENTS
+
+    return sorted(EXPERIMENTS)
+
+
 def add_commands(sub) -> None:
     """Add ``reproduce`` and ``sweep`` to the subparsers ``sub`` of the main parser."""
     rep = sub.add_parser(
@@ -182,11 +188,13 @@ def add_commands(sub) -> None:
         help="run the paper's experiments and the ones beyond it: data files and figures",
         description="Run every experiment (trajectories, success rate over (k, p), convergence time, success vs "
                     "the teacher's angle to the shortcut, overlapping patches, online SGD vs GD over batch and step "
-                    "sizes, sample complexity of full-batch GD, GD vs momentum, Nesterov and Adam) and write "
+                    "sizes, sample complexity of full-batch GD, GD vs momentum, Nesterov and Adam, the CNN's success "
+                    "probability up to k = 10^4, the theorem's hypotheses one at a time, the step-size phase "
+                    "diagram, convergence time up to k = 10^4, GD vs gradient flow, the phi instability) and write "
                     "CSV/JSON Lines tables and PNG/SVG figures into --out, then print a summary table.",
     )
     rep.add_argument("--quick", action="store_true",
-                     help="small settings that finish in about a minute on 2 cores (default: the full run, "
+                     help="small settings that finish in under two minutes on 2 cores (default: the full run, "
                           "under 30 minutes on 2 cores)")
     rep.add_argument("--out", default="shortcutnet-results", metavar="DIR",
                      help="directory for data files and figures (default ./shortcutnet-results)")
@@ -209,8 +217,8 @@ def add_commands(sub) -> None:
                     "(or DIR/table.parquet).",
     )
     swp.add_argument("config", metavar="CONFIG.toml",
-                     help="sweep configuration: experiment ('success_rate', 'convergence_time', 'sgd_vs_gd', "
-                          "'sample_complexity' or 'compare_optimizers'), seed, [fixed] parameters and [grid] lists")
+                     help="sweep configuration: experiment (one of " + ", ".join(repr(n) for n in _experiment_names())
+                          + "), seed, [fixed] parameters and [grid] lists")
     swp.add_argument("--out", default=None, metavar="DIR",
                      help="output directory (default: <config name>-results in the current directory)")
     swp.add_argument("--scheduler", default=None, metavar="ADDRESS",

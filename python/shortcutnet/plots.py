@@ -422,3 +422,222 @@ def plot_stride(rows: Sequence[dict], stem) -> list:
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, stem)
+
+
+def _p_colors(plt, values, cmap="viridis"):
+    return {v: plt.get_cmap(cmap)(i / max(1, len(values) - 1) * 0.85) for i, v in enumerate(values)}
+
+
+def plot_success_limit(rows: Sequence[dict], fits: Sequence[dict], stem) -> list:
+    """CNN success rate vs k for each p (95% Wilson bars, fitted limit + b/sqrt(k)), and vs p/k."""
+    plt = _plt()
+    ps = sorted({r["p"] for r in rows})
+    colors = _p_colors(plt, ps)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for p in ps:
+        sel = sorted(_select(rows, p=p), key=lambda r: r["k"])
+        k = np.array([r["k"] for r in sel], float)
+        rate, err = _rate_errors(sel)
+        axes[0].errorbar(k, rate, yerr=err, fmt="o-", color=colors[p], capsize=3, ms=4, label=f"p = {p}")
+        axes[1].errorbar(p / k, rate, yerr=err, fmt="o", color=colors[p], capsize=3, ms=4, label=f"p = {p}")
+        fit = [f for f in fits if f["p"] == p]
+        if fit:
+            kk = np.geomspace(max(fit[0]["k_min"], k.min()), k.max(), 50)
+            axes[0].plot(kk, fit[0]["limit"] + fit[0]["b"] / np.sqrt(kk) + fit[0]["c"] / kk, "--", color=colors[p],
+                         lw=1)
+    pooled = [f for f in fits if f["p"] is None]
+    if pooled:
+        f = pooled[0]
+        axes[0].axhline(f["limit"], color="0.3", ls=":", lw=1)
+        axes[0].text(rows[0]["k"], f["limit"] - 0.02, f"fitted limit {f['limit']:.4f} ± {f['limit_se']:.4f}",
+                     fontsize=8, color="0.3")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("number of patches k (log)")
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("p/k (log)")
+    for ax in axes:
+        ax.axhline(0.5, color="0.6", lw=0.8)
+        ax.set_ylabel("fraction of CNN runs reaching the global basin")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_title("vs k (dashed: limit + b/√k + c/k fitted per p; dotted: the pooled limit)", fontsize=10)
+    axes[1].set_title("vs p/k: the rate depends on k and p mainly through p/k", fontsize=10)
+    first = rows[0]
+    fig.suptitle(f"Plain CNN success probability, {first['trials']:,} trials per cell (95% Wilson bars), "
+                 "η = min(0.1, π/(k + π − 1)) on both layers")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_hypotheses(rows: Sequence[dict], stem) -> list:
+    """ResNet success rate as each start hypothesis is dropped: w0 norm, then a0's ball scale."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    panels = ((axes[0], "w0_norm", "‖w0‖ (0: the theorem's w0 = 0; else a random direction)"),
+              (axes[1], "a0_scale", "a0 uniform in the ball of radius c·|𝟙ᵀa*|/√k (c = 1: the theorem's ball)"))
+    base = [r for r in rows if r["factor"] == "w0_norm" and r["w0_norm"] == 0.0]
+    for ax, factor, label in panels:
+        sel = [r for r in rows if r["factor"] == factor] + (base if factor == "a0_scale" else [])
+        sel = sorted(sel, key=lambda r: r[factor])
+        names = [("0" if r[factor] == 0 else f"{r[factor]:g}") for r in sel]
+        x = np.arange(len(sel))
+        rate, err = _rate_errors(sel)
+        ax.bar(x, rate, 0.6, yerr=err, capsize=3, color=COLORS["resnet"], alpha=0.85, label="global optimum")
+        ax.plot(x, [r["basin_rate"] for r in sel], "D", color="k", mfc="white", ms=6, ls="none",
+                label="ended in the global basin (φ < π/2, a·a* > 0)")
+        for xi, r in zip(x, sel):
+            ax.text(xi, min(r["rate"], 1.0) + 0.03, f"{100 * r['rate']:.2f}%", ha="center", fontsize=8)
+        ax.set_xticks(x, names)
+        ax.set_xlabel(label, fontsize=9)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel("fraction of ResNet runs")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+    first = rows[0]
+    fig.suptitle(f"The theorem's hypotheses one at a time (ResNet, k = {first['k']}, p = {first['p']}, "
+                 f"{first['trials']:,} teachers per bar, η = {first['lr']:g}, at most {first['steps']} steps)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_step_phase(rows: Sequence[dict], stem) -> list:
+    """Success rate and divergence rate over (lr_w, lr_a), per architecture, with lr_a = 4π/(k + π − 1)."""
+    plt = _plt()
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    lws = sorted({r["lr_w"] for r in rows})
+    las = sorted({r["lr_a"] for r in rows})
+    fig, axes = plt.subplots(len(archs), 2, figsize=(12, 4.2 * len(archs)), squeeze=False)
+    limit = rows[0]["a_step_limit"]
+    for i, arch in enumerate(archs):
+        for j, (column, cmap, title) in enumerate((("rate", "viridis", "success rate"),
+                                                   ("divergence_rate", "Reds", "divergence rate"))):
+            ax = axes[i, j]
+            grid = np.full((len(las), len(lws)), np.nan)
+            for r in _select(rows, architecture=arch):
+                grid[las.index(r["lr_a"]), lws.index(r["lr_w"])] = r[column]
+            image = ax.pcolormesh(_edges(lws), _edges(las), grid, cmap=cmap, vmin=0, vmax=1, shading="flat")
+            ax.axhline(limit, color="w" if column == "rate" else "k", ls="--", lw=1.2)
+            ax.text(lws[0], limit * 1.05, f"η_a = 4π/(k + π − 1) = {limit:.3f}", fontsize=8,
+                    color="w" if column == "rate" else "k")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("η_w (first layer, log)")
+            ax.set_ylabel("η_a (second layer, log)")
+            name = "ResNet (w0 = 0)" if arch == "resnet" else "plain CNN (w0 on the sphere)"
+            ax.set_title(f"{name}: {title}", fontsize=10)
+            fig.colorbar(image, ax=ax)
+    first = rows[0]
+    fig.suptitle(f"Step sizes per layer (k = {first['k']}, p = {first['p']}, {first['trials']} teachers per cell, "
+                 f"at most {first['steps']} steps)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def _edges(values):
+    """Cell edges on a log axis around sorted values (geometric midpoints)."""
+    v = np.log(np.asarray(values, float))
+    mid = (v[1:] + v[:-1]) / 2 if v.size > 1 else np.array([])
+    first = v[0] - (mid[0] - v[0] if mid.size else 0.5)
+    last = v[-1] + (v[-1] - mid[-1] if mid.size else 0.5)
+    return np.exp(np.concatenate([[first], mid, [last]]))
+
+
+def plot_scaling(result: dict, stem) -> list:
+    """ResNet convergence to L <= eps up to k = 10^4: median steps and flow time (steps·η) vs k, and vs p."""
+    plt = _plt()
+    rows = result["rows"]
+    ks, ps, epss = (sorted({r[n] for r in rows}) for n in ("k", "p", "eps"))
+    p_fix, k_fix = ps[0], ks[-1]
+    colors = _p_colors(plt, sorted(epss, reverse=True), "plasma")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for eps in sorted(epss, reverse=True):
+        sel = sorted(_select(rows, p=p_fix, eps=eps), key=lambda r: r["k"])
+        k = [r["k"] for r in sel]
+        axes[0].plot(k, [r["median_steps"] for r in sel], "o-", color=colors[eps], label=f"ε = {eps:.0e}")
+        axes[1].plot(k, [r["median_time"] for r in sel], "o-", color=colors[eps], label=f"ε = {eps:.0e}")
+        sel = sorted(_select(rows, k=k_fix, eps=eps), key=lambda r: r["p"])
+        axes[2].plot([r["p"] for r in sel], [r["median_time"] for r in sel], "o-", color=colors[eps],
+                     label=f"ε = {eps:.0e}")
+    slopes = {(s["variable"], s["eps"]): s["slope"] for s in result["time_slopes"]
+              if (s["variable"] == "k" and s["p"] == p_fix)}
+    steps_slopes = {s["eps"]: s["slope"] for s in result["slopes"] if s["variable"] == "k" and s["p"] == p_fix}
+    tight = min(epss)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_xlabel("number of patches k (log)")
+    axes[0].set_ylabel("median steps to L ≤ ε (log)")
+    axes[0].set_title(f"steps at p = {p_fix} (slope at ε = {tight:.0e}: {steps_slopes.get(tight, math.nan):.2f})",
+                      fontsize=10)
+    axes[1].set_xlabel("number of patches k (log)")
+    axes[1].set_ylabel("median flow time steps·η (log)")
+    axes[1].set_title(f"flow time at p = {p_fix} (slope at ε = {tight:.0e}: "
+                      f"{slopes.get(('k', tight), math.nan):.2f})", fontsize=10)
+    axes[2].set_xlabel("patch size p (log)")
+    axes[2].set_ylabel("median flow time steps·η (log)")
+    axes[2].set_title(f"flow time vs p at k = {k_fix}", fontsize=10)
+    fig.suptitle("ResNet from w0 = 0 to k = 10^4, η = min(0.1, π/(k + π − 1)) on both layers "
+                 f"(medians of {rows[0]['trials']} teachers)")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_gd_vs_flow(result: dict, stem) -> list:
+    """Errors of GD against the gradient flow vs the step size (log-log, slope-1 guide)."""
+    plt = _plt()
+    rows = result["rows"]
+    archs = [a for a in ("resnet", "cnn") if any(r["architecture"] == a for r in rows)]
+    columns = [c for c in rows[0] if c.startswith("median_relative_time_error_")] + ["median_state_error"]
+    styles = ["o-", "s--", "^:"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for arch in archs:
+        sel = sorted(_select(rows, architecture=arch), key=lambda r: r["lr"])
+        lr = np.array([r["lr"] for r in sel], float)
+        for column, style in zip(columns, styles):
+            y = _floor([r[column] for r in sel])
+            name = ("state distance at t = " + f"{sel[0]['t_fixed']:g}") if column == "median_state_error" else \
+                "relative error of the time to L ≤ " + column.rsplit("_", 1)[1]
+            ax.plot(lr, y, style, color=COLORS[arch], label=f"{'ResNet' if arch == 'resnet' else 'CNN'}: {name}")
+    lr = np.array(sorted({r["lr"] for r in rows}), float)
+    ax.plot(lr, lr * 0.5, color="0.5", lw=0.8, label="∝ η (guide)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("step size η of both layers (log)")
+    ax.set_ylabel("median over teachers (log)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Gradient descent vs gradient flow (k = {rows[0]['k']}, p = {rows[0]['p']}, "
+                 f"{rows[0]['trials']} teachers): errors O(η)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_phi_instability(rows: Sequence[dict], stem) -> list:
+    """The phi instability near the optimum: how often it shows, and the steps it costs."""
+    plt = _plt()
+    ks = sorted({r["k"] for r in rows})
+    colors = _p_colors(plt, ks, "plasma")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for k in ks:
+        sel = sorted(_select(rows, k=k), key=lambda r: r["fraction"])
+        f = [r["fraction"] for r in sel]
+        axes[0].plot(f, [r["shown_rate"] for r in sel], "o-", color=colors[k], label=f"k = {k}: showed it")
+        axes[0].plot(f, [r["n_predicted"] / r["trials"] for r in sel], "x--", color=colors[k], ms=8,
+                     label=f"k = {k}: predicted, |u0|² < η|a*|²/4")
+        axes[1].plot(f, _floor([r["median_steps_shown"] for r in sel]), "o-", color=colors[k],
+                     label=f"k = {k}: runs that showed it")
+        axes[1].plot(f, _floor([r["median_steps_not_shown"] for r in sel]), "s:", color=colors[k], mfc="none",
+                     label=f"k = {k}: the others")
+    axes[0].set_ylabel("fraction of ResNet runs")
+    axes[0].set_ylim(-0.03, 1.05)
+    axes[1].set_ylabel(f"median steps to L ≤ {rows[0]['tol']:g} (log)")
+    _log_y(axes[1])
+    for ax in axes:
+        ax.set_xlabel("η / (4π/(k + π − 1)), both layers")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"φ instability near the optimum (ResNet from w0 = 0, {rows[0]['trials']} teachers per point)")
+    fig.tight_layout()
+    return _save(fig, stem)

@@ -2,7 +2,7 @@
 
 Config file::
 
-    experiment = "success_rate"      # or convergence_time, sgd_vs_gd, sample_complexity, compare_optimizers
+    experiment = "success_rate"      # or any other name of EXPERIMENTS below
     seed = 0
     [fixed]                          # the same in every cell
     trials = 50
@@ -22,6 +22,14 @@ Grid/fixed keys (required ones first):
 - ``compare_optimizers``: k, p, trials, steps, optimizer (gd, momentum, nesterov, adam), lr;
   eps (the loss to reach), beta (used by momentum, nesterov), beta1, beta2 (used by adam),
   architectures.
+- ``trajectory``: k, p, steps, lr; cnn_runs, negative_start (one row per run).
+- ``cnn_success_limit``: k, p, trials; lr (default min(0.1, pi/(k + pi - 1))), max_steps,
+  check_trials.
+- ``hypotheses``: k, p, trials, steps; w0_norm (0), a0_scale (1), lr, tol.
+- ``step_size_phase``: k, p, trials, steps, lr_w, lr_a; tol, architectures.
+- ``convergence_scaling``: k, p, trials, steps, eps (a list); lr (default min(0.1, pi/(k + pi - 1))).
+- ``gd_vs_flow``: k, p, trials, lrs, eps (lists), t_max, t_fixed; architecture.
+- ``phi_instability``: k, p, trials, steps, fraction (lr = fraction * 4 pi/(k + pi - 1)); tol.
 
 Each cell's key is a hash of its full configuration; finished cells are appended to
 ``results.jsonl`` in the output directory, so rerunning the same command skips them.
@@ -44,13 +52,20 @@ from ._common import PROCESSES, map_tasks, metadata
 from .convergence import convergence_cell
 from .errors import FolderInUse, StoreRefused, SweepError, WriteFailed  # noqa: F401 - raised by run_sweep
 from .folder_lock import FolderLock
+from .gd_vs_flow import flow_cell
+from .hypotheses import hypothesis_cell
 from .optimizers import optimizer_cell
+from .phi_instability import phi_instability_cell
 from .sample_complexity import sample_complexity_cell
+from .scaling import scaling_cell
 from .sgd import sgd_cell
+from .step_phase import step_phase_cell
 from .store import ResultStore, cell_key
 from .success import success_cell
+from .success_limit import success_limit_cell
 from .sweep_checks import (DEFAULT_MAX_CELLS, ConfigError, check_cell, check_memory, check_size, check_values,
                            did_you_mean)
+from .trajectory import trajectory_cell
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,17 +74,34 @@ else:  # pragma: no cover - depends on the interpreter
 
 EXPERIMENTS: Dict[str, Callable] = {"success_rate": success_cell, "convergence_time": convergence_cell,
                                     "sgd_vs_gd": sgd_cell, "sample_complexity": sample_complexity_cell,
-                                    "compare_optimizers": optimizer_cell}
+                                    "compare_optimizers": optimizer_cell, "trajectory": trajectory_cell,
+                                    "cnn_success_limit": success_limit_cell, "hypotheses": hypothesis_cell,
+                                    "step_size_phase": step_phase_cell, "convergence_scaling": scaling_cell,
+                                    "gd_vs_flow": flow_cell, "phi_instability": phi_instability_cell}
 REQUIRED = {"success_rate": ("k", "p", "trials", "steps", "lr"),
             "convergence_time": ("k", "p", "trials", "steps", "lr", "eps"),
             "sgd_vs_gd": ("k", "p", "trials", "steps", "lr", "batch_size"),
             "sample_complexity": ("k", "p", "n_train", "trials", "steps", "lr"),
-            "compare_optimizers": ("k", "p", "trials", "steps", "optimizer", "lr")}
+            "compare_optimizers": ("k", "p", "trials", "steps", "optimizer", "lr"),
+            "trajectory": ("k", "p", "steps", "lr"),
+            "cnn_success_limit": ("k", "p", "trials"),
+            "hypotheses": ("k", "p", "trials", "steps"),
+            "step_size_phase": ("k", "p", "trials", "steps", "lr_w", "lr_a"),
+            "convergence_scaling": ("k", "p", "trials", "steps", "eps"),
+            "gd_vs_flow": ("k", "p", "trials", "lrs", "eps", "t_max", "t_fixed"),
+            "phi_instability": ("k", "p", "trials", "steps", "fraction")}
 OPTIONAL = {"success_rate": {"tol", "stride", "angle_deg", "architectures"},
             "convergence_time": set(),
             "sgd_vs_gd": {"tol", "architectures"},
             "sample_complexity": {"tol", "architectures"},
-            "compare_optimizers": {"eps", "beta", "beta1", "beta2", "architectures"}}
+            "compare_optimizers": {"eps", "beta", "beta1", "beta2", "architectures"},
+            "trajectory": {"cnn_runs", "negative_start"},
+            "cnn_success_limit": {"lr", "max_steps", "check_trials"},
+            "hypotheses": {"w0_norm", "a0_scale", "lr", "tol"},
+            "step_size_phase": {"tol", "architectures"},
+            "convergence_scaling": {"lr"},
+            "gd_vs_flow": {"architecture"},
+            "phi_instability": {"tol"}}
 ALLOWED = {name: set(REQUIRED[name]) | OPTIONAL[name] for name in EXPERIMENTS}
 
 
@@ -199,4 +231,15 @@ SUMMARY_COLUMNS = {
                           "n_fit", "median_final_loss", "median_final_train_loss"),
     "compare_optimizers": ("k", "p", "optimizer", "lr", "architecture", "trials", "successes", "rate", "ci_low",
                            "ci_high", "basin_rate", "median_steps", "q25_steps", "q75_steps"),
+    "trajectory": ("run", "architecture", "outcome", "initial_phi", "final_phi", "final_loss", "stage1_end"),
+    "cnn_success_limit": ("k", "p", "lr", "trials", "successes", "rate", "ci_low", "ci_high", "n_undecided",
+                          "mean_steps", "check_trials", "check_disagree"),
+    "hypotheses": ("k", "p", "w0_norm", "a0_scale", "trials", "successes", "rate", "ci_low", "ci_high", "n_spurious",
+                   "n_unconverged", "basin_rate", "median_steps"),
+    "step_size_phase": ("k", "p", "architecture", "lr_w", "lr_a", "a_step_stable", "trials", "rate", "ci_low",
+                        "ci_high", "divergence_rate"),
+    "convergence_scaling": ("k", "p", "eps", "lr", "trials", "reached", "median_steps", "median_time"),
+    "gd_vs_flow": ("k", "p", "architecture", "lr", "trials", "median_state_error"),
+    "phi_instability": ("k", "fraction", "lr", "trials", "n_predicted", "n_shown", "n_global", "median_steps_shown",
+                        "median_steps_not_shown"),
 }

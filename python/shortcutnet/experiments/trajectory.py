@@ -62,3 +62,14 @@ def trajectory(k: int = 20, p: int = 10, *, steps: int = 3000, lr: float = 0.1, 
             **config,
         })
     return {"rows": Table(rows), "runs": Table(runs)}
+
+
+def trajectory_cell(config: dict) -> list:
+    """One teacher's trajectories as a sweep cell: the per-run summaries of :func:`trajectory`.
+
+    ``config`` keys: k, p, steps, lr, seed; cnn_runs (4), negative_start (True), threads (unused).
+    """
+    result = trajectory(int(config["k"]), int(config["p"]), steps=int(config["steps"]), lr=float(config["lr"]),
+                        seed=int(config["seed"]), cnn_runs=int(config.get("cnn_runs", 4)),
+                        negative_start=bool(config.get("negative_start", True)))
+    return result["runs"]
