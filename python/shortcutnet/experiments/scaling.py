@@ -39,7 +39,7 @@ def convergence_scaling(ks: Sequence[int] = (5, 20, 100, 500, 2000, 10000), ps: 
                         executor=PROCESSES, progress: bool = False) -> dict:
     """Steps (and flow time) for the ResNet from w0 = 0 to reach L <= eps, over k, p and eps.
 
-    Each run takes at most :func:`budget` steps, enough for eps = 1e-8 from the paper's starts (the
+    Each run takes at most ``budget(k, lr)`` steps, enough for eps = 1e-8 from the paper's starts (the
     slow modes of a contract by lr (pi - 1)/(2 pi) per step). Returns
     ``{"rows": [...], "slopes": [...], "time_slopes": [...]}``: rows per (k, p, eps) as in
     ``convergence_time`` plus ``lr`` and ``*_time`` columns; log-log slopes of the median steps

@@ -77,7 +77,7 @@ def step_size_phase(*, k: int = 20, p: int = 10, lrs_w: Sequence[float] = tuple(
                     progress: bool = False) -> list:
     """Success and divergence rates on a grid of (lr_w, lr_a), one row per (lr_w, lr_a, architecture).
 
-    ``lrs_a`` defaults to :func:`default_lrs_a` (up to twice 4 pi/(k + pi - 1), with points at 0.9
+    ``lrs_a`` defaults to ``default_lrs_a(k)`` (up to twice 4 pi/(k + pi - 1), with points at 0.9
     and 1.1 times it). Rows carry ``a_step_stable`` (lr_a below the limit), the outcome counts,
     the rate and its Wilson 95% interval, ``divergence_rate``, the global basin, the steps to
     L <= tol and the starts whose phi would be unstable at the optimum (|u0|^2 < lr_w |a*|^2/4).
