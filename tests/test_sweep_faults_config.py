@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from shortcutnet.cli import main
 from shortcutnet.experiments import sweep as S
-from shortcutnet.experiments.sweep_checks import DEFAULT_MAX_CELLS
+from shortcutnet.experiments.sweep_checks import DEFAULT_MAX_CELLS, rule_of
 
 BASE = {"k": 3, "p": 2, "trials": 2, "steps": 5, "lr": 0.1}
 
@@ -67,9 +67,20 @@ def assert_refused(tmp_path, text, *fragments, extra=()):
     return err
 
 
+#: tiny valid cells of the experiments whose parameters are not BASE's
+BASES = {"trajectory": {"k": 3, "p": 2, "steps": 5, "lr": 0.1},
+         "cnn_success_limit": {"k": 3, "p": 2, "trials": 2, "max_steps": 20, "check_trials": 1},
+         "hypotheses": {"k": 3, "p": 2, "trials": 2, "steps": 5},
+         "step_size_phase": {"k": 3, "p": 2, "trials": 2, "steps": 5, "lr_w": 0.1, "lr_a": 0.1},
+         "convergence_scaling": {"k": 3, "p": 2, "trials": 2, "steps": 5, "eps": [1e-3]},
+         "gd_vs_flow": {"k": 3, "p": 2, "trials": 1, "lrs": [0.1], "eps": [1e-3], "t_max": 1.0, "t_fixed": 0.5},
+         "phi_instability": {"k": 3, "p": 2, "trials": 2, "steps": 5, "fraction": 0.5}}
+
+
 def config_text(fixed=None, grid=None, experiment="success_rate", **top):
     """A configuration of tiny cells; the parameters in ``grid`` leave [fixed]."""
-    fixed = {name: value for name, value in {**BASE, **(fixed or {})}.items() if name not in (grid or {})}
+    base = BASES.get(experiment, BASE)
+    fixed = {name: value for name, value in {**base, **(fixed or {})}.items() if name not in (grid or {})}
     return to_toml({"experiment": experiment, **top, "fixed": fixed, "grid": grid or {}})
 
 
@@ -116,6 +127,39 @@ HOSTILE = [
     ("eps not a list", config_text({"eps": 1e-3}, experiment="convergence_time"), ["fixed.eps", "list"]),
     ("negative batch", config_text({"batch_size": -1}, experiment="sgd_vs_gd"), ["fixed.batch_size", ">= 0"]),
     ("zero training set", config_text({"n_train": 0}, experiment="sample_complexity"), ["fixed.n_train"]),
+    ("steps beyond the engine's counter", config_text({"steps": 2**70}), ["fixed.steps", "64-bit", str(2**70)]),
+    ("huge step size", config_text({"lr": 1e200}), ["fixed.lr", "at most 1e+100"]),
+    ("cnn_runs below 0", config_text({"cnn_runs": -1}, experiment="trajectory"), ["fixed.cnn_runs", ">= 0"]),
+    ("negative_start not a boolean", config_text({"negative_start": "yes"}, experiment="trajectory"),
+     ["fixed.negative_start", "true or false", "'yes'"]),
+    ("k below 3 for the success limit", config_text({"k": 2}, experiment="cnn_success_limit"),
+     ["fixed.k", "expected an integer >= 3, got 2"]),
+    ("p of 1 for the success limit", config_text(grid={"p": [2, 1]}, experiment="cnn_success_limit"),
+     ["grid.p value 1", "expected an integer >= 2"]),
+    ("check runs of a tiny step size", config_text({"lr": 1e-12}, experiment="cnn_success_limit"),
+     ["lr: the check runs", "check_trials = 0"]),
+    ("check_trials below 0", config_text({"check_trials": -1}, experiment="cnn_success_limit"),
+     ["fixed.check_trials", ">= 0"]),
+    ("max_steps of 0", config_text({"max_steps": 0}, experiment="cnn_success_limit"), ["fixed.max_steps"]),
+    ("negative w0 norm", config_text({"w0_norm": -1.0}, experiment="hypotheses"), ["fixed.w0_norm", "[0, 1e+100]", "-1.0"]),
+    ("overflowing w0 norm", config_text({"w0_norm": 1e200}, experiment="hypotheses"), ["fixed.w0_norm"]),
+    ("zero a0 scale", config_text({"a0_scale": 0.0}, experiment="hypotheses"), ["fixed.a0_scale", "> 0"]),
+    ("huge second-layer step", config_text({"lr_a": 1e300}, experiment="step_size_phase"),
+     ["fixed.lr_a", "at most 1e+100"]),
+    ("scaling eps not a list", config_text({"eps": 1e-3}, experiment="convergence_scaling"), ["fixed.eps", "list"]),
+    ("flow lrs not a list", config_text({"lrs": 0.1}, experiment="gd_vs_flow"), ["fixed.lrs", "list"]),
+    ("a negative flow step size", config_text({"lrs": [0.1, -0.1]}, experiment="gd_vs_flow"), ["fixed.lrs"]),
+    ("no GD step to t_fixed", config_text({"lrs": [0.1, 2.0]}, experiment="gd_vs_flow"),
+     ["lrs: expected step sizes below 2 t_fixed", "got lr = 2.0"]),
+    ("ages of GD steps to t_max", config_text({"lrs": [1e-9], "t_max": 10.0}, experiment="gd_vs_flow"),
+     ["lrs: lr = 1e-09 takes", "GD steps"]),
+    ("flow time too long", config_text({"t_max": 1e7}, experiment="gd_vs_flow"), ["fixed.t_max", "at most 1e+06"]),
+    ("eps that name the same column", config_text({"eps": [1e-4, 1.2e-4]}, experiment="gd_vs_flow"),
+     ["eps: expected values distinct at one significant digit"]),
+    ("architecture", config_text({"architecture": "resnets"}, experiment="gd_vs_flow"),
+     ["fixed.architecture", "did you mean 'resnet'?"]),
+    ("fraction of 1", config_text({"fraction": 1.0}, experiment="phi_instability"),
+     ["fixed.fraction", "(0, 1)", "1.0"]),
 ]
 
 
@@ -176,7 +220,20 @@ VALID = {
     "beta": st.floats(0.0, 0.99), "beta1": st.floats(0.0, 0.99), "beta2": st.floats(0.0, 0.999),
     "optimizer": st.sampled_from(["gd", "momentum", "nesterov", "adam"]),
     "architectures": st.sampled_from([["resnet"], ["cnn"], ["resnet", "cnn"]]),
+    "architecture": st.sampled_from(["resnet", "cnn"]),
+    "cnn_runs": st.integers(0, 3), "negative_start": st.booleans(),
+    # a check run takes at least 5000 steps whatever max_steps: one at most
+    "max_steps": st.integers(1, 50), "check_trials": st.integers(0, 1),
+    "w0_norm": st.floats(0.0, 3.0), "a0_scale": st.floats(0.1, 3.0),
+    "lr_w": st.floats(0.01, 0.5), "lr_a": st.floats(0.01, 0.5),
+    # short flows (each records 40001 times); t_fixed/lr >= 0.6 rounds to at least one GD step
+    "lrs": st.lists(st.floats(0.05, 0.5), min_size=1, max_size=2), "t_max": st.floats(0.1, 2.0),
+    "t_fixed": st.floats(0.3, 1.0), "fraction": st.floats(0.05, 0.95),
 }
+#: sizes of an experiment that differ from VALID's (the order-parameter draws need k >= 3, p >= 2)
+VALID_IN = {"cnn_success_limit": {"k": st.integers(3, 4), "p": st.integers(2, 3)}}
+#: experiments whose eps is a list of losses to reach (one number elsewhere)
+EPS_LISTS = {"convergence_time", "convergence_scaling", "gd_vs_flow"}
 # no huge integers: a valid but huge number of steps would run for ages (sizes too large for memory
 # are tested on their own)
 HOSTILE_VALUES = st.one_of(st.integers(-3, 0), st.floats(allow_nan=True),
@@ -188,7 +245,7 @@ HOSTILE_VALUES = st.one_of(st.integers(-3, 0), st.floats(allow_nan=True),
 def configurations(draw):
     """A configuration of tiny cells, valid or with one fault of a kind drawn first (so that both
     kinds are common: hypothesis would otherwise favour the first options of each choice)."""
-    fault = draw(st.sampled_from(["none", "none", "none", "none", "value", "value", "missing", "unknown",
+    fault = draw(st.sampled_from(["none", "none", "none", "none", "none", "value", "value", "missing", "unknown",
                                   "experiment", "top-level", "seed"]))
     experiment = draw(st.sampled_from(sorted(S.EXPERIMENTS)))
     optional = sorted(S.OPTIONAL[experiment])
@@ -201,8 +258,8 @@ def configurations(draw):
             return draw(HOSTILE_VALUES)
         if name == "eps":
             single = st.floats(1e-6, 1e-1)
-            return draw(st.lists(single, min_size=1, max_size=2)) if experiment == "convergence_time" else draw(single)
-        return draw(VALID[name])
+            return draw(st.lists(single, min_size=1, max_size=2)) if experiment in EPS_LISTS else draw(single)
+        return draw(VALID_IN.get(experiment, {}).get(name, VALID[name]))
 
     fixed, grid = {}, {}
     for name in names:
@@ -225,13 +282,30 @@ def configurations(draw):
     return config
 
 
+def rows_of_cell(cell: dict) -> int:
+    """Rows one cell returns, read off its cell function."""
+    experiment = cell["experiment"]
+    if experiment in ("convergence_time", "convergence_scaling"):
+        return len(cell["eps"])  # one per loss to reach
+    if experiment == "gd_vs_flow":
+        return len(cell["lrs"])  # one per step size
+    if experiment == "trajectory":
+        return 1 + cell.get("cnn_runs", 4)  # the ResNet's run and the CNN's
+    if experiment in ("cnn_success_limit", "hypotheses", "phi_instability"):
+        return 1
+    return len(cell.get("architectures", ["resnet", "cnn"]))  # one per architecture
+
+
 def expected_rows(config: dict) -> int:
-    """Rows of a sweep that runs: one per architecture (per eps for convergence_time) and cell."""
-    total = 0
-    for cell in S.cells(config):
-        total += len(cell["eps"]) if config["experiment"] == "convergence_time" else len(
-            cell.get("architectures", ["resnet", "cnn"]))
-    return total
+    """Rows of a sweep that runs, summed over its cells."""
+    return sum(rows_of_cell(cell) for cell in S.cells(config))
+
+
+def test_every_parameter_has_a_rule_and_a_valid_strategy():
+    for experiment in S.EXPERIMENTS:
+        for name in S.ALLOWED[experiment]:
+            assert rule_of(experiment, name) is not None, (experiment, name)
+            assert name in VALID or name == "eps", (experiment, name)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -84,8 +84,10 @@ def flow_cell(config: dict) -> list:
             row[f"median_flow_time_{tag}"] = float(np.median(flow_t[both, j])) if both.any() else None
             row[f"median_gd_time_{tag}"] = float(np.median(t_gd[both])) if both.any() else None
             row[f"median_time_error_{tag}"] = float(np.median(diff[both])) if both.any() else None
-            row[f"median_relative_time_error_{tag}"] = (float(np.median(diff[both] / flow_t[both, j]))
-                                                       if both.any() else None)
+            # a start already at L <= eps (time 0) has no relative error
+            timed = both & (flow_t[:, j] > 0)
+            row[f"median_relative_time_error_{tag}"] = (float(np.median(diff[timed] / flow_t[timed, j]))
+                                                       if timed.any() else None)
             row[f"n_compared_{tag}"] = int(both.sum())
         rows.append({**row, **metadata()})
     return rows

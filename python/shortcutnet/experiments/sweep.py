@@ -23,13 +23,13 @@ Grid/fixed keys (required ones first):
   eps (the loss to reach), beta (used by momentum, nesterov), beta1, beta2 (used by adam),
   architectures.
 - ``trajectory``: k, p, steps, lr; cnn_runs, negative_start (one row per run).
-- ``cnn_success_limit``: k, p, trials; lr (default min(0.1, pi/(k + pi - 1))), max_steps,
+- ``cnn_success_limit``: k (>= 3), p (>= 2), trials; lr (default min(0.1, pi/(k + pi - 1))), max_steps,
   check_trials.
 - ``hypotheses``: k, p, trials, steps; w0_norm (0), a0_scale (1), lr, tol.
 - ``step_size_phase``: k, p, trials, steps, lr_w, lr_a; tol, architectures.
 - ``convergence_scaling``: k, p, trials, steps, eps (a list); lr (default min(0.1, pi/(k + pi - 1))).
-- ``gd_vs_flow``: k, p, trials, lrs, eps (lists), t_max, t_fixed; architecture.
-- ``phi_instability``: k, p, trials, steps, fraction (lr = fraction * 4 pi/(k + pi - 1)); tol.
+- ``gd_vs_flow``: k, p, trials, lrs, eps (lists), t_max, t_fixed (each lr below 2 t_fixed); architecture.
+- ``phi_instability``: k, p, trials, steps, fraction (in (0, 1): lr = fraction * 4 pi/(k + pi - 1)); tol.
 
 Each cell's key is a hash of its full configuration; finished cells are appended to
 ``results.jsonl`` in the output directory, so rerunning the same command skips them.
