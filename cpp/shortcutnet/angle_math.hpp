@@ -40,6 +40,25 @@ SHORTCUTNET_LANE_INLINE double atan_core(double t) {
   return t + t * (num / den);
 }
 
+// The base angle of an atan2 reduced to a small argument: pi/4 times 0 (plain), 1 (mid: by
+// (t - 1)/(t + 1)), 2 (swap: by the reciprocal) for x >= 0, and 4, 3, 2 for x < 0 (negative), as
+// hi + lo.  Selects, not a table, so that the choice vectorizes.
+struct BaseAngle {
+  double hi, lo;
+};
+
+SHORTCUTNET_LANE_INLINE BaseAngle atan2_base(bool swap, bool negative, bool mid) {
+  constexpr double kPi4 = 0.7853981633974483, kPi4Lo = 3.061616997868383e-17;
+  constexpr double kPi2 = 1.5707963267948966, kPi2Lo = 6.123233995736766e-17;
+  constexpr double k3Pi4 = 2.356194490192345, k3Pi4Lo = 9.184850993605148e-17;
+  constexpr double kPiHi = 3.141592653589793, kPiLo = 1.2246467991473532e-16;
+  const double pos_hi = mid ? kPi4 : (swap ? kPi2 : 0.0);
+  const double pos_lo = mid ? kPi4Lo : (swap ? kPi2Lo : 0.0);
+  const double neg_hi = mid ? k3Pi4 : (swap ? kPi2 : kPiHi);
+  const double neg_lo = mid ? k3Pi4Lo : (swap ? kPi2Lo : kPiLo);
+  return {negative ? neg_hi : pos_hi, negative ? neg_lo : pos_lo};
+}
+
 }  // namespace detail
 
 // atan2(y, x) in [0, pi] for y >= 0 (the angles of this package; y < 0 is not supported), with
@@ -61,19 +80,8 @@ SHORTCUTNET_LANE_INLINE double rational_atan2(double y, double x) {
   const double quotient = num / den;
   const double arg0 = hi == 0.0 ? 0.0 : quotient;  // atan2(0, 0) = 0; NaN stays NaN
   const double arg = swap != negative ? -arg0 : arg0;
-  // base = pi/4 times 0 (t), 1 (mid), 2 (swap) for x >= 0; 4, 3, 2 for x < 0.  Selects, not a
-  // table, so that the choice vectorizes.
-  constexpr double kPi4 = 0.7853981633974483, kPi4Lo = 3.061616997868383e-17;
-  constexpr double kPi2 = 1.5707963267948966, kPi2Lo = 6.123233995736766e-17;
-  constexpr double k3Pi4 = 2.356194490192345, k3Pi4Lo = 9.184850993605148e-17;
-  constexpr double kPiHi = 3.141592653589793, kPiLo = 1.2246467991473532e-16;
-  const double pos_hi = mid ? kPi4 : (swap ? kPi2 : 0.0);
-  const double pos_lo = mid ? kPi4Lo : (swap ? kPi2Lo : 0.0);
-  const double neg_hi = mid ? k3Pi4 : (swap ? kPi2 : kPiHi);
-  const double neg_lo = mid ? k3Pi4Lo : (swap ? kPi2Lo : kPiLo);
-  const double base_hi = negative ? neg_hi : pos_hi;
-  const double base_lo = negative ? neg_lo : pos_lo;
-  return base_hi + (detail::atan_core(arg) + base_lo);
+  const detail::BaseAngle base = detail::atan2_base(swap, negative, mid);
+  return base.hi + (detail::atan_core(arg) + base.lo);
 }
 
 }  // namespace shortcutnet

@@ -318,17 +318,8 @@ SHORTCUTNET_LANE_INLINE AngleAndScale angle_and_scale(double x, double y, double
   const double quotient = (num * rho) * inv;
   const double arg0 = hi == 0.0 ? 0.0 : quotient;
   const double arg = swap != negative ? -arg0 : arg0;
-  constexpr double kPi4 = 0.7853981633974483, kPi4Lo = 3.061616997868383e-17;
-  constexpr double kPi2 = 1.5707963267948966, kPi2Lo = 6.123233995736766e-17;
-  constexpr double k3Pi4 = 2.356194490192345, k3Pi4Lo = 9.184850993605148e-17;
-  constexpr double kPiHi = 3.141592653589793, kPiLo = 1.2246467991473532e-16;
-  const double pos_hi = mid ? kPi4 : (swap ? kPi2 : 0.0);
-  const double pos_lo = mid ? kPi4Lo : (swap ? kPi2Lo : 0.0);
-  const double neg_hi = mid ? k3Pi4 : (swap ? kPi2 : kPiHi);
-  const double neg_lo = mid ? k3Pi4Lo : (swap ? kPi2Lo : kPiLo);
-  const double base_hi = negative ? neg_hi : pos_hi;
-  const double base_lo = negative ? neg_lo : pos_lo;
-  return {base_hi + (atan_small(arg) + base_lo), den * inv};
+  const shortcutnet::detail::BaseAngle base = shortcutnet::detail::atan2_base(swap, negative, mid);
+  return {base.hi + (atan_small(arg) + base.lo), den * inv};
 }
 
 // The population loss and gradient at a state, in coordinates (docs/reduced.md section 3).
