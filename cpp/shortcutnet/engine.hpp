@@ -278,6 +278,25 @@ inline void classify_trials(const EngineConfig& cfg, const TrialArrays& trials, 
   }
 }
 
+// The configuration every trial of a run shares, as EngineArgs gives it.
+inline EngineConfig config_of(const EngineArgs& args) {
+  EngineConfig cfg;
+  cfg.arch = Architecture{args.s, args.k, args.p, args.stride, args.normalize};
+  cfg.rates = args.rates;
+  cfg.n_rates = args.n_rates;
+  cfg.n_steps = args.n_steps;
+  cfg.tol = args.tol;
+  cfg.th = Thresholds{args.thresholds[0], args.thresholds[1], args.thresholds[2], args.thresholds[3],
+                      args.thresholds[4]};
+  cfg.opt = OptimizerSpec{args.optimizer, args.beta, args.nesterov, args.beta1, args.beta2, args.eps};
+  cfg.source.kind = args.source;
+  cfg.source.batch_size = args.batch_size;
+  cfg.source.n_train = args.n_train;
+  cfg.source.single = args.single;
+  cfg.threads = std::max(1, args.threads);
+  return cfg;
+}
+
 // What the entry points of engine_isa.inc call, for the full engine here and the reduced one
 // (reduced_engine.hpp).
 class EngineBase {
@@ -310,24 +329,6 @@ class Engine : public EngineBase {
   void finish() override { classify_trials(cfg_, trials_, out_); }
 
  private:
-  static EngineConfig config_of(const EngineArgs& args) {
-    EngineConfig cfg;
-    cfg.arch = Architecture{args.s, args.k, args.p, args.stride, args.normalize};
-    cfg.rates = args.rates;
-    cfg.n_rates = args.n_rates;
-    cfg.n_steps = args.n_steps;
-    cfg.tol = args.tol;
-    cfg.th = Thresholds{args.thresholds[0], args.thresholds[1], args.thresholds[2], args.thresholds[3],
-                        args.thresholds[4]};
-    cfg.opt = OptimizerSpec{args.optimizer, args.beta, args.nesterov, args.beta1, args.beta2, args.eps};
-    cfg.source.kind = args.source;
-    cfg.source.batch_size = args.batch_size;
-    cfg.source.n_train = args.n_train;
-    cfg.source.single = args.single;
-    cfg.threads = std::max(1, args.threads);
-    return cfg;
-  }
-
   EngineConfig cfg_;
   std::vector<TrialState> states_;
   std::vector<double> opt_state_;

@@ -29,15 +29,9 @@
 namespace shortcutnet {
 namespace SHORTCUTNET_ISA_NAMESPACE {
 
-// Everything the reduced trials share, and where they read and write.
-struct ReducedConfig {
-  Architecture arch;
-  const double* rates;
-  std::int64_t n_rates, n_steps;
-  double tol;
-  Thresholds th;
-  OptimizerSpec opt;
-  int threads;
+// Everything the reduced trials share (the full engine's EngineConfig, its source unused), and
+// where they read and write.
+struct ReducedConfig : EngineConfig {
   std::int64_t batch;
   const double* w0;  // (B, p)
   const double* a0;  // (B, k)
@@ -361,7 +355,7 @@ inline LaneSet* make_lane_set(const ReducedConfig& cfg, std::atomic<std::int64_t
 // results as it ends, so finish() has nothing left to do.
 class ReducedEngine : public EngineBase {
  public:
-  explicit ReducedEngine(const EngineArgs& args) : cfg_(config_of(args)), record_every_(args.record_every) {
+  explicit ReducedEngine(const EngineArgs& args) : cfg_(reduced_config_of(args)), record_every_(args.record_every) {
     const std::int64_t groups = (args.batch + 15) / 16;
     const int workers = args.record_every > 0 ? 1 : static_cast<int>(std::max<std::int64_t>(
                                                         1, std::min<std::int64_t>(cfg_.threads, groups)));
@@ -389,17 +383,9 @@ class ReducedEngine : public EngineBase {
   void finish() override {}
 
  private:
-  static ReducedConfig config_of(const EngineArgs& args) {
+  static ReducedConfig reduced_config_of(const EngineArgs& args) {
     ReducedConfig cfg;
-    cfg.arch = Architecture{args.s, args.k, args.p, args.stride, args.normalize};
-    cfg.rates = args.rates;
-    cfg.n_rates = args.n_rates;
-    cfg.n_steps = args.n_steps;
-    cfg.tol = args.tol;
-    cfg.th = Thresholds{args.thresholds[0], args.thresholds[1], args.thresholds[2], args.thresholds[3],
-                        args.thresholds[4]};
-    cfg.opt = OptimizerSpec{args.optimizer, args.beta, args.nesterov, args.beta1, args.beta2, args.eps};
-    cfg.threads = std::max(1, args.threads);
+    static_cast<EngineConfig&>(cfg) = config_of(args);
     cfg.batch = args.batch;
     cfg.w0 = args.w_start;
     cfg.a0 = args.a_start;
