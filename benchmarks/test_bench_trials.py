@@ -9,12 +9,12 @@ holds ns_per_trial_step and the ratio to the C++ engine.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 
 import shortcutnet as sn
+from shortcutnet.bench_reduced import jax_population_gd
 
 B, K, P, STEPS, LR = 1000, 20, 10, 3000, 0.1
 MEASURED: dict = {}
@@ -78,42 +78,12 @@ def test_python_loop_over_trials(benchmark, problem):
     record(benchmark, "python_loop", trials * steps)
 
 
-def jax_population_gd(jax, jnp):
-    """Exact population GD of the normalized model (docs/model.md, "Closed forms under Gaussian input") for one trial, scanned."""
-
-    def loss_grad(w, a, w_star, a_star, s):
-        u, u_star = w + s, w_star + s
-        rho, rho_star = jnp.linalg.norm(u), jnp.linalg.norm(u_star)
-        v, v_star = u / rho, u_star / rho_star
-        c = v @ v_star
-        perp = v_star - c * v
-        phi = jnp.arctan2(jnp.linalg.norm(perp), c)
-        g = (math.pi - phi) * jnp.cos(phi) + jnp.sin(phi)
-        a_dot = a @ a_star
-        diff = a - a_star
-        loss = (diff.sum() ** 2 + (math.pi - 1) * diff @ diff + 2 * (math.pi - g) * a_dot) / (4 * math.pi)
-        grad_a = (diff.sum() + (math.pi - 1) * a - (g - 1) * a_star) / (2 * math.pi)
-        grad_w = -(a_dot * (math.pi - phi) / (2 * math.pi * rho)) * perp
-        return loss, grad_w, grad_a
-
-    def run(w, a, w_star, a_star, s, steps):
-        def step(carry, _):
-            w, a = carry
-            loss, grad_w, grad_a = loss_grad(w, a, w_star, a_star, s)
-            return (w - LR * grad_w, a - LR * grad_a), loss
-
-        (w, a), losses = jax.lax.scan(step, (w, a), None, length=steps)
-        return w, a, losses[-1]
-
-    return jax.jit(jax.vmap(run, in_axes=(0, 0, 0, 0, None, None)), static_argnums=5)
-
-
 def test_jax_jit_vmap_scan(benchmark, problem):
     jax = pytest.importorskip("jax", reason="jax is not installed")
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
     model, w_star, a_star, w0, a0 = problem
-    fn = jax_population_gd(jax, jnp)
+    fn = jax_population_gd(jax, LR, LR, teacher_axis=0)
     args = [jnp.asarray(x) for x in (w0, a0, w_star, a_star, model.s)]
     fn(*args, STEPS)[0].block_until_ready()  # compile
     benchmark.pedantic(lambda: fn(*args, STEPS)[0].block_until_ready(), rounds=5, iterations=1)

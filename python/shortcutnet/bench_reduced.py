@@ -72,9 +72,10 @@ def engine_work(k: int, p: int, trials: int, steps: int, engine: str) -> Work:
     return Work(run, trials * steps)
 
 
-def jax_population_gd(jax, lr_w: float, lr_a: float):
-    """Exact population GD of the normalized model (docs/model.md, "Closed forms under Gaussian input") for one trial in JAX,
-    scanned over steps, vmapped over trials and jitted."""
+def jax_population_gd(jax, lr_w: float, lr_a: float, teacher_axis=None):
+    """Exact population GD of the normalized model (docs/model.md, "Closed forms under Gaussian
+    input") for one trial in JAX, scanned over steps, vmapped over trials and jitted; teacher_axis 0
+    when every trial has its own teacher, None for one shared teacher."""
     jnp = jax.numpy
 
     def loss_grad(w, a, w_star, a_star, s):
@@ -101,7 +102,7 @@ def jax_population_gd(jax, lr_w: float, lr_a: float):
         (w, a), losses = jax.lax.scan(step, (w, a), None, length=steps)
         return w, a, losses[-1]
 
-    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, None, None, None)), static_argnums=5)
+    return jax.jit(jax.vmap(run, in_axes=(0, 0, teacher_axis, teacher_axis, None, None)), static_argnums=5)
 
 
 def jax_work(k: int, p: int, trials: int, steps: int) -> Optional[Work]:
