@@ -44,21 +44,34 @@ shortcutnet::Thresholds thresholds_from(const py::tuple& t) {
   return th;
 }
 
-void check_rates(const carray<double>& rates, std::int64_t steps) {
+// Rows of (lr_w, lr_a) for the steps first, first + 1, ...: at least one, none past steps - 1.
+void check_rates(const carray<double>& rates, std::int64_t first, std::int64_t steps) {
   if (steps < 1) fail("steps: expected an integer >= 1, got " + std::to_string(steps));
-  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps)
-    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= steps = " + std::to_string(steps) +
-         " (the last row repeats), got shape " + shape_of(rates));
+  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps - first)
+    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= " + std::to_string(steps - first) +
+         " for the steps from " + std::to_string(first) + " (the last row repeats), got shape " + shape_of(rates));
   const double* r = rates.data();
   for (py::ssize_t i = 0; i < rates.size(); ++i)
     if (!std::isfinite(r[i]) || r[i] < 0.0)
-      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " + std::to_string(i / 2));
+      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " +
+           std::to_string(first + i / 2));
+}
+
+// The rows for the steps from first: the table itself, or what the callable gives for first.
+carray<double> rates_from(const py::object& rates, std::int64_t first, std::int64_t steps) {
+  carray<double> table = py::isinstance<py::array>(rates) || !PyCallable_Check(rates.ptr())
+                             ? carray<double>::ensure(rates)
+                             : carray<double>::ensure(rates(first));
+  if (!table) throw py::error_already_set();
+  check_rates(table, first, steps);
+  return table;
 }
 
 void check_directions(const double* s, const double* w, std::int64_t p, const char* name, std::int64_t row) {
-  double nu = 0.0;
-  for (std::int64_t t = 0; t < p; ++t) nu += (w[t] + s[t]) * (w[t] + s[t]);
-  if (!(nu > 0.0)) {
+  // Any non-zero entry (not a positive sum of squares, which underflows for |w + s| ~ 1e-170).
+  bool nonzero = false;
+  for (std::int64_t t = 0; t < p; ++t) nonzero = nonzero || w[t] + s[t] != 0.0;
+  if (!nonzero) {
     std::string where = row >= 0 ? " in trial " + std::to_string(row) : "";
     fail(std::string(name) + ": expected " + name + " + s != 0 (the filter direction is undefined), got " + name +
          " + s = 0" + where);
@@ -135,7 +148,7 @@ void check_source(int kind, std::int64_t batch_size, std::int64_t n_train, std::
 // (step, loss, phi, a_dot_astar, a_err, w_norm, train_loss).
 py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normalize, const carray<double>& w0,
                      const carray<double>& a0, const carray<double>& w_star, const carray<double>& a_star,
-                     const carray<double>& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
+                     const py::object& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
                      const py::tuple& optimizer, const std::string& gradient, std::int64_t batch_size,
                      std::int64_t n_train, const carray<std::uint64_t>& seeds, const std::string& dtype,
                      std::int64_t record_every, int threads) {
@@ -159,7 +172,9 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (dtype != "float32" && dtype != "float64") fail("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
-  check_rates(rates, n_steps);
+  // A callable gives the rates a window of steps at a time, as the trials reach them.
+  const bool windows = !py::isinstance<py::array>(rates) && PyCallable_Check(rates.ptr()) != 0;
+  carray<double> table = rates_from(rates, 0, n_steps);
   for (std::int64_t b = 0; b < B; ++b) {
     check_directions(s.data(), w0.data() + b * p, p, "w0", b);
     check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
@@ -189,8 +204,10 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.p = p;
   args.stride = stride;
   args.normalize = normalize;
-  args.rates = rates.data();
-  args.n_rates = rates.shape(0);
+  args.rates = table.data();
+  args.rates_first = 0;
+  args.n_rates = table.shape(0);
+  args.rates_window = windows;
   args.n_steps = n_steps;
   args.tol = tol;
   const double th_values[5] = {th.global_phi, th.global_a_err, th.spurious_a_err, th.spurious_loss_gap, th.divergence};
@@ -232,6 +249,12 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
     history.insert(history.end(), buffer.begin(), buffer.begin() + 7 * count);
     check_signals();
     if (done) break;
+    const std::int64_t wanted = kernels.rates_wanted(engine.get());
+    if (wanted >= 0) {
+      carray<double> next = rates_from(rates, wanted, n_steps);
+      kernels.set_rates(engine.get(), next.data(), wanted, next.shape(0), true);
+      table = std::move(next);
+    }
   }
   kernels.finish(engine.get());
   py::object rows = py::none();
@@ -258,7 +281,8 @@ void register_trials(py::module_& m) {
         py::arg("a0"), py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
         py::arg("thresholds"), py::arg("optimizer"), py::arg("gradient"), py::arg("batch_size"), py::arg("n_train"),
         py::arg("seeds"), py::arg("dtype"), py::arg("record_every"), py::arg("threads"),
-        "B independent trials of any optimizer and gradient source; returns (outcome, phi, loss, steps_to_tol, "
+        "B independent trials of any optimizer and gradient source; rates: an (n, 2) table whose last row "
+        "repeats, or a callable first -> the table's rows from step first on (asked for as the trials reach them); returns (outcome, phi, loss, steps_to_tol, "
         "steps, w, a, train_loss, history or None).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
   m.def("_angle_math", &angle_math, py::arg("y"), py::arg("x"),

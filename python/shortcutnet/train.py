@@ -23,6 +23,7 @@ from ._validation import SEED_LIMIT, as_dtype, as_float_array, as_int, as_seed, 
 from .model import Model, check_model
 from .outcomes import OUTCOMES, as_thresholds
 from .population import check_parameters
+from .schedules import RateWindows
 
 COLUMNS = ("step", "loss", "phi", "a_dot_astar", "a_err", "w_norm")
 STOCHASTIC_COLUMNS = COLUMNS + ("train_loss",)
@@ -211,14 +212,17 @@ def _as_engine(engine) -> str:
 
 
 def _rates(optimizer, steps):
+    """The engines' rates: a table whose last row repeats, or a callable schedule's windows."""
     schedule = optimizer.lr
-    return schedule.table(steps) if schedule.tabulated else schedule.rates(steps)
+    if schedule.tabulated:
+        return np.ascontiguousarray(schedule.table(steps))
+    return RateWindows(schedule, steps)
 
 
 def _run_engine(module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds,
                 dtype, tol, th, record_every, threads):
     return module.run_engine(model.s, model.stride, model.normalize, w0, a0, w_star, a_star,
-                             np.ascontiguousarray(_rates(optimizer, steps)), steps, tol, th.as_tuple(),
+                             _rates(optimizer, steps), steps, tol, th.as_tuple(),
                              optimizer.engine_spec(), gradient, batch_size, n_train, seeds, dtype, record_every,
                              threads)
 
@@ -239,7 +243,7 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     record_every: record the trajectory every so many steps (and at the final step).
     thresholds: the outcome rule's thresholds (``shortcutnet.Thresholds`` or a dict).  threads:
     threads for one step's sums over samples (results do not depend on it).  A callable ``lr`` is
-    evaluated once for every step before the run.
+    evaluated once for every step, a window of steps at a time as the run reaches them.
     """
     check_model(model)
     w0, a0, w_star, a_star = check_parameters(model, w0, a0, w_star, a_star)
