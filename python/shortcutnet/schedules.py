@@ -156,10 +156,10 @@ class RateWindows:
     The engines call it for step 0 and then whenever every unfinished trial has used the rates it
     has (see :func:`last_rate_step`), so at most one window is held at a time."""
 
-    def __init__(self, schedule: Schedule, steps: int, window: int = WINDOW_STEPS):
+    def __init__(self, schedule: Schedule, steps: int, window=None):
         self.schedule = schedule
         self.steps = as_int("steps", steps, minimum=1)
-        self.window = as_int("window", window, minimum=1)
+        self.window = as_int("window", WINDOW_STEPS if window is None else window, minimum=1)
 
     def __call__(self, first: int) -> np.ndarray:
         first = int(first)

@@ -429,6 +429,13 @@ def predict_into(s, w, a, X, k, p, stride, normalize, out):
 
 
 @njit(**_opts)
+def predict_serial_into(s, w, a, X, k, p, stride, normalize, out):
+    """predict_into without the thread pool."""
+    v, _ = filter_direction(s, w, normalize)
+    _predict_rows(v, a, X, k, p, stride, out, 0, X.shape[0])
+
+
+@njit(**_opts)
 def _loss_grad_block(v, a, X, y, k, p, stride, blk, part_loss, part_v, part_a):
     """Block blk of samples summed serially into its own partials."""
     h = np.empty(k)
