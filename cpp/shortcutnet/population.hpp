@@ -20,8 +20,8 @@ namespace shortcutnet {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kTwoPi = 6.28318530717958647692;
-// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (all
-// backends use the same constant, so they agree to the last bit).
+// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (the
+// backends multiply by the same rounded constant).
 constexpr double kInvTwoPi = 1.0 / kTwoPi;
 
 // Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
@@ -47,14 +47,6 @@ SHORTCUTNET_LANE_INLINE void two_prod(double a, double b, double& hi, double& lo
   const double cb = kSplitter * b, b_hi = cb - (cb - b), b_lo = b - b_hi;
   lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
 #endif
-}
-
-// a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
-inline double diff_of_products(double a, double b, double c, double d) {
-  double ab, ab_err, cd, cd_err;
-  two_prod(a, b, ab, ab_err);
-  two_prod(c, d, cd, cd_err);
-  return (ab - cd) + (ab_err - cd_err);
 }
 
 // 2^(1-e) for max_i |x_i| = m 2^e, m in [1/2, 1): multiplying by it is exact and brings the

@@ -34,14 +34,6 @@ def two_prod(a, b):
 
 
 @njit(**_opts)
-def diff_of_products(a, b, c, d):
-    """a*b - c*d to a few ulps, even when the products nearly cancel."""
-    ph, pl = two_prod(a, b)
-    qh, ql = two_prod(c, d)
-    return (ph - qh) + (pl - ql)
-
-
-@njit(**_opts)
 def dot(x, y):
     acc = 0.0
     for i in range(x.shape[0]):

@@ -120,10 +120,6 @@ def pi_minus_g(phi):
     return head + (phi * math.cos(phi) - math.sin(phi))
 
 
-def g_of_phi(phi):
-    return (PI - phi) * math.cos(phi) + math.sin(phi)
-
-
 # --------------------------------------------------------------------------- kappa (arc-cosine kernel)
 def kappa(r):
     """E[relu(x) relu(y)] for a unit-variance Gaussian pair with correlation r."""
