@@ -17,6 +17,9 @@ from configs import draw_parameters
 EXPONENTS = [-996, -664, -498, -180, 180, 498, 664, 996]
 # The outcome rule must not call such filters diverged.
 WIDE = dict(divergence=1e308)
+# Trials that fill every lane of the compiled engine's two runners (their common step runs only
+# when no lane is empty).
+LANES_FULL = 36
 
 
 def scaled_model(model, c):
@@ -127,7 +130,7 @@ def test_engines_are_scale_invariant(make, backend, rng):
     the start exactly; with the second layer alone learning the same trajectory bit for bit, and
     w kept at its scaled value."""
     model = make()
-    w_star, a_star, w0, a0 = _trials(model, rng, 5)
+    w_star, a_star, w0, a0 = _trials(model, rng, LANES_FULL)
     kw = dict(steps=60, lr=(0.0, 0.2), tol=0.0, thresholds=WIDE, backend=backend)
     ref = sn.run_trials(model, w_star, a_star, w0, a0, **kw)
     start = sn.run_trials(model, w_star, a_star, w0, a0, steps=1, lr=0.0, tol=0.0, thresholds=WIDE, backend=backend)
@@ -155,7 +158,7 @@ def test_full_steps_at_extreme_scales_match_train(e, backend, rng):
     model = resnet(6, 4)
     c = 2.0**e
     big = scaled_model(model, c)
-    w_star, a_star, w0, a0 = _trials(model, rng, 3)
+    w_star, a_star, w0, a0 = _trials(model, rng, LANES_FULL)
     kw = dict(steps=25, lr=(0.05, 0.1), tol=0.0, thresholds=WIDE, backend=backend)
     out = sn.run_trials(big, c * w_star, a_star, c * w0, a0, **kw)
     assert np.all(np.isfinite(out.loss)) and np.all(np.isfinite(out.a))

@@ -1,6 +1,7 @@
 // The training engine's runner (docs/training.md section 4): B independent trials, each a gradient
 // source (gradient_sources.hpp) followed by an optimizer (optimizers.hpp), advanced in chunks of
-// about kChunkNs of work per thread so that the caller can check for interrupts between chunks.
+// about kChunkNs of measured time per thread so that the caller can check for interrupts between
+// chunks, and through the steps the caller has given rates for (set_rates brings more).
 //   - The paper's model under the population gradient runs in lockstep lanes (lane_runner.hpp).
 //   - Everything else runs one trial at a time per thread (SlotRunner): a thread keeps its trial,
 //     and the trial's training set, across chunks, and takes the next trial when it ends.

@@ -697,14 +697,15 @@ class LaneRunner {
     // A lane whose |u|^2 or |u*|^2 leaves [2^-200, 2^200] (filters of any finite scale) takes the
     // rescaled formulas of angle_parts_and_perp instead, whose bits are the one-trial path's; inside
     // that range the sums above are that path's rescaled sums times exact powers of two.
-    M extreme{};
+    M extreme[R], any_extreme{};
     for (int r = 0; r < R; ++r) {
       const V x = lv(xx_)[r], y = lv(yy_)[r];
-      extreme |= !(x >= 0x1p-200) | !(x <= 0x1p200) | !(y >= 0x1p-200) | !(y <= 0x1p200);
+      extreme[r] = !(x >= 0x1p-200) | !(x <= 0x1p200) | !(y >= 0x1p-200) | !(y <= 0x1p200);
+      any_extreme |= extreme[r];
     }
-    rescaled_ = any_set(extreme);
+    rescaled_ = any_set(any_extreme);
     if (rescaled_) {
-      const std::int64_t* flag = reinterpret_cast<const std::int64_t*>(&extreme);
+      const std::int64_t* flag = reinterpret_cast<const std::int64_t*>(extreme);  // lane l is entry l
       for (int l = 0; l < L; ++l) {
         grad_scale_[l] = 1.0;
         if (flag[l] != 0 && trial_[l] >= 0) rescaled_lane(l);
