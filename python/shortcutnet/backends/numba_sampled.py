@@ -68,8 +68,9 @@ _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 # --------------------------------------------------------------------------- the generator
 # Written as loops over LANES counters with no calls and no branches inside, which LLVM
-# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp (float64
-# versions, for both uniform rules) instead of libm calls, which would run one lane at a time.
+# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp, in float32
+# for float32 batches and in float64 otherwise, operation for operation, so the bits are the
+# compiled backend's (libm calls would also run one lane at a time).
 @njit(**_opts)
 def philox_lanes(c, k0, k1):
     """Philox4x32-10 (Random123 constants) in place on the counters in the columns of c (4, L),
