@@ -133,7 +133,7 @@ MUTANTS = [
            "    cw_[l] = -a_dot_[l] * (kPi - parts.phi) / (kTwoPi * parts.r);",
            "    cw_[l] = -a_dot_[l] * (kPi - parts.phi) / (kTwoPi * parts.norms);", [SCALES],
            "lanes: the rescaled lane's gradient from the unscaled |u| |u*|"),
-    mutant("E3", "engines", "cpp/shortcutnet/lane_runner.hpp", "    rescaled_ = any_set(extreme);", "    rescaled_ = false;",
+    mutant("E3", "engines", "cpp/shortcutnet/lane_runner.hpp", "    rescaled_ = any_set(any_extreme);", "    rescaled_ = false;",
            [SCALES], "lanes: no rescaled lanes"),
     mutant("E4", "engines", "cpp/shortcutnet/lane_runner.hpp",
            "          const std::int64_t row = std::min(step_[l] - rates_first_, n_rates_ - 1);",
