@@ -24,7 +24,7 @@ namespace {
 // and a0 (B, k); w_star (B, p) or (1, p) and a_star (B, k) or (1, k), a first axis of 1 meaning
 // one for every trial (never copied B times).  Returns what run_engine returns.
 py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<double>& w0, const carray<double>& a0,
-                      const carray<double>& w_star, const carray<double>& a_star, const carray<double>& rates,
+                      const carray<double>& w_star, const carray<double>& a_star, const py::object& rates,
                       std::int64_t n_steps, double tol, const py::tuple& thresholds, const py::tuple& optimizer,
                       std::int64_t record_every, int threads) {
   if (w0.ndim() != 2 || w0.shape(0) < 1 || w0.shape(1) < 1)
@@ -48,7 +48,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (record_every > 0 && B != 1)
     fail("record_every: a trajectory is recorded for one trial only, got B = " + std::to_string(B));
-  check_rates(rates, n_steps);
+  carray<double> table = rates_from(rates, 0, n_steps);
   if (n_steps > (std::int64_t{1} << 53))
     fail("steps: expected at most 2^53 for the reduced engine (its step counts are exact doubles), got " +
          std::to_string(n_steps));
@@ -71,8 +71,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   args.p = p;
   args.stride = p;
   args.normalize = normalize;
-  args.rates = rates.data();
-  args.n_rates = rates.shape(0);
+  set_first_rates(rates, table, args);
   args.n_steps = n_steps;
   args.tol = tol;
   args.source = 0;
@@ -90,7 +89,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   args.record_every = record_every;
   args.out = {outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),
               steps.mutable_data(), train_loss.mutable_data()};
-  py::object rows = run_to_end(args);
+  py::object rows = run_to_end(args, rates, std::move(table));
   return py::make_tuple(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, rows);
 }
 
@@ -100,6 +99,7 @@ void register_reduced(py::module_& m) {
   m.def("run_reduced", &run_reduced, py::arg("s"), py::arg("normalize"), py::arg("w0"), py::arg("a0"),
         py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
         py::arg("thresholds"), py::arg("optimizer"), py::arg("record_every"), py::arg("threads"),
-        "B trials of population gd or momentum on the non-overlapping model in the reduced engine; returns "
+        "B trials of population gd or momentum on the non-overlapping model in the reduced engine; rates as "
+        "for run_engine (a table or a callable giving windows); returns "
         "(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, history or None).");
 }

@@ -61,6 +61,14 @@ bool is_double(const py::dtype& dtype, const char* name) {
   fail_type(std::string(name) + ": expected dtype float32 or float64, got " + std::string(py::str(dtype)));
 }
 
+// Whether w + s has a non-zero entry (not whether a sum of squares is positive: the squares
+// underflow for |w + s| ~ 1e-170).
+bool nonzero_sum(const double* w, const double* s, std::int64_t p) {
+  for (std::int64_t t = 0; t < p; ++t)
+    if (w[t] + s[t] != 0.0) return true;
+  return false;
+}
+
 // The network arguments shared by every kernel, checked against k, p and stride.
 struct NetworkArgs {
   carray<double> s, w, a;
@@ -85,11 +93,8 @@ NetworkArgs network(const carray<double>& s, const carray<double>& w, const carr
   require_finite(s, "s");
   require_finite(w, "w");
   require_finite(a, "a");
-  if (normalize) {
-    double nn = 0.0;
-    for (std::int64_t t = 0; t < p; ++t) nn += (w.data()[t] + s.data()[t]) * (w.data()[t] + s.data()[t]);
-    if (!(nn > 0.0)) fail("w: expected w + s != 0 (the filter direction is undefined), got w + s = 0");
-  }
+  if (normalize && !nonzero_sum(w.data(), s.data(), p))
+    fail("w: expected w + s != 0 (the filter direction is undefined), got w + s = 0");
   NetworkArgs out{s, w, a, dispatch::Network{s.data(), w.data(), a.data(), k, p, stride, normalize},
                   (k - 1) * stride + p};
   return out;
@@ -214,13 +219,8 @@ py::tuple stochastic_loss_grad(const carray<double>& s, const carray<double>& w,
   require_vector(a_star, "a_star", k);
   require_finite(w_star, "w_star");
   require_finite(a_star, "a_star");
-  if (normalize) {
-    double nn = 0.0;
-    for (std::int64_t t = 0; t < p; ++t)
-      nn += (w_star.data()[t] + s.data()[t]) * (w_star.data()[t] + s.data()[t]);
-    if (!(nn > 0.0))
-      fail("w_star: expected w_star + s != 0 (the teacher direction is undefined), got w_star + s = 0");
-  }
+  if (normalize && !nonzero_sum(w_star.data(), s.data(), p))
+    fail("w_star: expected w_star + s != 0 (the teacher direction is undefined), got w_star + s = 0");
   require_batch_size(n, args.d);
   const std::uint64_t key = seed_value(seed);
   const bool dbl = is_double(py::dtype::from_args(dtype), "dtype");

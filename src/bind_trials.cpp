@@ -83,7 +83,7 @@ void check_source(int kind, std::int64_t batch_size, std::int64_t n_train, std::
 // (step, loss, phi, a_dot_astar, a_err, w_norm, train_loss).
 py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normalize, const carray<double>& w0,
                      const carray<double>& a0, const carray<double>& w_star, const carray<double>& a_star,
-                     const carray<double>& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
+                     const py::object& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
                      const py::tuple& optimizer, const std::string& gradient, std::int64_t batch_size,
                      std::int64_t n_train, const carray<std::uint64_t>& seeds, const std::string& dtype,
                      std::int64_t record_every, int threads) {
@@ -107,7 +107,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (dtype != "float32" && dtype != "float64") fail("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
-  check_rates(rates, n_steps);
+  carray<double> table = rates_from(rates, 0, n_steps);
   for (std::int64_t b = 0; b < B; ++b) {
     check_directions(s.data(), w0.data() + b * p, p, "w0", b);
     check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
@@ -127,8 +127,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.p = p;
   args.stride = stride;
   args.normalize = normalize;
-  args.rates = rates.data();
-  args.n_rates = rates.shape(0);
+  set_first_rates(rates, table, args);
   args.n_steps = n_steps;
   args.tol = tol;
   set_thresholds(thresholds, args);
@@ -151,7 +150,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
   args.out = {outcome.mutable_data(), phi.mutable_data(), loss.mutable_data(), steps_to_tol.mutable_data(),
               steps.mutable_data(), train_loss.mutable_data()};
 
-  py::object rows = run_to_end(args);
+  py::object rows = run_to_end(args, rates, std::move(table));
   return py::make_tuple(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, rows);
 }
 
@@ -170,7 +169,8 @@ void register_trials(py::module_& m) {
         py::arg("a0"), py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
         py::arg("thresholds"), py::arg("optimizer"), py::arg("gradient"), py::arg("batch_size"), py::arg("n_train"),
         py::arg("seeds"), py::arg("dtype"), py::arg("record_every"), py::arg("threads"),
-        "B independent trials of any optimizer and gradient source; returns (outcome, phi, loss, steps_to_tol, "
+        "B independent trials of any optimizer and gradient source; rates: an (n, 2) table whose last row "
+        "repeats, or a callable first -> the table's rows from step first on (asked for as the trials reach them); returns (outcome, phi, loss, steps_to_tol, "
         "steps, w, a, train_loss, history or None).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
   m.def("_angle_math", &angle_math, py::arg("y"), py::arg("x"),

@@ -36,21 +36,45 @@ inline shortcutnet::Thresholds thresholds_from(const py::tuple& t) {
   return th;
 }
 
-inline void check_rates(const carray<double>& rates, std::int64_t steps) {
+// Rows of (lr_w, lr_a) for the steps first, first + 1, ...: at least one, none past steps - 1.
+inline void check_rates(const carray<double>& rates, std::int64_t first, std::int64_t steps) {
   if (steps < 1) fail("steps: expected an integer >= 1, got " + std::to_string(steps));
-  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps)
-    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= steps = " + std::to_string(steps) +
-         " (the last row repeats), got shape " + shape_of(rates));
+  if (rates.ndim() != 2 || rates.shape(1) != 2 || rates.shape(0) < 1 || rates.shape(0) > steps - first)
+    fail("lr: expected per-step rates of shape (n, 2) with 1 <= n <= " + std::to_string(steps - first) +
+         " for the steps from " + std::to_string(first) + " (the last row repeats), got shape " + shape_of(rates));
   const double* r = rates.data();
   for (py::ssize_t i = 0; i < rates.size(); ++i)
     if (!std::isfinite(r[i]) || r[i] < 0.0)
-      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " + std::to_string(i / 2));
+      fail("lr: expected finite non-negative rates, got " + std::to_string(r[i]) + " at step " +
+           std::to_string(first + i / 2));
+}
+
+// A callable gives the rates a window of steps at a time, as the trials reach them.
+inline bool gives_windows(const py::object& rates) {
+  return !py::isinstance<py::array>(rates) && PyCallable_Check(rates.ptr()) != 0;
+}
+
+// The rows for the steps from first: the table itself, or what the callable gives for first.
+inline carray<double> rates_from(const py::object& rates, std::int64_t first, std::int64_t steps) {
+  carray<double> table = gives_windows(rates) ? carray<double>::ensure(rates(first)) : carray<double>::ensure(rates);
+  if (!table) throw py::error_already_set();
+  check_rates(table, first, steps);
+  return table;
+}
+
+// The first rows of a run into args; the table must outlive the run.
+inline void set_first_rates(const py::object& rates, const carray<double>& table, EngineArgs& args) {
+  args.rates = table.data();
+  args.rates_first = 0;
+  args.n_rates = table.shape(0);
+  args.rates_window = gives_windows(rates);
 }
 
 inline void check_directions(const double* s, const double* w, std::int64_t p, const char* name, std::int64_t row) {
-  double nu = 0.0;
-  for (std::int64_t t = 0; t < p; ++t) nu += (w[t] + s[t]) * (w[t] + s[t]);
-  if (!(nu > 0.0)) {
+  // Any non-zero entry (not a positive sum of squares, which underflows for |w + s| ~ 1e-170).
+  bool nonzero = false;
+  for (std::int64_t t = 0; t < p; ++t) nonzero = nonzero || w[t] + s[t] != 0.0;
+  if (!nonzero) {
     std::string where = row >= 0 ? " in trial " + std::to_string(row) : "";
     fail(std::string(name) + ": expected " + name + " + s != 0 (the filter direction is undefined), got " + name +
          " + s = 0" + where);
@@ -96,9 +120,10 @@ inline void set_thresholds(const py::tuple& thresholds, EngineArgs& args) {
 }
 
 // Runs the engine of args to the end, a chunk at a time without the GIL, checking for Ctrl-C in
-// between (KeyboardInterrupt within a fraction of a second, no partial results).  Returns the
-// trajectory's rows (record_every > 0) or None.
-inline py::object run_to_end(const EngineArgs& args) {
+// between (KeyboardInterrupt within a fraction of a second, no partial results) and bringing the
+// windows of rates the engine asks for (rates: what set_first_rates read, table: its first rows).
+// Returns the trajectory's rows (record_every > 0) or None.
+inline py::object run_to_end(const EngineArgs& args, const py::object& rates, carray<double> table) {
   const std::int64_t record_every = args.record_every;
   const shortcutnet::EngineKernels& kernels = shortcutnet::engine_kernels();
   std::unique_ptr<void, void (*)(void*)> engine(kernels.create(args), kernels.destroy);
@@ -116,6 +141,12 @@ inline py::object run_to_end(const EngineArgs& args) {
     history.insert(history.end(), buffer.begin(), buffer.begin() + 7 * count);
     check_signals();
     if (done) break;
+    const std::int64_t wanted = kernels.rates_wanted(engine.get());
+    if (wanted >= 0) {
+      carray<double> next = rates_from(rates, wanted, args.n_steps);
+      kernels.set_rates(engine.get(), next.data(), wanted, next.shape(0), true);
+      table = std::move(next);
+    }
   }
   kernels.finish(engine.get());
   py::object rows = py::none();

@@ -1,5 +1,8 @@
-"""The compiled kernels release the GIL, keep no global state and give the same answers under threads."""
+"""Every backend gives the serial answers under threads, the Numba backend under every threading layer;
+the compiled kernels release the GIL and keep no global state."""
 import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +11,7 @@ import numpy as np
 import pytest
 
 import shortcutnet as sn
+from conftest import BACKENDS
 
 MODEL = sn.Model(16, 64)
 
@@ -17,16 +21,26 @@ def _problem(seed):
     return rng.normal(size=64) * 0.3, rng.normal(size=16), rng.normal(size=64) * 0.3, rng.normal(size=16)
 
 
-def _call(kind, seed, threads=1):
+KINDS = ["sample", "predict", "sampled", "stochastic", "population", "trials"]
+
+
+def _call(kind, seed, backend, threads=None):
     w, a, w_star, a_star = _problem(seed)
+    if kind == "sample":
+        return sn.sample_inputs(MODEL, 3000, seed, dtype=np.float32, backend=backend, threads=threads)
+    if kind in ("predict", "sampled"):
+        Z = sn.sample_inputs(MODEL, 3000, seed, backend="numpy")
+        if kind == "predict":
+            return sn.predict(MODEL, w, a, Z, backend=backend, threads=threads)
+        return sn.sampled_loss_grad(MODEL, w, a, Z, Z[:, 0, 0], backend=backend, threads=threads)
     if kind == "stochastic":
-        return sn.stochastic_loss_grad(MODEL, w, a, w_star, a_star, 20000, seed, backend="cpp", threads=threads)
+        return sn.stochastic_loss_grad(MODEL, w, a, w_star, a_star, 3000, seed, backend=backend, threads=threads)
     if kind == "population":
-        return sn.population_loss_grad(MODEL, w, a, w_star, a_star, backend="cpp")
+        return sn.population_loss_grad(MODEL, w, a, w_star, a_star, backend=backend)
     model = sn.Model(10, 5)
     rng = np.random.default_rng(seed)
-    out = sn.run_trials(model, rng.normal(size=(50, 5)), rng.normal(size=(50, 10)), np.zeros((50, 5)),
-                        np.zeros((50, 10)), steps=300, lr=0.1, threads=threads, backend="cpp")
+    out = sn.run_trials(model, rng.normal(size=(20, 5)), rng.normal(size=(20, 10)), np.zeros((20, 5)),
+                        np.zeros((20, 10)), steps=100, lr=0.1, threads=threads, backend=backend)
     return out.loss, out.w, out.a
 
 
@@ -36,13 +50,61 @@ def _same(x, y):
     return np.array_equal(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize("kind", ["stochastic", "population", "trials"])
-def test_threads_give_the_serial_results(kind):
-    seeds = list(range(8))
-    serial = [_call(kind, seed) for seed in seeds]
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_threads_give_the_serial_results(kind, backend):
+    if backend not in sn.backends():
+        pytest.skip(f"backend {backend!r} is not available here")
+    seeds = list(range(6))
+    serial = [_call(kind, seed, backend) for seed in seeds]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        threaded = list(pool.map(lambda seed: _call(kind, seed), seeds))
+        threaded = list(pool.map(lambda seed: _call(kind, seed, backend), seeds))
     assert all(_same(x, y) for x, y in zip(serial, threaded))
+
+
+# Every kernel of the Numba backend from four Python threads at once, under one threading layer.
+LAYER_SCRIPT = r"""
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import numba
+sys.path.insert(0, sys.argv[1])
+import test_concurrency as t
+for kind in t.KINDS:
+    serial = [t._call(kind, seed, "numba") for seed in range(6)]
+    for _ in range(2):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            threaded = list(pool.map(lambda seed: t._call(kind, seed, "numba"), range(6)))
+        assert all(t._same(x, y) for x, y in zip(serial, threaded)), kind
+print(numba.threading_layer())
+"""
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "omp", "tbb"])
+def test_numba_backend_is_thread_safe_under_every_threading_layer(layer):
+    if "numba" not in sn.backends():
+        pytest.skip("the numba backend is not available here")
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
+    probe = subprocess.run([sys.executable, "-c", LAYER_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"threading layer {layer!r} cannot be loaded here")
+    done = subprocess.run([sys.executable, "-c", LAYER_SCRIPT, os.path.dirname(__file__)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == layer
+
+
+# Whether a parallel region can run under the layer of NUMBA_THREADING_LAYER.
+LAYER_PROBE = r"""
+import numpy as np
+from numba import njit, prange
+@njit(parallel=True)
+def total(x):
+    s = 0.0
+    for i in prange(x.shape[0]):
+        s += x[i]
+    return s
+total(np.ones(100))
+"""
 
 
 def test_the_gil_is_released_inside_a_kernel():

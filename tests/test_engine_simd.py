@@ -90,3 +90,17 @@ def test_engine_and_sampled_kernels_read_the_same_level():
     bad = subprocess.run([sys.executable, "-c", "from shortcutnet import _core; _core.engine_simd()"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "SHORTCUTNET_SIMD: expected one of" in bad.stderr and "avx9000" in bad.stderr
+
+
+def test_a_change_of_level_in_one_process_reaches_both(monkeypatch):
+    """SHORTCUTNET_SIMD is read at every call by the engine and the sampled kernels alike, so a
+    change in a running process moves both to the new level, and back."""
+    monkeypatch.delenv("SHORTCUTNET_SIMD", raising=False)
+    native = core.build_info()["simd_in_use"]
+    for level in ["scalar"] + [lv for lv in core.build_info()["simd_supported"] if lv != "scalar"] + ["scalar"]:
+        monkeypatch.setenv("SHORTCUTNET_SIMD", level)
+        assert core.engine_simd() == {"scalar": "baseline"}.get(level, level)
+        assert core.build_info()["simd_in_use"] == level
+    monkeypatch.delenv("SHORTCUTNET_SIMD")
+    assert core.build_info()["simd_in_use"] == native
+    assert core.engine_simd() == {"scalar": "baseline"}.get(native, native)

@@ -1,6 +1,8 @@
 """Property-based fuzzing of the training API, the initializations and the spurious optimum.
 
-Whatever is passed, the result is a documented outcome or a ValueError/TypeError naming the option.
+Whatever is passed, the result is a documented outcome or a ValueError/TypeError naming the option;
+a run's first step is gradient descent on the population loss, its end is where the step loop
+stops, and its outcome is the rule applied to its final state.
 """
 import math
 
@@ -50,6 +52,34 @@ def test_any_valid_run_ends_in_a_documented_outcome(backend, engine, k, p, steps
     assert res.steps <= steps
     if res.outcome != "diverged":
         assert np.isfinite(res.w).all() and np.isfinite(res.a).all() and math.isfinite(res.loss)
+    check_run(model, w_star, a_star, w0, a0, lr, steps, res, backend)
+
+
+def check_run(model, w_star, a_star, w0, a0, lr, steps, res, backend):
+    """The run against the definitions: its first step, its stop and its outcome."""
+    lr_w, lr_a = (lr, lr) if np.isscalar(lr) else lr
+    hist = res.history
+    assert hist["step"][0] == 0 and hist["step"][-1] == res.steps and hist["loss"][-1] == res.loss
+    # (the NumPy engine sums its batch of trials in another order than the one-state reference)
+    assert hist["loss"][0] == pytest.approx(sn.population_loss(model, w0, a0, w_star, a_star, backend=backend),
+                                            rel=1e-13, abs=1e-300)
+    if res.steps >= 1 and hist["step"][1] == 1 and np.isfinite(hist["loss"][1]):
+        g_w, g_a = sn.population_grad(model, w0, a0, w_star, a_star, backend=backend)
+        w1, a1 = w0 - lr_w * g_w, a0 - lr_a * g_a
+        if np.any(w1 + model.s) and np.all(np.isfinite(w1)) and np.all(np.isfinite(a1)):
+            want = sn.population_loss(model, w1, a1, w_star, a_star, backend=backend)
+            assert hist["loss"][1] == pytest.approx(want, rel=1e-12, abs=1e-300)
+    # Stopped early only at the tolerance or by diverging; steps_to_tol is where L <= tol first.
+    if res.outcome != "diverged" and res.steps < steps:
+        assert res.loss <= 1e-10 and res.steps_to_tol == res.steps
+    below = np.flatnonzero(hist["loss"] <= 1e-10)
+    assert res.steps_to_tol == (int(hist["step"][below[0]]) if below.size else -1)
+    phi = sn.angle(res.w + model.s, w_star + model.s, backend="numpy") if np.any(res.w + model.s) else np.nan
+    if np.isfinite(res.loss) and np.all(np.isfinite(res.w)) and np.isfinite(phi):
+        assert res.phi == pytest.approx(phi, rel=1e-12, abs=1e-15)
+        rule = sn.outcomes.classify(model, res.w[None], res.a[None], w_star[None], a_star[None],
+                                    np.array([res.loss]), np.array([res.phi]))
+        assert sn.OUTCOMES[int(rule[0])] == res.outcome
 
 
 optimizers = st.one_of(

@@ -10,8 +10,10 @@ from scipy import stats
 import shortcutnet as sn
 from train_problems import problem
 
-B = 300
+B = 2000
 CONFIDENCE = 0.999
+# The full run's rate at k = 20, p = 10 (README, 2000 teachers): 63.9%, 95% interval [61.8%, 66.0%].
+MEASURED = (0.618, 0.660)
 
 
 def interval(successes, n, method):
@@ -30,8 +32,10 @@ def test_cnn_reaches_global_in_about_two_thirds(cnn_runs):
     _, _, out = cnn_runs
     summary = out.summary()
     low, high = interval(summary["global"], B, "wilson")
-    assert low <= 2 / 3 <= high, (summary, low, high)
-    assert 0.5 < low and high < 0.8
+    # About two thirds, consistent with the measured rate, and far from the other cells' 58% and
+    # 75% (the interval is about +-3.5% wide at 99.9%).
+    assert low <= MEASURED[1] and MEASURED[0] <= high, (summary, low, high)
+    assert 0.6 < low and high < 0.7, (summary, low, high)
 
 
 def test_cnn_other_runs_end_spurious(cnn_runs):

@@ -95,10 +95,15 @@ a0 = np.full((B, 2), 0.1)
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
+def peak_rss_bytes():
+    # VmHWM belongs to this process's address space; ru_maxrss would also count the parent's
+    # peak, which Linux carries over exec when the child was started by vfork.
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 sn.run_trials(model, np.array([0.1, -0.2]), np.array([1.0, -0.5]), w0[:10], a0[:10], steps=3, lr=0.1)  # warm up
 before = rss_bytes()
 res = sn.run_trials(model, np.array([0.1, -0.2]), np.array([1.0, -0.5]), w0, a0, steps=3, lr=0.1, threads=2)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_rss_bytes()
 results = sum(getattr(res, name).nbytes for name in ("outcome", "outcome_code", "phi", "loss", "steps_to_tol",
                                                       "steps", "w", "a"))
 print(json.dumps({"before": before, "peak": peak, "results": results, "engine": res.engine,

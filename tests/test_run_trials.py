@@ -153,6 +153,43 @@ def test_ctrl_c_stops_a_long_train(engine):
     assert time.perf_counter() - start < 1.3
 
 
+# A large model (the lanes of the compiled engine), an overlapping one (a population step costs
+# (2k - 1) shifts of the filter), and SGD and full-batch steps on the overlapping one.
+LATENCY_CASES = {
+    "large": (dict(k=400, p=300), dict()),
+    "overlapping": (dict(k=60, p=60, stride=30), dict()),
+    "overlapping-sgd": (dict(k=60, p=60, stride=30), dict(gradient="sampled", batch_size=64, seed=1)),
+    "overlapping-train-set": (dict(k=60, p=60, stride=30), dict(gradient="empirical", n_train=256, seed=1)),
+}
+
+
+@pytest.mark.parametrize("case", LATENCY_CASES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_latency_on_large_and_overlapping_models(backend, case):
+    """KeyboardInterrupt within 1.5 s of Ctrl-C, however much a step costs."""
+    if not available(backend):
+        pytest.skip(f"{backend} backend not available")
+    shape, kw = LATENCY_CASES[case]
+    model = sn.Model(**shape)
+    w_star, a_star, w0, a0 = batch(model, 3, 4)
+    sn.run_trials(model, w_star, a_star, w0, a0, steps=1, lr=1e-7, backend=backend, **kw)  # compiled before timing
+    fired = []
+
+    def ctrl_c():
+        fired.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    timer = threading.Timer(0.5, ctrl_c)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sn.run_trials(model, w_star, a_star, w0, a0, steps=10**9, lr=1e-7, tol=0.0, backend=backend, **kw)
+        latency = time.perf_counter() - fired[0]
+    finally:
+        timer.cancel()
+    assert latency < 1.5, f"{latency:.2f} s from Ctrl-C to KeyboardInterrupt"
+
+
 def test_chunks_lanes_and_threads_do_not_change_results():
     # Many trials make the engine pause at chunk boundaries (their length depends on B and on
     # the thread count) and refill its lanes as trials stop at different steps.

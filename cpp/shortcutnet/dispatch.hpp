@@ -41,8 +41,8 @@ struct Level {
 // Levels this CPU can run, lowest first ("scalar" always).
 std::vector<std::string> simd_supported();
 // The level to run now, 0 (scalar), 1 (avx2) or 2 (avx512): the best this CPU supports, capped
-// by SHORTCUTNET_SIMD; throws std::invalid_argument for an unknown SHORTCUTNET_SIMD.  The
-// engine's lanes (src/engine_lanes_dispatch.cpp) follow the same choice.
+// by SHORTCUTNET_SIMD, read on every call; throws std::invalid_argument for an unknown
+// SHORTCUTNET_SIMD.  The training engine (src/engine_dispatch.cpp) follows the same choice.
 int simd_level();
 // The level kernels() uses now; throws std::invalid_argument for an unknown SHORTCUTNET_SIMD.
 const Level& kernels();

@@ -1,6 +1,7 @@
 // The training engine's runner (docs/training.md section 4): B independent trials, each a gradient
 // source (gradient_sources.hpp) followed by an optimizer (optimizers.hpp), advanced in chunks of
-// about kChunkNs of work per thread so that the caller can check for interrupts between chunks.
+// about kChunkNs of measured time per thread so that the caller can check for interrupts between
+// chunks, and through the steps the caller has given rates for (set_rates brings more).
 //   - The paper's model under the population gradient runs in lockstep lanes (lane_runner.hpp).
 //   - Everything else runs one trial at a time per thread (SlotRunner): a thread keeps its trial,
 //     and the trial's training set, across chunks, and takes the next trial when it ends.
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -32,15 +34,26 @@
 namespace shortcutnet {
 namespace SHORTCUTNET_ISA_NAMESPACE {
 
-// Estimated work per thread between two interrupt checks: 0.02 s, so that Ctrl-C is seen within a
-// fraction of a second even where the cost estimates of gradient_sources.hpp are several times low.
+// Wall time per thread between two interrupt checks: 0.02 s, so that Ctrl-C is seen within a
+// fraction of a second.  Chunks are sized by the measured time of the steps before them.
 constexpr double kChunkNs = 2e7;
+// Steps a one-trial slot takes before it has measured a step's time.
+constexpr std::int64_t kProbeSteps = 4;
+
+using Clock = std::chrono::steady_clock;
+
+inline double nanoseconds_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+}
 
 // Everything the trials share.
 struct EngineConfig {
   Architecture arch;
-  const double* rates;  // (n_rates, 2): (lr_w, lr_a) of step t in row min(t, n_rates - 1)
-  std::int64_t n_rates, n_steps;
+  // (n_rates, 2): (lr_w, lr_a) of step t in row min(t - rates_first, n_rates - 1).  The rows cover
+  // the steps through rates_last (the last row repeating when that is n_steps): no trial advances
+  // past rates_last until set_rates brings the next rows.
+  const double* rates;
+  std::int64_t rates_first, n_rates, rates_last, n_steps;
   double tol;
   Thresholds th;
   OptimizerSpec opt;
@@ -121,7 +134,7 @@ bool advance(const EngineConfig& cfg, const TrialArrays& trials, std::int64_t b,
         record(t, observe(arch, w, a, w_star, a_star, loss, obs_work), train_loss);
     }
     if (state.done) break;
-    const std::int64_t row = t < cfg.n_rates ? t : cfg.n_rates - 1;
+    const std::int64_t row = std::min(t - cfg.rates_first, cfg.n_rates - 1);
     optimizer_step(cfg.opt, t, cfg.rates[2 * row], cfg.rates[2 * row + 1], grad_w, grad_a, w, a, k, p, opt_state);
     state.step = t + 1;
     // Parameters can run away while the loss stays bounded (the filter's scale is free in the
@@ -142,6 +155,8 @@ class Runner {
   virtual ~Runner() = default;
   // One chunk of work; rows (one trial only) receives the trajectory.  True when every trial is done.
   virtual bool run_chunk(RowBuffer* rows, std::int64_t record_every) = 0;
+  // The rates of the steps cfg.rates_first .. cfg.rates_last (engine.hpp, EngineConfig).
+  virtual void set_rates(const EngineConfig& cfg) = 0;
 };
 
 // One trial at a time per thread, each thread with its own source and scratch.
@@ -168,7 +183,18 @@ class SlotRunner : public Runner {
     if (next_.load() < trials_.batch) return false;
     for (const auto& slot : slots_)
       if (slot->trial >= 0) return false;
+    for (std::int64_t b = 0; b < trials_.batch; ++b)
+      if (!trials_.states[b].done) return false;  // waiting at rates_last for more rates
     return true;
+  }
+
+  // Trials wait at rates_last without their slot; the new rows send every slot over the trials again.
+  void set_rates(const EngineConfig& cfg) override {
+    cfg_.rates = cfg.rates;
+    cfg_.rates_first = cfg.rates_first;
+    cfg_.n_rates = cfg.n_rates;
+    cfg_.rates_last = cfg.rates_last;
+    next_.store(0);
   }
 
  private:
@@ -178,36 +204,47 @@ class SlotRunner : public Runner {
     Source source;
     std::vector<double> work;
     std::int64_t trial = -1;
+    double step_ns = 0.0;  // measured wall time per step, 0 until the first call
   };
 
+  // Work for about kChunkNs of wall time.  A slot's first call takes kProbeSteps steps at most and
+  // times them; later calls size themselves by the measured time per step (the cost estimates of
+  // gradient_sources.hpp only start it), so a chunk stays short however wrong an estimate is.
   void run_slot(Slot& slot, RowBuffer* rows, std::int64_t record_every) {
-    double budget = kChunkNs;
-    const double step_cost = slot.source.step_cost();
-    while (budget > 0.0) {
+    const auto start = Clock::now();
+    for (;;) {
+      const double used = nanoseconds_since(start);
+      if (used >= kChunkNs) return;
       if (slot.trial < 0) {
         const std::int64_t b = next_.fetch_add(1);
         if (b >= trials_.batch) return;
+        if (trials_.states[b].done || trials_.states[b].step > cfg_.rates_last) continue;
         slot.trial = b;
         slot.source.start(TrialTeacher{trials_.w_star + b * cfg_.arch.p, trials_.a_star + b * cfg_.arch.k,
                                        trials_.seeds[b]});
-        budget -= slot.source.start_cost();
+        continue;  // the start may have used the chunk's time
       }
       const std::int64_t b = slot.trial;
-      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, budget / step_cost));
+      const std::int64_t first = trials_.states[b].step;
+      const double step_ns = slot.step_ns > 0.0 ? slot.step_ns : slot.source.step_cost();
+      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, std::min(1e15, (kChunkNs - used) / step_ns)));
+      if (!(slot.step_ns > 0.0)) steps = std::min(steps, kProbeSteps);
+      steps = std::min(steps, cfg_.rates_last + 1 - first);
+      const auto before = Clock::now();
       bool done;
       if (rows != nullptr) {
         // At most (steps / record_every + 2) rows per call: keep within the buffer.
         const std::int64_t room = rows->capacity - rows->count - 3;
         if (room < 1) return;
         steps = std::min(steps, room * record_every);
-        done = advance(cfg_, trials_, b, slot.source, trials_.states[b].step + steps - 1, record_every,
-                       slot.work.data(), *rows);
+        done = advance(cfg_, trials_, b, slot.source, first + steps - 1, record_every, slot.work.data(), *rows);
       } else {
         NoRecord none;
-        done = advance(cfg_, trials_, b, slot.source, trials_.states[b].step + steps - 1, 1, slot.work.data(), none);
+        done = advance(cfg_, trials_, b, slot.source, first + steps - 1, 1, slot.work.data(), none);
       }
-      budget -= static_cast<double>(steps) * step_cost;
-      if (done) slot.trial = -1;
+      const double taken = static_cast<double>(std::max<std::int64_t>(1, trials_.states[b].step - first));
+      slot.step_ns = std::max(1.0, nanoseconds_since(before) / taken);
+      if (done || trials_.states[b].step > cfg_.rates_last) slot.trial = -1;
     }
   }
 
@@ -227,16 +264,30 @@ class LaneBatchRunner : public Runner {
         1, static_cast<std::int64_t>(kChunkNs * cfg.threads / (per_trial_step * static_cast<double>(trials.batch))));
   }
 
+  // The first chunk is sized by the cost estimate, every later one by the measured time of the last.
   bool run_chunk(RowBuffer*, std::int64_t) override {
-    last_step_ += chunk_steps_;
-    const LaneArgs args{cfg_.arch.s, cfg_.arch.k, cfg_.arch.p, cfg_.arch.stride, cfg_.rates, cfg_.n_rates,
-                        cfg_.n_steps, cfg_.tol, cfg_.th.divergence, cfg_.opt, cfg_.threads, trials_.batch,
+    const std::int64_t previous = last_step_;
+    last_step_ = std::min(last_step_ + chunk_steps_, cfg_.rates_last);
+    const auto start = Clock::now();
+    const LaneArgs args{cfg_.arch.s, cfg_.arch.k, cfg_.arch.p, cfg_.arch.stride, cfg_.rates, cfg_.rates_first,
+                        cfg_.n_rates, cfg_.n_steps, cfg_.tol, cfg_.th.divergence, cfg_.opt, cfg_.threads, trials_.batch,
                         last_step_, trials_.states, trials_.w, trials_.a, trials_.w_star, trials_.a_star,
                         trials_.opt_state};
     run_lane_groups(args);
+    const double ns = nanoseconds_since(start);
+    if (last_step_ > previous && ns > 0.0)
+      chunk_steps_ = static_cast<std::int64_t>(
+          std::max(1.0, std::min(1e15, kChunkNs * static_cast<double>(last_step_ - previous) / ns)));
     for (std::int64_t b = 0; b < trials_.batch; ++b)
       if (!trials_.states[b].done) return false;
     return true;
+  }
+
+  void set_rates(const EngineConfig& cfg) override {
+    cfg_.rates = cfg.rates;
+    cfg_.rates_first = cfg.rates_first;
+    cfg_.n_rates = cfg.n_rates;
+    cfg_.rates_last = cfg.rates_last;
   }
 
  private:
@@ -278,13 +329,22 @@ inline void classify_trials(const EngineConfig& cfg, const TrialArrays& trials, 
   }
 }
 
+// Rows of rates for the steps first .. first + n - 1 (window: more rows follow later, else the
+// last repeats).  Trials may reach step rates_last: n_steps (which needs no rate) once the rows
+// reach step n_steps - 1 or the last row repeats, else first + n - 1.
+inline void set_rate_rows(EngineConfig& cfg, const double* rates, std::int64_t first, std::int64_t n, bool window) {
+  cfg.rates = rates;
+  cfg.rates_first = first;
+  cfg.n_rates = n;
+  cfg.rates_last = window && first + n < cfg.n_steps ? first + n - 1 : cfg.n_steps;
+}
+
 // The configuration every trial of a run shares, as EngineArgs gives it.
 inline EngineConfig config_of(const EngineArgs& args) {
   EngineConfig cfg;
   cfg.arch = Architecture{args.s, args.k, args.p, args.stride, args.normalize};
-  cfg.rates = args.rates;
-  cfg.n_rates = args.n_rates;
   cfg.n_steps = args.n_steps;
+  set_rate_rows(cfg, args.rates, args.rates_first, args.n_rates, args.rates_window);
   cfg.tol = args.tol;
   cfg.th = Thresholds{args.thresholds[0], args.thresholds[1], args.thresholds[2], args.thresholds[3],
                       args.thresholds[4]};
@@ -305,6 +365,10 @@ class EngineBase {
   // One chunk; rows (one trial only) receives the trajectory.  True when every trial is done.
   virtual bool run_chunk(RowBuffer* rows, std::int64_t record_every) = 0;
   virtual std::int64_t record_every() const = 0;
+  // The first step of the rates a window must bring before any trial can go on, else -1.
+  virtual std::int64_t rates_wanted() const = 0;
+  // Rows for the steps first .. first + n - 1 (window: more follow), kept by the caller while it runs.
+  virtual void set_rates(const double* rates, std::int64_t first, std::int64_t n, bool window) = 0;
   // Writes the outputs of every trial.
   virtual void finish() = 0;
 };
@@ -325,6 +389,18 @@ class Engine : public EngineBase {
   }
 
   bool run_chunk(RowBuffer* rows, std::int64_t record_every) override { return runner_->run_chunk(rows, record_every); }
+
+  std::int64_t rates_wanted() const override {
+    if (cfg_.rates_last >= cfg_.n_steps) return -1;
+    for (const TrialState& st : states_)
+      if (!st.done && st.step <= cfg_.rates_last) return -1;
+    return cfg_.rates_last + 1;
+  }
+
+  void set_rates(const double* rates, std::int64_t first, std::int64_t n, bool window) override {
+    set_rate_rows(cfg_, rates, first, n, window);
+    runner_->set_rates(cfg_);
+  }
   std::int64_t record_every() const override { return record_every_; }
   void finish() override { classify_trials(cfg_, trials_, out_); }
 

@@ -26,8 +26,11 @@ struct EngineArgs {
   const double* s;
   std::int64_t k, p, stride;
   bool normalize;
-  const double* rates;  // (n_rates, 2), 1 <= n_rates <= n_steps, the last row repeating
-  std::int64_t n_rates, n_steps;
+  // (n_rates, 2): (lr_w, lr_a) of the steps rates_first, rates_first + 1, ..., the last row repeating;
+  // with rates_window, rows for later steps come from set_rates when rates_wanted asks for them.
+  const double* rates;
+  std::int64_t rates_first, n_rates, n_steps;
+  bool rates_window;
   double tol;
   double thresholds[5];  // global_phi, global_a_err, spurious_a_err, spurious_loss_gap, divergence
   int optimizer;         // 0 gd, 1 momentum, 2 adam (optimizers.hpp)
@@ -62,6 +65,10 @@ struct EngineKernels {
   // One chunk (about 0.02 s per thread); with rows != nullptr the trajectory's rows of 7 doubles
   // are appended at rows[7 * *count ..] while *count < capacity.  True when every trial is done.
   bool (*run_chunk)(void* engine, double* rows, std::int64_t capacity, std::int64_t* count);
+  // The first step without a rate once every unfinished trial waits for it (rates_window), else -1.
+  std::int64_t (*rates_wanted)(void* engine);
+  // Rows for the steps first .. first + n - 1 (window: more follow), kept by the caller while it runs.
+  void (*set_rates)(void* engine, const double* rates, std::int64_t first, std::int64_t n, bool window);
   // Writes the outputs (outcome rule of trials.hpp).
   void (*finish)(void* engine);
   void (*destroy)(void* engine);

@@ -42,17 +42,19 @@ struct TrialTeacher {
   std::uint64_t seed;
 };
 
-// Estimated nanoseconds of work, used only to size the chunks between interrupt checks.
+// Estimated nanoseconds of work, used only to size the first chunk between interrupt checks (the
+// runners then measure).
 constexpr double kNsPerPopulationEntry = 2.0;  // per entry of w and a, per step
+constexpr double kNsPerKappa = 40.0;           // one kappa or kappa' (an atan2 and a sqrt)
 constexpr double kNsPerFusedEntry = 3.0;       // per input entry drawn and used
 constexpr double kNsPerStoredEntry = 1.0;      // per input entry read from the training set
 
-// The population gradient's cost per step; overlapping patches sum over every shift of the
-// filter: about k p more entries.
+// The population gradient's cost per step.  Overlapping patches sum over the 2k - 1 shifts of the
+// filter, each four pair terms of about p entries and a kappa (population.hpp, overlapping).
 inline double population_step_cost(const Architecture& arch) {
-  const double entries = static_cast<double>(arch.k + arch.p);
-  const double shifts = arch.stride < arch.p ? static_cast<double>(arch.k * arch.p + arch.k * arch.k) : 0.0;
-  return kNsPerPopulationEntry * (entries + shifts) + 20.0;
+  const double k = static_cast<double>(arch.k), p = static_cast<double>(arch.p);
+  if (arch.stride >= arch.p) return kNsPerPopulationEntry * (k + p) + 20.0;
+  return (2.0 * k - 1.0) * (kNsPerPopulationEntry * (3.0 * p + 1.5 * k) + 4.0 * kNsPerKappa) + 20.0;
 }
 
 class PopulationSource {

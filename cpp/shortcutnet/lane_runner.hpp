@@ -87,8 +87,8 @@ SHORTCUTNET_LANE_INLINE void lane_two_prod(Vec a, Vec b, Vec& hi, Vec& lo) {
 struct LaneArgs {
   const double* s;
   std::int64_t k, p, stride;
-  const double* rates;
-  std::int64_t n_rates, n_steps;
+  const double* rates;  // rows of the steps rates_first .. rates_first + n_rates - 1, the last repeating
+  std::int64_t rates_first, n_rates, n_steps;
   double tol, divergence;
   OptimizerSpec opt;
   int threads;
@@ -126,9 +126,10 @@ class LaneRunner {
   static SHORTCUTNET_LANE_INLINE void lane_two_prod(V a, V b, V& hi, V& lo) { lanes::lane_two_prod(a, b, hi, lo); }
 
  public:
-  LaneRunner(const Architecture& arch, const double* rates, std::int64_t n_rates, std::int64_t n_steps, double tol,
-             double divergence, const OptimizerSpec& opt)
-      : arch_(arch), rates_(rates), n_rates_(n_rates), n_steps_(n_steps), tol_(tol), divergence_(divergence),
+  LaneRunner(const Architecture& arch, const double* rates, std::int64_t rates_first, std::int64_t n_rates,
+             std::int64_t n_steps, double tol, double divergence, const OptimizerSpec& opt)
+      : arch_(arch), rates_(rates), rates_first_(rates_first), n_rates_(n_rates), n_steps_(n_steps), tol_(tol),
+        divergence_(divergence),
         opt_(opt), p_(arch.p), k_(arch.k), state_size_(optimizer_state_size(opt, arch.k, arch.p)),
         w_(static_cast<std::size_t>(p_ * R)), us_(w_.size()), u_(w_.size()), perp_(w_.size()), pn_(w_.size()),
         a_(static_cast<std::size_t>(k_ * R)), as_(a_.size()),
@@ -203,8 +204,7 @@ class LaneRunner {
         }
       } else {
         for (int l = 0; l < L; ++l) {
-          const std::int64_t t = step_[l];
-          const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+          const std::int64_t row = std::min(step_[l] - rates_first_, n_rates_ - 1);
           lr_w[l] = rates_[2 * row];
           lr_a[l] = rates_[2 * row + 1];
         }
@@ -244,7 +244,7 @@ class LaneRunner {
         stopped[l] = true;
         store(l, w + b * p_, a + b * k_, opt_state + b * state_size_);
       } else {
-        const std::int64_t row = t < n_rates_ ? t : n_rates_ - 1;
+        const std::int64_t row = std::min(t - rates_first_, n_rates_ - 1);
         lr_w[l] = rates_[2 * row];
         lr_a[l] = rates_[2 * row + 1];
       }
@@ -459,10 +459,13 @@ class LaneRunner {
       sum_diff0[r] = lv(sum_diff_)[r];
       g1[r] = lv(g_)[r] - 1.0;
     }
-    if (Opt == kMomentum && opt_.nesterov)
-      update_layers<true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
-    else
-      update_layers<false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    if (Opt == kMomentum && opt_.nesterov) {
+      if (rescaled_) update_layers<true, true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+      else update_layers<true, false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    } else {
+      if (rescaled_) update_layers<false, true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+      else update_layers<false, false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    }
     // |w|^2 and |a|^2 (the step loop's run-away test) only when a bound from the sums just formed
     // cannot settle it: |w|^2 <= 2 |w + s|^2 + 2 |s|^2 and |a|^2 <= 2 |a - a*|^2 + 2 |a*|^2, the
     // factor 2.000001 covering the roundings of the sums (relative n 2^-53 for n < 1e6 entries) and
@@ -515,7 +518,8 @@ class LaneRunner {
     }
   }
 
-  template <bool Nesterov>
+  // Rescaled: some lane's gradient in w carries the factor grad_scale_ (rescaled_lane).
+  template <bool Nesterov, bool Rescaled>
   void update_layers(const V* rate_w, const V* rate_a, const V* r2, const M* first, const V* cw, const V* sum_diff0,
                      const V* g1) {
     const double* __restrict s = arch_.s;
@@ -539,7 +543,7 @@ class LaneRunner {
         const V si = V{} + s[i];
         for (int r = 0; r < R; ++r) {
           const std::int64_t at = i * R + r;
-          const V gw = cw[r] * perp[at];
+          const V gw = Rescaled ? (cw[r] * perp[at]) * lv(grad_scale_)[r] : cw[r] * perp[at];
           const V wi = update_entry<Nesterov>(w[at], gw, Opt == kGd ? dummy : mw[at], Opt == kAdam ? vw[at] : dummy,
                                               rate_w[r], r2[r], first[r], beta, beta1, beta2, eps);
           w[at] = wi;
@@ -690,6 +694,23 @@ class LaneRunner {
       g[l] = kPi - pmg;
       cw[l] = -a_dot[l] * (kPi - phi) / (kTwoPi * norms);
     }
+    // A lane whose |u|^2 or |u*|^2 leaves [2^-200, 2^200] (filters of any finite scale) takes the
+    // rescaled formulas of angle_parts_and_perp instead, whose bits are the one-trial path's; inside
+    // that range the sums above are that path's rescaled sums times exact powers of two.
+    M extreme[R], any_extreme{};
+    for (int r = 0; r < R; ++r) {
+      const V x = lv(xx_)[r], y = lv(yy_)[r];
+      extreme[r] = !(x >= 0x1p-200) | !(x <= 0x1p200) | !(y >= 0x1p-200) | !(y <= 0x1p200);
+      any_extreme |= extreme[r];
+    }
+    rescaled_ = any_set(any_extreme);
+    if (rescaled_) {
+      const std::int64_t* flag = reinterpret_cast<const std::int64_t*>(extreme);  // lane l is entry l
+      for (int l = 0; l < L; ++l) {
+        grad_scale_[l] = 1.0;
+        if (flag[l] != 0 && trial_[l] >= 0) rescaled_lane(l);
+      }
+    }
     M out{};
     // loss / (4 pi) > tol exactly when loss > tol_4pi_ (and <= divergence when <= divergence_4pi_):
     // the division is monotone, so the quotient is formed only when some lane stops.
@@ -698,9 +719,31 @@ class LaneRunner {
     return any_set(out);
   }
 
+  // step_all's results for lane l by population_loss_grad's own angle and pi - g (rescaled sums).
+  void rescaled_lane(int l) {
+    double* u = scratch_.data();
+    double* us = u + p_;
+    double* perp = us + p_;
+    const double* u_lanes = reinterpret_cast<const double*>(u_.data());
+    const double* us_lanes = reinterpret_cast<const double*>(us_.data());
+    double* perp_lanes = reinterpret_cast<double*>(perp_.data());
+    for (std::int64_t i = 0; i < p_; ++i) {
+      u[i] = u_lanes[i * L + l];
+      us[i] = us_lanes[i * L + l];
+    }
+    const AngleParts parts = angle_parts_and_perp(u, us, p_, perp, true);
+    const double pmg = pi_minus_g(parts.phi, parts.sin_part_sq, parts.sin_part, parts.cos_part, parts.r);
+    loss_[l] = sum_diff_[l] * sum_diff_[l] + (kPi - 1.0) * sq_diff_[l] + 2.0 * pmg * a_dot_[l];
+    g_[l] = kPi - pmg;
+    // grad_w = (cw perp) scale_x, as population_loss_grad forms it.
+    cw_[l] = -a_dot_[l] * (kPi - parts.phi) / (kTwoPi * parts.r);
+    grad_scale_[l] = parts.scale_x;
+    for (std::int64_t i = 0; i < p_; ++i) perp_lanes[i * L + l] = perp[i];
+  }
+
   Architecture arch_;
   const double* rates_;
-  std::int64_t n_rates_, n_steps_;
+  std::int64_t rates_first_, n_rates_, n_steps_;
   double tol_, divergence_, limit_ = 0.0;
   double tol_4pi_ = last_at_most(tol_), divergence_4pi_ = last_at_most(divergence_);
   Batch batch_{};
@@ -713,18 +756,21 @@ class LaneRunner {
   std::vector<V> w_, us_, u_, perp_, pn_, a_, as_;
   std::vector<V> mw_, vw_, ma_, va_;  // optimizer state per lane: b or m, and v (Adam)
   std::vector<double> scratch_;
-  std::int64_t trial_[L], step_[L];
-  // Per lane.
-  alignas(lanes::kVectorBytes) double power1_[L], power2_[L];  // Adam's running powers
-  alignas(lanes::kVectorBytes) double yy_[L];
-  alignas(lanes::kVectorBytes) double loss_[L];  // 4 pi times the loss until update's per-lane tests
+  // Per lane, zero until start() fills them (the vector loops read every lane, filled or not).
+  std::int64_t trial_[L] = {}, step_[L] = {};
+  alignas(lanes::kVectorBytes) double power1_[L] = {}, power2_[L] = {};  // Adam's running powers
+  alignas(lanes::kVectorBytes) double yy_[L] = {};
+  alignas(lanes::kVectorBytes) double loss_[L] = {};  // 4 pi times the loss until update's per-lane tests
   // The sums of the current parameters (lane_sums, update_all -> step_all).
-  alignas(lanes::kVectorBytes) double xx_[L], xy_[L], a_dot_[L], sum_diff_[L], sq_diff_[L];
-  alignas(lanes::kVectorBytes) double pp_[L], w_sq_[L], a_sq_[L], as_sq_[L];
+  alignas(lanes::kVectorBytes) double xx_[L] = {}, xy_[L] = {}, a_dot_[L] = {}, sum_diff_[L] = {}, sq_diff_[L] = {};
+  alignas(lanes::kVectorBytes) double pp_[L] = {}, w_sq_[L] = {}, a_sq_[L] = {}, as_sq_[L] = {};
   double s_sq_ = 0.0;  // |s|^2, rounded up (for update_all's bound)
   // Per-lane factors of the gradient (step_all -> update_all): grad_a from g_ and sum_diff_,
   // grad_w = cw_ perp.
-  alignas(lanes::kVectorBytes) double g_[L], cw_[L];
+  alignas(lanes::kVectorBytes) double g_[L] = {}, cw_[L] = {};
+  // The factor of grad_w of the lanes rescaled_lane evaluated (1 elsewhere), when rescaled_.
+  alignas(lanes::kVectorBytes) double grad_scale_[L] = {};
+  bool rescaled_ = false;
 };
 
 // B trials of the normalized, non-overlapping model through last_step: groups of trials handed
@@ -746,10 +792,10 @@ inline void run_lane_groups_of(const LaneArgs& args) {
 #endif
   {
     // Two runners per thread, each evaluating while the other updates.
-    LaneRunner<kLaneVectors, Opt> first(arch, args.rates, args.n_rates, args.n_steps, args.tol, args.divergence,
-                                        args.opt);
-    LaneRunner<kLaneVectors, Opt> second(arch, args.rates, args.n_rates, args.n_steps, args.tol, args.divergence,
-                                         args.opt);
+    LaneRunner<kLaneVectors, Opt> first(arch, args.rates, args.rates_first, args.n_rates, args.n_steps, args.tol,
+                                        args.divergence, args.opt);
+    LaneRunner<kLaneVectors, Opt> second(arch, args.rates, args.rates_first, args.n_rates, args.n_steps, args.tol,
+                                         args.divergence, args.opt);
 #ifdef SHORTCUTNET_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif

@@ -20,8 +20,8 @@ namespace shortcutnet {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kTwoPi = 6.28318530717958647692;
-// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (all
-// backends use the same constant, so they agree to the last bit).
+// 1/(2 pi) rounded once: the gradient's many divisions by 2 pi become multiplications (the
+// backends multiply by the same rounded constant).
 constexpr double kInvTwoPi = 1.0 / kTwoPi;
 
 // Below this |cos(angle)| the plain projection y - (x.y) x/|x|^2 loses no significant digits;
@@ -49,14 +49,6 @@ SHORTCUTNET_LANE_INLINE void two_prod(double a, double b, double& hi, double& lo
 #endif
 }
 
-// a*b - c*d with a relative error of a few ulps, even when the two products nearly cancel.
-inline double diff_of_products(double a, double b, double c, double d) {
-  double ab, ab_err, cd, cd_err;
-  two_prod(a, b, ab, ab_err);
-  two_prod(c, d, cd, cd_err);
-  return (ab - cd) + (ab_err - cd_err);
-}
-
 // 2^(1-e) for max_i |x_i| = m 2^e, m in [1/2, 1): multiplying by it is exact and brings the
 // largest entry into [1, 2), so that squares neither overflow (|x| ~ 1e150) nor underflow
 // (|x| ~ 1e-150).  Capped at 2^1023 so that it stays representable for subnormal input.
@@ -78,10 +70,11 @@ inline double safe_norm(const double* x, std::int64_t n) {
 }
 
 // The angle phi between two vectors with the two sides of its atan2: sin_part = |x| |perp| >= 0
-// (|x| |y| sin(phi)) and cos_part = x.y (|x| |y| cos(phi)), both scaled by the same power of two,
-// and r = sqrt(sin_part^2 + cos_part^2) (|x| |y|, scaled alike); norms = |x| |y| unscaled.
+// (|x| |y| sin(phi)) and cos_part = x.y (|x| |y| cos(phi)), computed from scale_x x and scale_y y
+// (powers of two that bring the largest entries into [1, 2)), and r = sqrt(sin_part^2 +
+// cos_part^2) (|x| |y| scaled alike); norms = |x| |y| unscaled (r / scale_x / scale_y).
 struct AngleParts {
-  double phi, sin_part_sq, sin_part, cos_part, r, norms;
+  double phi, sin_part_sq, sin_part, cos_part, r, norms, scale_x, scale_y;
 };
 
 // Angle between x and y in [0, pi] by atan2, and perp = the component of y orthogonal to x.
@@ -89,8 +82,10 @@ struct AngleParts {
 // y_i - c x_i is formed from the exact product c x_i, so the only error left is the rounding of
 // c, which is parallel to x; a second projection removes it ("twice is enough", Kahan-Parlett).
 // The angle and perp then keep a relative accuracy of a few ulps in O(n) operations.
-// x and y are rescaled by powers of two first (exact), so any finite scale works.
-inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::int64_t n, double* perp) {
+// x and y are rescaled by powers of two first (exact), so any finite scale works; perp is returned
+// for the unscaled y, or for scale_y y when scaled_perp (whose entries cannot underflow).
+inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::int64_t n, double* perp,
+                                       bool scaled_perp = false) {
   const double sx = pow2_normalizer(x, n);
   const double sy = pow2_normalizer(y, n);
   double xx = 0.0, xy = 0.0, yy = 0.0;
@@ -122,8 +117,11 @@ inline AngleParts angle_parts_and_perp(const double* x, const double* y, std::in
   parts.cos_part = xy;
   parts.r = std::sqrt(parts.sin_part_sq + xy * xy);
   parts.norms = parts.r / sx / sy;  // exact: powers of two
+  parts.scale_x = sx;
+  parts.scale_y = sy;
   parts.phi = rational_atan2(parts.sin_part, xy);
-  for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
+  if (!scaled_perp)
+    for (std::int64_t i = 0; i < n; ++i) perp[i] /= sy;
   return parts;
 }
 
@@ -221,7 +219,7 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
                               double* perp) {
   const double rho = normalize ? 1.0 : safe_norm(u, p);  // only the unnormalized model needs them
   const double rho_star = normalize ? 1.0 : safe_norm(u_star, p);
-  const AngleParts angle_parts = angle_parts_and_perp(u, u_star, p, perp);
+  const AngleParts angle_parts = angle_parts_and_perp(u, u_star, p, perp, normalize);
   const double phi = angle_parts.phi;
   const double a_dot = dot(a, a_star, k);
   const double pmg =
@@ -247,9 +245,10 @@ inline double non_overlapping(const double* u, const double* u_star, const doubl
     if (grad_w != nullptr) {
       // -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v), with v* - (v.v*) v = perp/|u*|; one
       // division per call, not per entry, by |u| |u*| from the angle's sides (the engine's lanes
-      // do the same).
-      const double c_perp = -a_dot * (kPi - phi) / (kTwoPi * angle_parts.norms);
-      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = c_perp * perp[t];
+      // do the same).  In the rescaled sides (|u| |u*| = r / (sx sy), perp = perp_s / sy) no
+      // intermediate over- or underflows: only the gradient itself scales like 1/|u|.
+      const double c_perp = -a_dot * (kPi - phi) / (kTwoPi * angle_parts.r);
+      for (std::int64_t t = 0; t < p; ++t) grad_w[t] = (c_perp * perp[t]) * angle_parts.scale_x;
     }
   } else {
     if (grad_a != nullptr)

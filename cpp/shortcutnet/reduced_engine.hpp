@@ -62,14 +62,20 @@ class LaneSet {
  public:
   virtual ~LaneSet() = default;
   virtual bool busy() const = 0;
+  // True while a lane holds a trial that the rates at hand take further.
+  virtual bool can_advance() const = 0;
   virtual void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) = 0;
+  // The rates of the steps cfg.rates_first .. cfg.rates_last (engine.hpp, EngineConfig).
+  virtual void set_rates(const EngineConfig& cfg) = 0;
 };
 
 // The optimizers of the lanes: gd, heavy-ball and Nesterov momentum (optimizers.hpp).
 enum LaneOptimizer : int { kGdLanes = 0, kHeavyBallLanes = 1, kNesterovLanes = 2 };
 
 // The kLanes lanes of one thread.  Normalize: the model; Opt: a LaneOptimizer; ConstRate: one
-// row of rates for every step.
+// row of rates for every step.  With a window of rates (a callable schedule, engine.hpp) a lane
+// whose trial needs a step past the window waits, and new trials start only while the window
+// holds step 0: the engine then asks for the next window, or for step 0's again.
 template <bool Normalize, int Opt, bool ConstRate>
 class ReducedLanes : public LaneSet {
  public:
@@ -96,11 +102,24 @@ class ReducedLanes : public LaneSet {
     return false;
   }
 
+  bool can_advance() const override {
+    for (int l = 0; l < kLanes; ++l)
+      if (trial_[l] >= 0 && t_[l] <= static_cast<double>(cfg_.rates_last)) return true;
+    return false;
+  }
+
+  void set_rates(const EngineConfig& cfg) override {
+    cfg_.rates = cfg.rates;
+    cfg_.rates_first = cfg.rates_first;
+    cfg_.n_rates = cfg.n_rates;
+    cfg_.rates_last = cfg.rates_last;
+  }
+
   // About budget_ns of work: lockstep steps of the lanes, refilling them from the shared cursor.
   // rows (one trial only) receives the trajectory every record_every steps and at the last one.
   void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) override {
     fill_empty_lanes(budget_ns);
-    while (budget_ns > 0.0 && busy()) {
+    while (budget_ns > 0.0 && can_advance()) {
       std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, budget_ns / kGroupStepNs));
       if (rows != nullptr) {
         const std::int64_t room = rows->capacity - rows->count - 2;
@@ -139,6 +158,10 @@ class ReducedLanes : public LaneSet {
   }
 
   void take_next_trial(int l, double& budget_ns) {
+    if (cfg_.rates_first > 0) {  // the window no longer holds step 0
+      park(l);
+      return;
+    }
     const std::int64_t b = next_->fetch_add(1);
     if (b >= cfg_.batch) {
       park(l);
@@ -187,12 +210,13 @@ class ReducedLanes : public LaneSet {
     budget_ns -= 10.0 * static_cast<double>(block_size());
   }
 
-  // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops or
-  // max_steps have been taken; returns the number taken.
+  // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops, every
+  // lane waits for rates, or max_steps have been taken; returns the number taken.
   std::int64_t step_until_a_lane_stops(std::int64_t max_steps, RowBuffer* rows, std::int64_t record_every) {
     const double lim = cfg_.th.divergence * cfg_.th.divergence;
     const double divergence = cfg_.th.divergence, tol = cfg_.tol;
     const double last_step = static_cast<double>(cfg_.n_steps);
+    const double last_rate = static_cast<double>(cfg_.rates_last);
     const double* rates = cfg_.rates;
     const double beta = cfg_.opt.beta;
     const double lr_w0 = rates[0], lr_a0 = rates[1];
@@ -200,10 +224,10 @@ class ReducedLanes : public LaneSet {
     if (!ConstRate) load_rates();
     FlushDenormals flush;
     while (taken < max_steps) {
-      int any_stop = 0;
+      int any_stop = 0, any_move = 0;
       // Bitwise & and | on the lanes' flags, not && and ||: short-circuits are branches, which
       // keep the loop from vectorizing.
-#pragma omp simd reduction(| : any_stop)
+#pragma omp simd reduction(| : any_stop, any_move)
       for (int l = 0; l < kLanes; ++l) {
         const double x = x_[l], y = y_[l], al0 = al0_[l], al1 = al1_[l], al2 = al2_[l];
         const reduced::StepValues v = reduced::loss_grad<Normalize>(x, y, al0, al1, al2, A0_[l], A1_[l], A2_[l],
@@ -217,7 +241,8 @@ class ReducedLanes : public LaneSet {
         const bool diverged = !(v.loss <= divergence);
         const bool converged = !runaway & !diverged & (v.loss <= tol);
         const bool stop = active & (runaway | diverged | converged | (t == last_step));
-        const bool hold = stop | !active;
+        const bool waits = t > last_rate;  // its step's rate is not in the window yet
+        const bool hold = stop | !active | waits;
         const double lr_w = ConstRate ? lr_w0 : lr_w_[l], lr_a = ConstRate ? lr_a0 : lr_a_[l];
         double dx = v.gx, dy = v.gy, d0 = v.g0, d1 = v.g1, d2 = v.g2;
         if (Opt != kGdLanes) {
@@ -253,24 +278,31 @@ class ReducedLanes : public LaneSet {
         converged_[l] = converged ? 1.0 : 0.0;
         stop_[l] = stop ? 1.0 : 0.0;
         any_stop |= stop ? 1 : 0;
+        any_move |= hold ? 0 : 1;
       }
+      if (!any_stop && !any_move) break;
       ++taken;
       if (!ConstRate) load_rates();
       if (rows != nullptr && trial_[0] >= 0) {
-        const std::int64_t t = static_cast<std::int64_t>(stop_[0] != 0.0 ? t_[0] : t_[0] - 1.0);
-        if (stop_[0] != 0.0 || t % record_every == 0) (*rows)(t, observation(0), std::numeric_limits<double>::quiet_NaN());
+        // Lane 0 stopped at t_[0], moved from t_[0] - 1, or waits (nothing to record).
+        const bool stopped = stop_[0] != 0.0, moved = !stopped && t_[0] - 1.0 <= last_rate;
+        const std::int64_t t = static_cast<std::int64_t>(stopped ? t_[0] : t_[0] - 1.0);
+        if (stopped || (moved && t % record_every == 0))
+          (*rows)(t, observation(0), std::numeric_limits<double>::quiet_NaN());
       }
       if (any_stop) break;
     }
     return taken;
   }
 
-  // The rates of each lane's current step: row min(t, n_rates - 1) of the table.  Kept per lane
-  // rather than gathered in the step loop, where the gather keeps the loop from vectorizing.
+  // The rates of each lane's current step: row t - rates_first of the rows (the last repeating;
+  // any row for lanes that wait or are empty).  Kept per lane rather than gathered in the step
+  // loop, where the gather keeps the loop from vectorizing.
   void load_rates() {
     const std::int64_t last_row = cfg_.n_rates - 1;
     for (int l = 0; l < kLanes; ++l) {
-      const std::int64_t row = std::min(static_cast<std::int64_t>(t_[l]), last_row);
+      const std::int64_t row =
+          std::max<std::int64_t>(0, std::min(static_cast<std::int64_t>(t_[l]) - cfg_.rates_first, last_row));
       lr_w_[l] = cfg_.rates[2 * row];
       lr_a_[l] = cfg_.rates[2 * row + 1];
     }
@@ -336,7 +368,7 @@ class ReducedLanes : public LaneSet {
 // The lanes for a configuration.
 template <bool Normalize, int Opt>
 LaneSet* make_lanes_of(const ReducedConfig& cfg, std::atomic<std::int64_t>* next) {
-  if (cfg.n_rates == 1) return new ReducedLanes<Normalize, Opt, true>(cfg, next);
+  if (cfg.n_rates == 1 && cfg.rates_last >= cfg.n_steps) return new ReducedLanes<Normalize, Opt, true>(cfg, next);
   return new ReducedLanes<Normalize, Opt, false>(cfg, next);
 }
 
@@ -377,6 +409,24 @@ class ReducedEngine : public EngineBase {
     for (const auto& lanes : lanes_)
       if (lanes->busy()) return false;
     return true;
+  }
+
+  // Once no lane can go on: the step after the window when some trial waits there, step 0 when
+  // every lane is empty and trials remain to start.
+  std::int64_t rates_wanted() const override {
+    if (cfg_.rates_first == 0 && cfg_.rates_last >= cfg_.n_steps) return -1;
+    bool waiting = false;
+    for (const auto& lanes : lanes_) {
+      if (lanes->can_advance()) return -1;
+      waiting = waiting || lanes->busy();
+    }
+    if (waiting) return cfg_.rates_last + 1;
+    return next_.load() < cfg_.batch && cfg_.rates_first > 0 ? 0 : -1;
+  }
+
+  void set_rates(const double* rates, std::int64_t first, std::int64_t n, bool window) override {
+    set_rate_rows(cfg_, rates, first, n, window);
+    for (const auto& lanes : lanes_) lanes->set_rates(cfg_);
   }
 
   std::int64_t record_every() const override { return record_every_; }

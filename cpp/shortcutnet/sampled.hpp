@@ -180,17 +180,29 @@ inline T dot_lanes(const T* x, const T* v, std::int64_t p) {
 }
 
 // The filter direction v (double, length p) and |u|; false when u = 0 in the normalized model.
+// u is first multiplied by the power of two that brings its largest entry into [1, 2) (exact, the
+// rescaling of population.hpp), so that the squares neither overflow nor underflow for any finite
+// scale of u; in the normal range the result is bitwise that of the plain formulas.
 inline bool filter_direction(const double* s, const double* w, std::int64_t p, bool normalize, double* v,
                              double* norm_u) {
-  double nn = 0.0;
+  double largest = 0.0;
   for (std::int64_t t = 0; t < p; ++t) {
     v[t] = w[t] + s[t];
-    nn += v[t] * v[t];
+    largest = std::max(largest, std::fabs(v[t]));
   }
-  *norm_u = std::sqrt(nn);
+  if (!(largest > 0.0)) {
+    *norm_u = 0.0;
+    return !normalize;
+  }
+  int e = 0;
+  std::frexp(largest, &e);
+  const double scale = std::ldexp(1.0, std::min(1 - e, 1023));
+  double nn = 0.0;
+  for (std::int64_t t = 0; t < p; ++t) nn += (scale * v[t]) * (scale * v[t]);
+  const double scaled_norm = std::sqrt(nn);
+  *norm_u = scaled_norm / scale;
   if (!normalize) return true;
-  if (!(nn > 0.0)) return false;
-  for (std::int64_t t = 0; t < p; ++t) v[t] /= *norm_u;
+  for (std::int64_t t = 0; t < p; ++t) v[t] = (scale * v[t]) / scaled_norm;
   return true;
 }
 

@@ -60,10 +60,17 @@ inline double spurious_loss(const double* a_sp, const double* a_star, std::int64
 
 namespace detail {
 
+// |x - y| with the rescaling of safe_norm (population.hpp), so that the squares of the difference
+// neither overflow nor underflow; in the normal range the bits of the plain formula.
 inline double distance(const double* x, const double* y, std::int64_t n) {
+  double largest = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) largest = std::max(largest, std::fabs(x[i] - y[i]));
+  int e = 0;
+  if (largest > 0.0) std::frexp(largest, &e);
+  const double scale = largest > 0.0 ? std::ldexp(1.0, std::min(1 - e, 1023)) : 1.0;
   double acc = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) acc += (x[i] - y[i]) * (x[i] - y[i]);
-  return std::sqrt(acc);
+  for (std::int64_t i = 0; i < n; ++i) acc += (scale * (x[i] - y[i])) * (scale * (x[i] - y[i]));
+  return std::sqrt(acc) / scale;
 }
 
 }  // namespace detail
@@ -84,7 +91,7 @@ inline Observation observe(const Architecture& arch, const double* w, const doub
   obs.phi = angle_and_perp(u, u_star, p, perp);
   obs.a_dot_astar = dot(a, a_star, k);
   obs.a_err = detail::distance(a, a_star, k);
-  obs.w_norm = std::sqrt(dot(w, w, p));
+  obs.w_norm = safe_norm(w, p);
   return obs;
 }
 
@@ -125,18 +132,17 @@ inline Outcome classify(const Architecture& arch, const double* w, const double*
   in.loss = obs.loss;
   in.phi = obs.phi;
   in.w_norm = obs.w_norm;
-  in.a_norm = std::sqrt(dot(a, a, k));
+  in.a_norm = safe_norm(a, k);
   in.a_err = obs.a_err;
   if (!arch.normalize) {
-    double rho = 0.0, rho_star = 0.0, acc = 0.0;
-    for (std::int64_t t = 0; t < p; ++t) {
-      rho += (w[t] + arch.s[t]) * (w[t] + arch.s[t]);
-      rho_star += (w_star[t] + arch.s[t]) * (w_star[t] + arch.s[t]);
-    }
-    rho = std::sqrt(rho);
-    rho_star = std::sqrt(rho_star);
-    for (std::int64_t j = 0; j < k; ++j) acc += (rho * a[j] - rho_star * a_star[j]) * (rho * a[j] - rho_star * a_star[j]);
-    in.a_err = std::sqrt(acc);
+    double* u = work;
+    for (std::int64_t t = 0; t < p; ++t) u[t] = w[t] + arch.s[t];
+    const double rho = safe_norm(u, p);
+    for (std::int64_t t = 0; t < p; ++t) u[t] = w_star[t] + arch.s[t];
+    const double rho_star = safe_norm(u, p);
+    double* diff = work;
+    for (std::int64_t j = 0; j < k; ++j) diff[j] = rho * a[j] - rho_star * a_star[j];
+    in.a_err = safe_norm(diff, k);
   }
   in.spurious_possible = arch.normalize && arch.stride >= arch.p && obs.phi > 0.5 * kPi;
   if (in.spurious_possible) {

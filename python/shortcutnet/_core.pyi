@@ -1,5 +1,5 @@
 """Type hints of the compiled core (src/*.cpp)."""
-from typing import Any, Tuple, Union
+from typing import Any, Callable, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +31,17 @@ def stochastic_loss_grad(
 def philox4x32(counter: Tuple[int, int, int, int], key: Tuple[int, int]) -> Tuple[int, int, int, int]: ...
 def run_engine(
     s: npt.ArrayLike, stride: int, normalize: bool, w0: npt.ArrayLike, a0: npt.ArrayLike, w_star: npt.ArrayLike,
-    a_star: npt.ArrayLike, rates: npt.ArrayLike, steps: int, tol: float, thresholds: Tuple[float, ...],
+    a_star: npt.ArrayLike, rates: Union[npt.ArrayLike, Callable[[int], npt.ArrayLike]], steps: int, tol: float,
+    thresholds: Tuple[float, ...],
     optimizer: Tuple[str, float, bool, float, float, float], gradient: str, batch_size: int, n_train: int,
     seeds: npt.ArrayLike, dtype: str, record_every: int, threads: int,
+) -> Tuple[npt.NDArray[np.int8], _F64, _F64, npt.NDArray[np.int64], npt.NDArray[np.int64], _F64, _F64, _F64,
+           Union[_F64, None]]: ...
+def run_reduced(
+    s: npt.ArrayLike, normalize: bool, w0: npt.ArrayLike, a0: npt.ArrayLike, w_star: npt.ArrayLike,
+    a_star: npt.ArrayLike, rates: Union[npt.ArrayLike, Callable[[int], npt.ArrayLike]], steps: int, tol: float,
+    thresholds: Tuple[float, ...], optimizer: Tuple[str, float, bool, float, float, float], record_every: int,
+    threads: int,
 ) -> Tuple[npt.NDArray[np.int8], _F64, _F64, npt.NDArray[np.int64], npt.NDArray[np.int64], _F64, _F64, _F64,
            Union[_F64, None]]: ...
 def default_threads() -> int: ...

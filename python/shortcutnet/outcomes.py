@@ -73,6 +73,22 @@ def as_thresholds(thresholds) -> Thresholds:
     raise TypeError(f"thresholds: expected None, a shortcutnet.Thresholds or a dict, got {describe(thresholds)}")
 
 
+def pow2_scales(x):
+    """Per row of x (last axis): 2^(1-e) for max|x_i| = m 2^e, m in [1/2, 1) (1 for a zero row), the
+    exact rescaling of the compiled core's safe_norm (cpp/shortcutnet/population.hpp)."""
+    largest = np.max(np.abs(x), axis=-1)
+    _, e = np.frexp(largest)
+    return np.where(largest > 0.0, np.ldexp(1.0, np.minimum(1 - e, 1023)), 1.0)
+
+
+def norms(x):
+    """|x| over the last axis without overflow or underflow of the squares, for any finite scale."""
+    x = np.asarray(x, dtype=np.float64)
+    scale = pow2_scales(x)
+    y = scale[..., None] * x
+    return np.sqrt((y * y).sum(-1)) / scale
+
+
 def spurious_loss(a_sp, a_star):
     """L(a_sp, phi = pi) of the normalized model, over the last axis."""
     diff = a_sp - a_star
@@ -97,19 +113,19 @@ def classify_raw(s, stride, normalize, w, a, w_star, a_star, loss, phi, threshol
     phi = np.asarray(phi, dtype=np.float64)
     a_sp_err = loss_sp = None
     with np.errstate(all="ignore"):
-        w_norm = np.sqrt((w * w).sum(-1))
-        a_norm = np.sqrt((a * a).sum(-1))
+        w_norm = norms(w)
+        a_norm = norms(a)
         if normalize:
-            a_err = np.sqrt(((a - a_star) ** 2).sum(-1))
+            a_err = norms(a - a_star)
         else:
-            rho = np.sqrt(((w + s) ** 2).sum(-1))[..., None]
-            rho_star = np.sqrt(((w_star + s) ** 2).sum(-1))[..., None]
-            a_err = np.sqrt(((rho * a - rho_star * a_star) ** 2).sum(-1))
+            rho = norms(w + s)[..., None]
+            rho_star = norms(w_star + s)[..., None]
+            a_err = norms(rho * a - rho_star * a_star)
         if normalize and stride >= np.shape(s)[0]:
             k = a_star.shape[-1]
             a_sp = ((math.pi / (math.pi - 1.0 + k)) * a_star.sum(-1, keepdims=True) - a_star) / (math.pi - 1.0)
             loss_sp = spurious_loss(a_sp, a_star)
-            a_sp_err = np.sqrt(((a - a_sp) ** 2).sum(-1))
+            a_sp_err = norms(a - a_sp)
     return classify_observables(loss, phi, w_norm, a_norm, a_err, a_sp_err, loss_sp, th)
 
 

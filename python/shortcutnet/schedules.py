@@ -12,8 +12,10 @@ A step size ``lr`` may be
 
 :func:`make_schedule` turns each into a :class:`Schedule`; ``schedule.rates(steps)`` gives the
 ``(steps, 2)`` float64 table ``[lr_w, lr_a]`` per step; ``schedule.table(steps)`` the same table
-cut after its last change (the last row repeats; one row for a constant), which the compiled
-engines consume, so a long run with a built-in schedule needs no per-step table.
+cut after its last change (the last row repeats; one row for a constant), which the engines
+consume, so a long run with a built-in schedule needs no per-step table.  A callable is given to
+the engines as :class:`RateWindows`: its rates are tabulated ``WINDOW_STEPS`` steps at a time as
+the trials reach them, so the memory does not grow with the number of steps.
 Rates must be finite and non-negative; a callable that returns anything else raises an error
 naming the step.
 """
@@ -141,6 +143,67 @@ class FromCallable(Schedule):
 
     def __repr__(self):
         return f"FromCallable({self.fn!r})"
+
+
+#: Steps of a callable schedule tabulated at a time.
+WINDOW_STEPS = 1 << 14
+
+#: Steps of windows kept for engines that ask again (32 MiB of rates).
+CACHED_STEPS = 1 << 21
+
+
+class RateWindows:
+    """The rates of a schedule for ``steps`` steps, a window at a time: ``windows(first)`` is the
+    ``(n, 2)`` table of the steps ``first .. first + n - 1``, ``n = min(window, steps - first)``.
+
+    The full engine asks for step 0 and then whenever every unfinished trial has used the rates it
+    has (see :func:`last_rate_step`).  The reduced engine runs its trials a few lanes at a time and
+    asks for the windows from step 0 again for each new group of trials; windows are kept up to
+    ``CACHED_STEPS`` steps in all, so the schedule is evaluated once per step in runs up to that
+    length and the memory stays bounded beyond it."""
+
+    def __init__(self, schedule: Schedule, steps: int, window=None):
+        self.schedule = schedule
+        self.steps = as_int("steps", steps, minimum=1)
+        self.window = as_int("window", WINDOW_STEPS if window is None else window, minimum=1)
+        self._kept = {}
+        self._kept_steps = 0
+
+    def __call__(self, first: int) -> np.ndarray:
+        first = int(first)
+        if first in self._kept:
+            return self._kept[first]
+        stop = min(self.steps, first + self.window)
+        table = np.empty((max(0, stop - first), 2))
+        for t in range(first, stop):
+            table[t - first] = self.schedule(t)
+        if self._kept_steps + table.shape[0] <= CACHED_STEPS:
+            table.flags.writeable = False
+            self._kept[first] = table
+            self._kept_steps += table.shape[0]
+        return table
+
+    def __repr__(self):
+        return f"RateWindows({self.schedule!r}, steps={self.steps}, window={self.window})"
+
+
+def rates_from(rates, first: int) -> np.ndarray:
+    """The rows of an engine's ``rates`` for the steps from ``first``: a table (its last row
+    repeating) or the window of a :class:`RateWindows`."""
+    if callable(rates) and not isinstance(rates, np.ndarray):
+        return np.ascontiguousarray(rates(first), dtype=np.float64)
+    return np.ascontiguousarray(rates, dtype=np.float64)
+
+
+def gives_windows(rates) -> bool:
+    return callable(rates) and not isinstance(rates, np.ndarray)
+
+
+def last_rate_step(first: int, rows: int, windowed: bool, steps: int) -> int:
+    """The last step trials may reach with the rates of steps first .. first + rows - 1: ``steps``
+    (which needs no rate) once the rows reach step ``steps - 1`` or, for a table, whose last row
+    repeats; else ``first + rows - 1``, after which the next window is needed."""
+    return first + rows - 1 if windowed and first + rows < steps else steps
 
 
 def constant(lr_w, lr_a=None) -> Constant:

@@ -23,6 +23,7 @@ from ._validation import SEED_LIMIT, as_dtype, as_float_array, as_int, as_seed, 
 from .model import Model, check_model
 from .outcomes import OUTCOMES, as_thresholds
 from .population import check_parameters
+from .schedules import RateWindows
 
 COLUMNS = ("step", "loss", "phi", "a_dot_astar", "a_err", "w_norm")
 STOCHASTIC_COLUMNS = COLUMNS + ("train_loss",)
@@ -203,8 +204,28 @@ def _as_gradient(gradient, batch_size, n_train, seed, dtype):
     return gradient, batch_size, n_train, dtype
 
 
-def _reduced_obstacle(model, optimizer, gradient):
-    """Why the reduced engine cannot run this configuration (docs/reduced.md section 1), or None."""
+#: The reduced engine's coordinates square |w + s|, |w* + s| and the second layers: it runs where
+#: their largest entries lie within 2^-REDUCED_EXPONENT .. 2^REDUCED_EXPONENT (about 1e-120 .. 1e120).
+REDUCED_EXPONENT = 400
+
+
+def _outside_reduced_range(model, w0, a0, w_star, a_star, rows_per_pass=1 << 16):
+    """Why the parameters are beyond the reduced engine's range, or None; a pass at a time."""
+    low, high = 2.0**-REDUCED_EXPONENT, 2.0**REDUCED_EXPONENT
+    for name, x, shifted in (("w0", w0, True), ("w_star", w_star, True), ("a0", a0, False), ("a_star", a_star, False)):
+        for start in range(0, x.shape[0], rows_per_pass):
+            rows = x[start:start + rows_per_pass]
+            largest = np.max(np.abs(rows + model.s if shifted else rows), axis=1)
+            if np.any(largest > high) or (shifted and np.any(largest < low)):
+                what = f"{name} + s" if shifted else name
+                return (f"its coordinates need the entries of {what} within 2^-{REDUCED_EXPONENT} .. "
+                        f"2^{REDUCED_EXPONENT} in size")
+    return None
+
+
+def _reduced_obstacle(model, optimizer, gradient, parameters):
+    """Why the reduced engine cannot run this configuration (docs/reduced.md section 1), or None.
+    parameters: (w0, a0, w_star, a_star) with a leading batch axis."""
     if gradient != "population":
         return f"it follows the population gradient, got gradient={gradient!r}"
     if model.stride < model.p:
@@ -212,17 +233,17 @@ def _reduced_obstacle(model, optimizer, gradient):
     kind = optimizer.engine_spec()[0]
     if kind not in ("gd", "momentum"):
         return f"it runs gd and momentum (Adam's per-entry scaling leaves its subspaces), got optimizer {kind!r}"
-    return None
+    return _outside_reduced_range(model, *parameters)
 
 
-def _as_engine(engine, model, optimizer, gradient) -> str:
+def _as_engine(engine, model, optimizer, gradient, parameters) -> str:
     """The engine that runs: "reduced" wherever it is exact for engine="auto", else "full"."""
     if not isinstance(engine, str):
         raise TypeError(f"engine: expected one of {list(ENGINES)}, got {describe(engine)}")
     check_choice("engine", engine, set(ENGINES))
     if engine == "full":
         return "full"
-    obstacle = _reduced_obstacle(model, optimizer, gradient)
+    obstacle = _reduced_obstacle(model, optimizer, gradient, parameters)
     if engine == "reduced" and obstacle is not None:
         raise ValueError(f"engine: the reduced order-parameter engine does not apply here: {obstacle}; "
                          "use engine='full' or 'auto'")
@@ -230,13 +251,16 @@ def _as_engine(engine, model, optimizer, gradient) -> str:
 
 
 def _rates(optimizer, steps):
+    """The engines' rates: a table whose last row repeats, or a callable schedule's windows."""
     schedule = optimizer.lr
-    return schedule.table(steps) if schedule.tabulated else schedule.rates(steps)
+    if schedule.tabulated:
+        return np.ascontiguousarray(schedule.table(steps))
+    return RateWindows(schedule, steps)
 
 
 def _run_engine(module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds,
                 dtype, tol, th, record_every, threads, engine):
-    rates = np.ascontiguousarray(_rates(optimizer, steps))
+    rates = _rates(optimizer, steps)
     if engine == "reduced":
         return module.run_reduced(model.s, model.normalize, w0, a0, w_star, a_star, rates, steps, tol, th.as_tuple(),
                                   optimizer.engine_spec(), record_every, threads)
@@ -264,10 +288,11 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     record_every: record the trajectory every so many steps (and at the final step).
     thresholds: the outcome rule's thresholds (``shortcutnet.Thresholds`` or a dict).  threads:
     threads for one step's sums over samples (results do not depend on it).  A callable ``lr`` is
-    evaluated once for every step before the run.  engine: ``"auto"`` (the reduced order-parameter
-    engine of docs/reduced.md wherever it is exact: population gradient, non-overlapping patches,
-    gd or momentum; the full-dimensional one otherwise), ``"reduced"`` (an error where it does not
-    apply) or ``"full"``; ``result.engine`` names the one that ran.
+    evaluated once for every step, a window of steps at a time as the run reaches them.  engine:
+    ``"auto"`` (the reduced order-parameter engine of docs/reduced.md wherever it is exact:
+    population gradient, non-overlapping patches, gd or momentum; the full-dimensional one
+    otherwise), ``"reduced"`` (an error where it does not apply) or ``"full"``; ``result.engine``
+    names the one that ran.
     """
     check_model(model)
     w0, a0, w_star, a_star = check_parameters(model, w0, a0, w_star, a_star)
@@ -277,7 +302,7 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     th = as_thresholds(thresholds)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, model, optimizer, gradient)
+    engine = _as_engine(engine, model, optimizer, gradient, (w0[None], a0[None], w_star[None], a_star[None]))
     threads = _as_threads(threads)
     stochastic = gradient != "population"
     if stochastic:
@@ -361,7 +386,7 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     threads = _as_threads(threads)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, model, optimizer, gradient)
+    engine = _as_engine(engine, model, optimizer, gradient, (w0, a0, w_star, a_star))
     stochastic = gradient != "population"
     seeds = _trial_seeds(seed, batch) if stochastic else np.zeros(batch, dtype=np.uint64)
     module = get_backend(backend)

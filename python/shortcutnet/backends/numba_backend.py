@@ -55,11 +55,26 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
 
 
 # --------------------------------------------------------------------------- sampled kernels
+import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 import numba  # noqa: E402
 
 from . import numba_sampled as _smp  # noqa: E402
+
+# Threading layers that take parallel regions from several threads at once.  Numba's own fallback,
+# workqueue, does not: two threads in its pool at once end the process.  Under any other layer
+# (and before the first parallel call, when the layer is not yet chosen) one thread at a time runs
+# a parallel kernel and the others run its serial twin, which gives the same bits.
+THREAD_SAFE_LAYERS = ("omp", "tbb")
+_pool = threading.Lock()
+
+
+def _layer_is_thread_safe() -> bool:
+    try:
+        return numba.threading_layer() in THREAD_SAFE_LAYERS
+    except ValueError:  # no parallel region has run yet
+        return False
 
 
 @contextmanager
@@ -80,26 +95,42 @@ def _thread_count(threads):
         numba.set_num_threads(previous)
 
 
+def _launch(parallel, serial, threads, *args):
+    """parallel(*args) on Numba's thread pool where that is safe now, else serial(*args)."""
+    if threads == 1:
+        return serial(*args)
+    if _layer_is_thread_safe():
+        with _thread_count(threads):
+            return parallel(*args)
+    if not _pool.acquire(blocking=False):
+        return serial(*args)
+    try:
+        with _thread_count(threads):
+            return parallel(*args)
+    finally:
+        _pool.release()
+
+
 def predict(s, w, a, X, k, p, stride, normalize, threads=0):
     out = np.empty(X.shape[0], dtype=X.dtype)
-    with _thread_count(threads):
-        _smp.predict_into(s, w, a, X, int(k), int(p), int(stride), bool(normalize), out)
+    _launch(_smp.predict_into, _smp.predict_serial_into, threads, s, w, a, X, int(k), int(p), int(stride),
+            bool(normalize), out)
     return out
 
 
 def sampled_loss_grad(s, w, a, X, y, k, p, stride, normalize, threads=0):
     grad_w = np.empty(w.shape[0])
     grad_a = np.empty(a.shape[0])
-    with _thread_count(threads):
-        loss = _smp.sampled_loss_grad_into(s, w, a, X, y, int(k), int(p), int(stride), bool(normalize), grad_w, grad_a)
+    loss = _launch(_smp.sampled_loss_grad_into, _smp.sampled_loss_grad_serial_into, threads, s, w, a, X, y, int(k),
+                   int(p), int(stride), bool(normalize), grad_w, grad_a)
     return float(loss), grad_w, grad_a
 
 
 def sample_inputs(n, d, seed, dtype, threads=0):
     dtype = np.dtype(dtype)
     X = np.empty((int(n), int(d)), dtype=dtype)
-    with _thread_count(threads):
-        _smp.sample_inputs_into(X, np.uint64(seed), dtype == np.float32)
+    _launch(_smp.sample_inputs_into, _smp.sample_inputs_serial_into, threads, X, np.uint64(seed),
+            dtype == np.float32)
     return X
 
 
@@ -107,8 +138,7 @@ def stochastic_loss_grad(s, w, a, w_star, a_star, n, k, p, stride, normalize, se
     grad_w = np.empty(w.shape[0])
     grad_a = np.empty(a.shape[0])
     single = np.dtype(dtype) == np.float32
-    with _thread_count(threads):
-        loss = _smp.stochastic_loss_grad_into(
-            s, w, a, w_star, a_star, int(n), int(k), int(p), int(stride), bool(normalize), np.uint64(seed), single, grad_w, grad_a
-        )
+    loss = _launch(_smp.stochastic_loss_grad_into, _smp.stochastic_loss_grad_serial_into, threads, s, w, a, w_star,
+                   a_star, int(n), int(k), int(p), int(stride), bool(normalize), np.uint64(seed), single, grad_w,
+                   grad_a)
     return float(loss), grad_w, grad_a

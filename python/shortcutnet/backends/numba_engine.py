@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
 from ..outcomes import Thresholds, classify_raw
+from ..schedules import last_rate_step
 from . import numba_population as _pop
 from . import numba_sampled as _smp
 
@@ -34,8 +36,10 @@ GD, MOMENTUM, ADAM = 0, 1, 2
 GRADIENTS = {"population": POPULATION, "sampled": SAMPLED, "empirical": EMPIRICAL}
 OPTIMIZERS = {"gd": GD, "momentum": MOMENTUM, "adam": ADAM}
 
-# Work units (about one multiply-add each) per thread between two interrupt checks.
+# Work units (about one multiply-add each) per thread of the first chunk, and the wall time of the
+# later ones: the time between two interrupt checks.
 WORK_PER_CHUNK = 1 << 24
+CHUNK_SECONDS = 0.05
 TRAINING_SET_BYTES = 1 << 28
 
 STEP, STEPS_TO_TOL, DONE, N_RECORDS, ORDER_EPOCH, HAS_DATA = range(6)
@@ -191,7 +195,7 @@ def observe(s, w, a, w_star, a_star, loss, train_loss, step, u, u_star, perp, ro
 
 
 @njit(**_opts)
-def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence,
+def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, rates_first, n_steps, tol, divergence,
                   kind, beta, nesterov, beta1, beta2, eps, first_w, first_a, second_w, second_a,
                   source, batch_size, single, seed, Z, y, order,
                   last_step, state_i, state_f, history, record_every, record):
@@ -232,7 +236,7 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, to
             state_i[DONE] = 1
             state_f[LOSS] = loss
             break
-        row = min(t, n_rates - 1)  # the last row repeats
+        row = min(t - rates_first, n_rates - 1)  # the last row repeats
         c1 = 1.0
         r2 = 1.0
         if kind == ADAM:
@@ -257,16 +261,17 @@ def advance_trial(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, to
 
 
 @njit(**_opts)
-def advance_range(s, w, a, w_star, a_star, stride, normalize, rates, n_steps, tol, divergence,
+def advance_range(s, w, a, w_star, a_star, stride, normalize, n_steps, tol, divergence,
                   kind, beta, nesterov, beta1, beta2, eps, first_w, first_a, second_w, second_a,
-                  source, batch_size, single, seeds, Z, y, order,
+                  source, batch_size, single, seeds, Z, y, order, rates, rates_first,
                   last_step, state_i, state_f, history, record_every, record, offset, lo, hi):
     """Advance the unfinished trials offset+lo .. offset+hi-1 through step last_step (GIL released);
     Z, y, order hold the training sets of the wave starting at trial offset."""
     for g in range(lo, hi):
         b = offset + g
         if state_i[b, DONE] == 0:
-            advance_trial(s, w[b], a[b], w_star[b], a_star[b], stride, normalize, rates, n_steps, tol, divergence,
+            advance_trial(s, w[b], a[b], w_star[b], a_star[b], stride, normalize, rates, rates_first, n_steps, tol,
+                          divergence,
                           kind, beta, nesterov, beta1, beta2, eps, first_w[b], first_a[b], second_w[b], second_a[b],
                           source, batch_size, single, seeds[b], Z[g], y[g], order[g],
                           last_step, state_i[b], state_f[b], history, record_every, record)
@@ -277,6 +282,19 @@ def _frozen(x):
     view = x.view()
     view.flags.writeable = False
     return view
+
+
+def population_cost(k, p, stride):
+    """Work units of one population loss and gradient: the closed form reads w and a a few times;
+    overlapping patches sum four pair terms of about p entries and a kappa over 2k - 1 shifts."""
+    if stride >= p:
+        return 4 * (k + p)
+    return (2 * k - 1) * (6 * p + 3 * k + 160)
+
+
+def _rates_from(rates, windows, first):
+    """The rows of the rates for the steps from first: a window of a callable schedule, or the table."""
+    return _frozen(np.ascontiguousarray(rates(first) if windows else rates, dtype=np.float64))
 
 
 def _batch_rows(source, batch_size, n_train):
@@ -320,15 +338,16 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     moments = [np.zeros((B, n)) for n in (p, k, p, k)]  # first_w, first_a, second_w, second_a
     seeds = _frozen(np.ascontiguousarray(seeds, dtype=np.uint64))
 
-    cost = 4 * (k + p) + _batch_rows(source, batch_size, n_train) * (k * p + d)
+    cost = population_cost(k, p, int(stride)) + _batch_rows(source, batch_size, n_train) * (k * p + d)
     wave = B
     if source == EMPIRICAL:
         wave = min(B, max(threads, TRAINING_SET_BYTES // max(1, 8 * n_train * (d + 1))))
+    # The first chunk by the cost estimate, every later one by the measured time of the last.
     chunk = max(1, WORK_PER_CHUNK * threads // (wave * cost))
     record = record_every > 0
-    history = np.empty((chunk // record_every + 3 if record else 0, 7))
+    windows = callable(rates) and not isinstance(rates, np.ndarray)
     pieces = []
-    args = (_frozen(s), w, a, _frozen(w_star), _frozen(a_star), int(stride), bool(normalize), _frozen(rates),
+    args = (_frozen(s), w, a, _frozen(w_star), _frozen(a_star), int(stride), bool(normalize),
             int(steps), float(tol), float(thresholds[4]), OPTIMIZERS[kind], float(beta), bool(nesterov), float(beta1),
             float(beta2), float(eps), *moments, source, batch_size, bool(single), seeds)
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -340,14 +359,25 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
             n_blocks = min(size, 8 * threads)
             edges = np.linspace(0, size, n_blocks + 1).astype(np.int64)
             blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+            table, first = _rates_from(rates, windows, 0), 0
+            rates_last = last_rate_step(first, table.shape[0], windows, steps)
             last = -1
             # Trials are independent: threads take blocks of them (nogil code), so results do
             # not depend on the thread count, and Ctrl-C is seen between chunks.
             while not np.all(state_i[offset: offset + size, DONE] == 1):
-                last += chunk
+                if last == rates_last:
+                    table, first = _rates_from(rates, windows, last + 1), last + 1
+                    rates_last = last_rate_step(first, table.shape[0], windows, steps)
+                target = min(last + chunk, rates_last)
+                history = np.empty(((target - last) // max(record_every, 1) + 3 if record else 0, 7))
                 state_i[:, N_RECORDS] = 0
-                list(pool.map(lambda block: advance_range(*args, Z, y, order, last, state_i, state_f, history,
-                                                          max(record_every, 1), record, offset, *block), blocks))
+                started = time.perf_counter()
+                list(pool.map(lambda block: advance_range(*args, Z, y, order, table, first, target, state_i, state_f,
+                                                          history, max(record_every, 1), record, offset, *block),
+                              blocks))
+                elapsed = time.perf_counter() - started
+                chunk = max(1, min(int(chunk * 4), int((target - last) * CHUNK_SECONDS / max(elapsed, 1e-6))))
+                last = target
                 if record:
                     pieces.append(history[: state_i[0, N_RECORDS]].copy())
             del Z, y, order

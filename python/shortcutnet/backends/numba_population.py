@@ -34,14 +34,6 @@ def two_prod(a, b):
 
 
 @njit(**_opts)
-def diff_of_products(a, b, c, d):
-    """a*b - c*d to a few ulps, even when the products nearly cancel."""
-    ph, pl = two_prod(a, b)
-    qh, ql = two_prod(c, d)
-    return (ph - qh) + (pl - ql)
-
-
-@njit(**_opts)
 def dot(x, y):
     acc = 0.0
     for i in range(x.shape[0]):
@@ -72,12 +64,14 @@ def safe_norm(x):
 
 
 @njit(**_opts)
-def angle_and_perp(x, y, perp):
-    """Angle between x and y by atan2; perp receives the component of y orthogonal to x.
+def angle_parts(x, y, perp):
+    """(phi, r, sx, sy): the angle between x and y by atan2, |sx x| |sy y| and the powers of two
+    sx, sy that bring the largest entries of x and y into [1, 2); perp receives the component of
+    sy y orthogonal to x (entries that cannot underflow).
 
     Near 0 and pi, each y_i - c x_i uses the exact product c x_i and a second projection removes
-    the rounding of c (parallel to x), as in population.hpp: a few ulps, O(n).  x and y are
-    rescaled by powers of two first (exact), so any finite scale works.
+    the rounding of c (parallel to x), as in population.hpp: a few ulps, O(n).  The rescaling is
+    exact, so any finite scale works.
     """
     n = x.shape[0]
     sx = pow2_normalizer(x)
@@ -104,10 +98,17 @@ def angle_and_perp(x, y, perp):
         c = xy / xx
         for i in range(n):
             perp[i] = sy * y[i] - c * (sx * x[i])
-    sin_part = math.sqrt(dot(perp, perp) * xx)
-    for i in range(n):
+    sin_sq = dot(perp, perp) * xx
+    return math.atan2(math.sqrt(sin_sq), xy), math.sqrt(sin_sq + xy * xy), sx, sy
+
+
+@njit(**_opts)
+def angle_and_perp(x, y, perp):
+    """Angle between x and y by atan2; perp receives the component of y orthogonal to x (angle_parts)."""
+    phi, _, _, sy = angle_parts(x, y, perp)
+    for i in range(x.shape[0]):
         perp[i] /= sy
-    return math.atan2(sin_part, xy)
+    return phi
 
 
 @njit(**_opts)
@@ -178,7 +179,7 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     p = u.shape[0]
     rho = safe_norm(u)
     rho_star = safe_norm(u_star)
-    phi = angle_and_perp(u, u_star, perp)
+    phi, r, sx, sy = angle_parts(u, u_star, perp)  # perp: of sy u*
     a_dot = dot(a, a_star)
     pmg = pi_minus_g(phi)
     cs = 1.0 if normalize else rho
@@ -202,9 +203,11 @@ def _non_overlapping(u, u_star, a, a_star, normalize, want_grad, grad_w, grad_a,
     if normalize:
         for j in range(k):
             grad_a[j] = (sum_diff + (PI - 1.0) * a[j] - (g - 1.0) * a_star[j]) * INV_TWO_PI
-        c = -a_dot * (PI - phi) / (TWO_PI * rho)
+        # -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v) from the rescaled sides, |u| |u*| = r/(sx sy):
+        # nothing over- or underflows but the gradient itself (~ 1/|u|).
+        c = -a_dot * (PI - phi) / (TWO_PI * r)
         for t in range(p):
-            grad_w[t] = c * (perp[t] / rho_star)
+            grad_w[t] = (c * perp[t]) * sx
     else:
         for j in range(k):
             grad_a[j] = (

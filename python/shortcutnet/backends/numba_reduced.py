@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from ..outcomes import Thresholds
+from ..schedules import gives_windows, last_rate_step, rates_from
 from . import numba_population as _pop
 from . import reference_reduced
 
@@ -278,9 +279,9 @@ def _update(st, i, buf, g, lr, momentum, beta, nesterov, t):
 
 # --------------------------------------------------------------------------- the step loop (training.md section 4)
 @njit(**_opts)
-def advance_trial(normalize, c, st, si, rates, n_steps, tol, divergence, momentum, beta, nesterov, last_step,
+def advance_trial(normalize, c, st, si, rates, rates_first, n_steps, tol, divergence, momentum, beta, nesterov, last_step,
                   history, record_every, record):
-    """Advance one trial through step last_step."""
+    """Advance one trial through step last_step (rates: the rows of the steps from rates_first)."""
     n_rates = rates.shape[0]
     limit = divergence * divergence
     while si[DONE] == 0 and si[STEP] <= last_step:
@@ -299,7 +300,7 @@ def advance_trial(normalize, c, st, si, rates, n_steps, tol, divergence, momentu
             si[DONE] = 1
             st[LOSS] = loss
             break
-        row = min(t, n_rates - 1)  # the last row repeats
+        row = min(t - rates_first, n_rates - 1)  # a table's last row repeats
         lr_w = rates[row, 0]
         lr_a = rates[row, 1]
         _update(st, X, BUF_X, gx, lr_w, momentum, beta, nesterov, t)
@@ -319,11 +320,11 @@ def advance_trial(normalize, c, st, si, rates, n_steps, tol, divergence, momentu
 
 
 @njit(**_opts)
-def advance_range(normalize, const, state_f, state_i, rates, n_steps, tol, divergence, momentum, beta, nesterov,
+def advance_range(normalize, const, state_f, state_i, rates, rates_first, n_steps, tol, divergence, momentum, beta, nesterov,
                   last_step, history, record_every, record, lo, hi):
     for b in range(lo, hi):
         if state_i[b, DONE] == 0:
-            advance_trial(normalize, const[b], state_f[b], state_i[b], rates, n_steps, tol, divergence, momentum,
+            advance_trial(normalize, const[b], state_f[b], state_i[b], rates, rates_first, n_steps, tol, divergence, momentum,
                           beta, nesterov, last_step, history, record_every, record)
 
 
@@ -352,7 +353,6 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
     threads = max_threads() if threads is None else int(threads)
     s, w0, a0, w_star, a_star = (_frozen(np.ascontiguousarray(x, dtype=np.float64))
                                  for x in (s, w0, a0, w_star, a_star))
-    rates = _frozen(np.ascontiguousarray(rates, dtype=np.float64))
     out = (np.empty(B, dtype=np.int8), np.empty(B), np.empty(B), np.empty(B, dtype=np.int64),
            np.empty(B, dtype=np.int64), np.empty(w0.shape), np.empty(a0.shape))
     pieces = []
@@ -384,15 +384,22 @@ def _run_wave(pool, threads, s, normalize, w0, a0, w_star, a_star, rates, n_step
     edges = np.linspace(0, B, n_blocks + 1).astype(np.int64)
     blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
     inputs = (s, w0, a0, w_star, a_star)
-    args = (normalize, const, state_f, state_i, rates, n_steps, tol, float(thresholds[4]), momentum, beta, nesterov)
+    args = (normalize, const, state_f, state_i, n_steps, tol, float(thresholds[4]), momentum, beta, nesterov)
     # Trials are independent: threads take blocks of them (nogil code), so results do not depend
     # on the thread count, and Ctrl-C is seen between chunks.
     list(pool.map(lambda block: setup_range(*inputs, const, state_f, *block), blocks))
+    windows = gives_windows(rates)
+    table, first = _frozen(rates_from(rates, 0)), 0
+    rates_last = last_rate_step(first, table.shape[0], windows, n_steps)
     last = -1
     while not np.all(state_i[:, DONE] == 1):
-        last += chunk
+        if last == rates_last:
+            table, first = _frozen(rates_from(rates, last + 1)), last + 1
+            rates_last = last_rate_step(first, table.shape[0], windows, n_steps)
+        last = min(last + chunk, rates_last)
         state_i[:, N_RECORDS] = 0
-        list(pool.map(lambda block: advance_range(*args, last, history, max(record_every, 1), record, *block), blocks))
+        run = args[:4] + (table, first) + args[4:]
+        list(pool.map(lambda block: advance_range(*run, last, history, max(record_every, 1), record, *block), blocks))
         if record:
             pieces.append(history[: state_i[0, N_RECORDS]].copy())
     list(pool.map(lambda block: rebuild_range(*inputs, const, state_f, w, a, *block), blocks))

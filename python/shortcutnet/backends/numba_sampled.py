@@ -47,6 +47,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .numba_population import pow2_normalizer
+
 BLOCK = 256  # samples per block of the ordered reduction; fixed, so results never depend on threads
 
 _MASK = np.uint64(0xFFFFFFFF)
@@ -66,8 +68,9 @@ _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 # --------------------------------------------------------------------------- the generator
 # Written as loops over LANES counters with no calls and no branches inside, which LLVM
-# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp (float64
-# versions, for both uniform rules) instead of libm calls, which would run one lane at a time.
+# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp, in float32
+# for float32 batches and in float64 otherwise, operation for operation, so the bits are the
+# compiled backend's (libm calls would also run one lane at a time).
 @njit(**_opts)
 def philox_lanes(c, k0, k1):
     """Philox4x32-10 (Random123 constants) in place on the counters in the columns of c (4, L),
@@ -89,24 +92,27 @@ def philox_lanes(c, k0, k1):
 @njit(**_opts)
 def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
     """z_cos, z_sin = r cos(2 pi u'), r sin(2 pi u') with r = sqrt(-2 ln u), for the uniforms u, u'
-    of the Philox words ``first``, ``second`` (24-bit rule when ``single``, else 32-bit).
+    of the Philox words ``first``, ``second``: the float32 transform when ``single``, else float64.
+    f64 (4, L) is scratch and i64 the same memory viewed as int64."""
+    if single:
+        _box_muller_lanes_f32(first, second, z_cos, z_sin, f64[0].view(np.float32), f64[0].view(np.int32))
+    else:
+        _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64)
 
-    A uniform is u = U 2^-B with U odd (U = 2 (x >> 8) + 1, B = 25, or U = 2 x + 1, B = 33), so
-    both the split u = 2^e (1 + f) and the reduction by quarter turns are exact.  f64 (4, L) is
-    scratch and i64 the same memory viewed as int64.
-    """
+
+@njit(**_opts)
+def _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64):
+    """The float64 transform of philox.hpp: u = U 2^-33 with U = 2 x + 1 odd, so both the split
+    u = 2^e (1 + f) and the reduction by quarter turns are exact."""
     lanes = first.shape[0]
-    bits = 25 if single else 33
-    scale = 2.0**-25 if single else 2.0**-33
     for lane in range(lanes):
-        x = np.int64(first[lane] >> _SHIFT8) if single else np.int64(first[lane])
-        f64[0, lane] = np.float64(2 * x + 1)
-    # ln u = (K - B) ln 2 + ln(1 + f), U 2^-K = 1 + f in [sqrt(1/2), sqrt(2)): fdlibm's log kernel.
+        f64[0, lane] = np.float64(2 * np.int64(first[lane]) + 1)
+    # ln u = (K - 33) ln 2 + ln(1 + f), U 2^-K = 1 + f in [sqrt(1/2), sqrt(2)): fdlibm's log kernel.
     for lane in range(lanes):
         exponent_bits = i64[0, lane]
         K = (exponent_bits >> 52) - 1023 + (1 if (exponent_bits & _MANTISSA) > _SQRT2_MANTISSA else 0)
         i64[1, lane] = (1023 - K) << 52  # 2^-K
-        f64[2, lane] = np.float64(K - bits)
+        f64[2, lane] = np.float64(K - 33)
     for lane in range(lanes):
         f = f64[0, lane] * f64[1, lane] - 1.0
         e = f64[2, lane]
@@ -121,10 +127,9 @@ def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
         f64[3, lane] = math.sqrt(-2.0 * log_u)
     # cos, sin of 2 pi u': q the nearest quarter turn, y = u' - q/4 exact (|y| <= 1/8), Taylor in y.
     for lane in range(lanes):
-        x = np.int64(second[lane] >> _SHIFT8) if single else np.int64(second[lane])
-        U = 2 * x + 1
-        q = (U + (np.int64(1) << (bits - 3))) >> (bits - 2)
-        y = np.float64(U - (q << (bits - 2))) * scale
+        U = 2 * np.int64(second[lane]) + 1
+        q = (U + (np.int64(1) << 30)) >> 31
+        y = np.float64(U - (q << 31)) * 2.0**-33
         a = y * y
         sy = y * (6.283185307179586 + a * (-41.34170224039976 + a * (81.60524927607506 + a * (
             -76.70585975306139 + a * (42.058693944897655 + a * (-15.09464257682299 + a * (
@@ -140,6 +145,59 @@ def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
         r = f64[3, lane]
         z_cos[lane] = r * c
         z_sin[lane] = r * s_
+
+
+# float32 constants of the float32 transform (philox.hpp log_u25, sincos_turn25): Numba keeps
+# arithmetic on float32 values in float32 only when every operand is one.
+_F32_2 = np.float32(2.0)
+_F32_HALF = np.float32(0.5)
+_F32_ONE = np.float32(1.0)
+_F32_MINUS_TWO = np.float32(-2.0)
+_F32_TURN = np.float32(2.0**-25)
+_LG1, _LG2, _LG3, _LG4 = (np.float32(c) for c in (0.40000972152, 0.24279078841, 0.66666662693, 0.28498786688))
+_LN2_HI, _LN2_LO = np.float32(6.9313812256e-01), np.float32(9.0580006145e-06)
+_S0, _S1, _S2, _S3, _S4 = (np.float32(c) for c in (6.2831855, -41.3417, 81.60525, -76.70586, 42.058693))
+_C1, _C2, _C3, _C4, _C5 = (np.float32(c) for c in (-19.739208, 64.93939, -85.45682, 60.24464, -26.426256))
+
+
+@njit(**_opts)
+def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
+    """The float32 transform of philox.hpp, every operation in float32: u = U 2^-25 with
+    U = 2 (x >> 8) + 1 odd; ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
+    f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f32 and i32 are one
+    scratch row (at least 2 L floats) viewed as float32 and int32."""
+    lanes = first.shape[0]
+    for lane in range(lanes):
+        f32[lane] = np.float32(2 * np.int64(first[lane] >> _SHIFT8) + 1)
+    for lane in range(lanes):
+        U = 2 * np.int64(first[lane] >> _SHIFT8) + 1
+        ubits = np.int64(i32[lane])
+        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
+        i32[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
+        f = np.float32(U - (np.int64(1) << K)) * f32[lanes + lane]  # exact
+        e = np.float32(K - 25)
+        s = f / (_F32_2 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (_LG1 + w * _LG2)
+        t2 = z * (_LG3 + w * _LG4)
+        R = t2 + t1
+        hfsq = _F32_HALF * f * f
+        log_u = e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
+        r = np.sqrt(_F32_MINUS_TWO * log_u)
+        U1 = 2 * np.int64(second[lane] >> _SHIFT8) + 1
+        q = (U1 + (np.int64(1) << 22)) >> 23
+        y = np.float32(U1 - (q << 23)) * _F32_TURN
+        a = y * y
+        sy = y * (_S0 + a * (_S1 + a * (_S2 + a * (_S3 + a * _S4))))
+        cy = _F32_ONE + a * (_C1 + a * (_C2 + a * (_C3 + a * (_C4 + a * _C5))))
+        swap = (q & 1) != 0
+        c1 = sy if swap else cy
+        s1 = cy if swap else sy
+        c = -c1 if ((q + 1) & 2) != 0 else c1
+        s_ = -s1 if (q & 2) != 0 else s1
+        z_cos[lane] = np.float64(r * c)
+        z_sin[lane] = np.float64(r * s_)
 
 
 @njit(**_opts)
@@ -250,18 +308,22 @@ def sample_inputs_into(X, seed, single):
 # --------------------------------------------------------------------------- the network on one sample
 @njit(**_opts)
 def filter_direction(s, w, normalize):
-    """(v, |u|) with u = w + s, v = u/|u| when normalizing, else u."""
+    """(v, |u|) with u = w + s, v = u/|u| when normalizing, else u; u is rescaled by the power of
+    two that brings its largest entry into [1, 2) first (exact), so its squares stay finite at any
+    scale (the bits of sampled.hpp's filter_direction)."""
     p = w.shape[0]
     v = np.empty(p)
-    acc = 0.0
     for t in range(p):
         v[t] = w[t] + s[t]
-        acc += v[t] * v[t]
-    norm = math.sqrt(acc)
+    scale = pow2_normalizer(v)
+    acc = 0.0
+    for t in range(p):
+        acc += (scale * v[t]) * (scale * v[t])
+    scaled_norm = math.sqrt(acc)
     if normalize:
         for t in range(p):
-            v[t] /= norm
-    return v, norm
+            v[t] = (scale * v[t]) / scaled_norm
+    return v, scaled_norm / scale
 
 
 # The dot products are the hot loop.  Summed strictly in order they cannot use SIMD lanes, so they
@@ -365,6 +427,13 @@ def predict_into(s, w, a, X, k, p, stride, normalize, out):
             _predict_rows(v, a, X, k, p, stride, out, blk * BLOCK, min(n, (blk + 1) * BLOCK))
     else:  # one block: not worth waking the thread pool
         _predict_rows(v, a, X, k, p, stride, out, 0, n)
+
+
+@njit(**_opts)
+def predict_serial_into(s, w, a, X, k, p, stride, normalize, out):
+    """predict_into without the thread pool."""
+    v, _ = filter_direction(s, w, normalize)
+    _predict_rows(v, a, X, k, p, stride, out, 0, X.shape[0])
 
 
 @njit(**_opts)

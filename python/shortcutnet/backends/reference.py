@@ -62,8 +62,10 @@ def _dot(x, y):
     return acc
 
 
-def angle_and_perp(x, y):
-    """Angle between x and y (by atan2) and the component of y orthogonal to x.
+def angle_parts(x, y):
+    """(phi, perp, r, sx, sy): the angle between x and y (by atan2), the component perp of sy y
+    orthogonal to x, |sx x| |sy y|, and the powers of two sx, sy that bring the largest entries of
+    x and y into [1, 2).
 
     Near 0 and pi the orthogonal part is a tiny difference of two nearly equal vectors.  There
     each y_i - c x_i is formed from the exact product c x_i (Dekker), so the only error left is
@@ -71,8 +73,9 @@ def angle_and_perp(x, y):
     enough", Kahan and Parlett).  The angle and the orthogonal part keep a relative accuracy of
     a few ulps.  x and y are first rescaled by powers of two (exact), so any finite scale works.
     """
+    sx = pow2_normalizer(x)
     sy = pow2_normalizer(y)
-    x = pow2_normalizer(x) * x
+    x = sx * x
     y = sy * y
     xx = _dot(x, x)
     xy = _dot(x, y)
@@ -84,8 +87,14 @@ def angle_and_perp(x, y):
         perp = perp - (_dot(x, perp) * inv_xx) * x
     else:
         perp = y - (xy / xx) * x
-    sin_part = math.sqrt(_dot(perp, perp) * xx)
-    return math.atan2(sin_part, xy), perp / sy
+    sin_sq = _dot(perp, perp) * xx
+    return math.atan2(math.sqrt(sin_sq), xy), perp, math.sqrt(sin_sq + xy * xy), sx, sy
+
+
+def angle_and_perp(x, y):
+    """Angle between x and y (by atan2) and the component of y orthogonal to x (angle_parts)."""
+    phi, perp, _, _, sy = angle_parts(x, y)
+    return phi, perp / sy
 
 
 def angle(x, y):
@@ -109,10 +118,6 @@ def pi_minus_g(phi):
             tail += 2 * n * term
         return head + tail
     return head + (phi * math.cos(phi) - math.sin(phi))
-
-
-def g_of_phi(phi):
-    return (PI - phi) * math.cos(phi) + math.sin(phi)
 
 
 # --------------------------------------------------------------------------- kappa (arc-cosine kernel)
@@ -141,7 +146,7 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     u, u_star = _directions(s, w, w_star)
     rho = safe_norm(u)
     rho_star = safe_norm(u_star)
-    phi, perp = angle_and_perp(u, u_star)  # perp: part of u* orthogonal to u
+    phi, perp, r, sx, _ = angle_parts(u, u_star)  # perp: part of sy u* orthogonal to u
     a_dot = float(a @ a_star)
     pmg = pi_minus_g(phi)
     if normalize:
@@ -157,8 +162,9 @@ def _non_overlapping(s, w, a, w_star, a_star, normalize, want_grad):
     g = PI - pmg
     if normalize:
         grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * INV_TWO_PI
-        v_star_perp = perp / rho_star  # v* - (v.v*) v
-        grad_w = -(a_dot * (PI - phi) / (TWO_PI * rho)) * v_star_perp  # perp / rho* first: no overflow
+        # -(a.a*)(pi - phi)/(2 pi |u|) (v* - (v.v*) v) with |u| |u*| = r/(sx sy) and perp of sy u*:
+        # nothing over- or underflows but the gradient itself (~ 1/|u|).
+        grad_w = ((-a_dot * (PI - phi) / (TWO_PI * r)) * perp) * sx
     else:
         sum_a = float(a.sum())
         sum_a_star = float(a_star.sum())

@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from .. import optim as _optim
-from ..outcomes import Thresholds, classify_raw
+from ..outcomes import Thresholds, classify_raw, norms
+from ..schedules import last_rate_step
 from ..seeds import epoch_order, step_seed
 from . import reference_sampled, reference_trials
 
@@ -174,7 +175,10 @@ class Run:
 
     def __init__(self, problem, w0, a0, rates, n_steps, tol, divergence, optimizer, source, record_every):
         B = w0.shape[0]
-        self.problem, self.rates, self.n_steps = problem, rates, int(n_steps)
+        self.problem, self.n_steps = problem, int(n_steps)
+        self.windows = callable(rates) and not isinstance(rates, np.ndarray)
+        self.rates_from = rates if self.windows else (lambda first: rates)
+        self.set_rates(0)
         self.tol, self.divergence = tol, divergence
         self.optimizer, self.source, self.record_every = optimizer, source, int(record_every)
         self.w = np.array(w0, dtype=np.float64)
@@ -186,12 +190,19 @@ class Run:
         self.train_loss = np.full(B, math.nan)
         self.history = []
 
+    def set_rates(self, first):
+        """The rates of the steps from ``first`` (a table's last row repeats; a window's rows last
+        through rates_last)."""
+        self.rates = np.asarray(self.rates_from(first), dtype=np.float64)
+        self.rates_first = first
+        self.rates_last = last_rate_step(first, self.rates.shape[0], self.windows, self.n_steps)
+
     def record(self, idx, t, loss, train_loss):
         """History rows (step, L, phi, a.a*, |a - a*|, |w|, train_loss) of the trials idx (B == 1)."""
         pb, w, a = self.problem, self.w[idx], self.a[idx]
         phi = reference_trials.angle_and_perp(w + pb.s, pb.w_star[idx] + pb.s)[0]
         table = np.column_stack([np.full(idx.shape[0], float(t)), loss, phi, (a * pb.a_star[idx]).sum(-1),
-                                 np.sqrt(((a - pb.a_star[idx]) ** 2).sum(-1)), np.sqrt((w * w).sum(-1)), train_loss])
+                                 norms(a - pb.a_star[idx]), norms(w), train_loss])
         self.history.extend(table.tolist())
 
     def finish(self, idx):
@@ -225,7 +236,7 @@ class Run:
                 go = active[~stop]
                 if go.size == 0:
                     continue
-                lr_w, lr_a = self.rates[min(t, self.rates.shape[0] - 1)]  # the last row repeats
+                lr_w, lr_a = self.rates[min(t - self.rates_first, self.rates.shape[0] - 1)]  # the last row repeats
                 self.optimizer.step(go, t, self.w, self.a, grad_w[~stop], grad_a[~stop], float(lr_w), float(lr_a))
                 self.step[go] = t + 1
                 w, a = self.w[go], self.a[go]
@@ -254,8 +265,10 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     run = Run(problem, w0, a0, rates, steps, float(tol), float(thresholds[4]), opt, source, record_every)
     chunk = max(1, TRIAL_STEPS_PER_CHUNK // B)
     last = -1
-    while not run.advance(last + chunk):
-        last += chunk
+    while not run.advance(min(last + chunk, run.rates_last)):
+        last = min(last + chunk, run.rates_last)
+        if last == run.rates_last:
+            run.set_rates(last + 1)
     with np.errstate(all="ignore"):
         phi = reference_trials.angle_and_perp(run.w + s, w_star + s)[0]
     code = classify_raw(s, stride, normalize, run.w, run.a, w_star, a_star, run.loss, phi, Thresholds(*thresholds))

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..outcomes import Thresholds, classify_observables
+from ..schedules import gives_windows, last_rate_step, rates_from
 from . import reference, reference_trials
 
 PI = math.pi
@@ -257,6 +258,8 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
         history.extend(table.tolist())
 
     t = 0
+    table, first = rates_from(rates, 0), 0
+    rates_last = last_rate_step(first, table.shape[0], gives_windows(rates), n_steps)
     with np.errstate(all="ignore"):  # diverging trials are detected by the stop rule, not warned about
         while True:
             active = np.flatnonzero(~done)
@@ -277,7 +280,10 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
             go = active[~stop]
             if go.size == 0:
                 continue
-            lr_w, lr_a = rates[min(t, rates.shape[0] - 1)]  # the last row repeats
+            if t > rates_last:
+                table, first = rates_from(rates, t), t
+                rates_last = last_rate_step(first, table.shape[0], gives_windows(rates), n_steps)
+            lr_w, lr_a = table[min(t - first, table.shape[0] - 1)]  # a table's last row repeats
             move = ~stop
             x[go], y[go], alpha[go] = opt.step(go, t, x[go], y[go], alpha[go], grad_x[move], grad_y[move],
                                                grad_alpha[move], float(lr_w), float(lr_a))

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ..outcomes import pow2_scales
+
 MASK32 = 0xFFFFFFFF
 PHILOX_M0 = 0xD2511F53
 PHILOX_M1 = 0xCD9E8D57
@@ -49,35 +51,98 @@ def philox4x32(c0, c1, c2, c3, k0: int, k1: int):
     return c0, c1, c2, c3
 
 
-def uniforms(x, dtype) -> np.ndarray:
-    """32-bit words to uniforms in (0, 1), never 0 or 1, as float64 (exact for either dtype's rule)."""
-    x = np.asarray(x, dtype=np.uint64)
+# The Box-Muller transform of cpp/shortcutnet/philox.hpp, operation for operation, so that every
+# backend draws the same bits.  A uniform is u = U 2^-B with U odd: U = 2 (x >> 8) + 1, B = 25 for
+# float32 batches (computed in float32 throughout), U = 2 x + 1, B = 33 for float64.
+# ln u: fdlibm's log kernel after the exact split u = 2^K' (1 + f), 1 + f in [sqrt(1/2), sqrt(2));
+# cos, sin of 2 pi u: the exact reduction by the nearest quarter turn q, Taylor polynomials in the
+# remaining |y| <= 1/8 turn, and a rotation back by q quarter turns.
+_F32 = np.float32
+LOG_F32 = tuple(_F32(c) for c in (0.40000972152, 0.24279078841, 0.66666662693, 0.28498786688))
+LN2_F32 = (_F32(6.9313812256e-01), _F32(9.0580006145e-06))  # hi, lo
+LOG_F64 = (3.999999999940941908e-01, 2.222219843214978396e-01, 1.531383769920937332e-01,
+           6.666666666666735130e-01, 2.857142874366239149e-01, 1.818357216161805012e-01, 1.479819860511658591e-01)
+LN2_F64 = (6.93147180369123816490e-01, 1.90821492927058770002e-10)
+# sin(2 pi y) = y (s0 + a (s1 + ...)), cos(2 pi y) = 1 + a (c1 + a (c2 + ...)), a = y^2.
+SIN_F32 = tuple(_F32(c) for c in (6.2831855, -41.3417, 81.60525, -76.70586, 42.058693))
+COS_F32 = tuple(_F32(c) for c in (-19.739208, 64.93939, -85.45682, 60.24464, -26.426256))
+SIN_F64 = (6.283185307179586, -41.34170224039976, 81.60524927607506, -76.70585975306139, 42.058693944897655,
+           -15.09464257682299, 3.819952584848282, -0.7181223017785006, 0.10422916220813984)
+COS_F64 = (-19.739208802178716, 64.9393940226683, -85.45681720669373, 60.24464137187666, -26.4262567833744,
+           7.903536371318469, -1.714390711088672, 0.28200596845579123, -0.03638284114254567)
+
+
+def odd_integers(x, dtype):
+    """The odd integers U (int64) of the uniforms u = U 2^-B of the 32-bit words x."""
+    x = np.asarray(x, dtype=np.uint64).astype(np.int64)
+    return 2 * (x >> 8) + 1 if np.dtype(dtype) == np.float32 else 2 * x + 1
+
+
+def _horner(coefficients, a, one):
+    acc = coefficients[-1] * one
+    for c in coefficients[-2::-1]:
+        acc = c + a * acc
+    return acc
+
+
+def log_uniform(U, dtype):
+    """ln(U 2^-B), in float32 for a float32 batch (philox.hpp log_u25), else in float64 (log_u33)."""
     if np.dtype(dtype) == np.float32:
-        return ((x >> np.uint64(8)).astype(np.float64) + 0.5) * 2.0**-24
-    return (x.astype(np.float64) + 0.5) * 2.0**-32
+        ubits = U.astype(np.float32).view(np.int32).astype(np.int64)  # U rounded to a float, as the C++ does
+        K = ((ubits >> 23) - 127) + ((ubits & 0x7FFFFF) > 0x3504F3)
+        f = (U - (np.int64(1) << K)).astype(np.float32) * np.ldexp(_F32(1), -K).astype(np.float32)  # exact
+        e = (K - 25).astype(np.float32)
+        two, half, one = _F32(2), _F32(0.5), _F32(1)
+        lg1, lg2, lg3, lg4 = LOG_F32
+        ln2_hi, ln2_lo = LN2_F32
+    else:
+        ubits = U.astype(np.float64).view(np.int64)  # exact
+        K = ((ubits >> 52) - 1023) + ((ubits & ((1 << 52) - 1)) > 0x6A09E667F3BCD)
+        f = U.astype(np.float64) * np.ldexp(1.0, -K) - 1.0  # exact
+        e = (K - 33).astype(np.float64)
+        two, half, one = 2.0, 0.5, 1.0
+        ln2_hi, ln2_lo = LN2_F64
+    s = f / (two + f)
+    z = s * s
+    w = z * z
+    if np.dtype(dtype) == np.float32:
+        t1 = w * (lg1 + w * lg2)
+        t2 = z * (lg3 + w * lg4)
+    else:
+        t1 = w * _horner(LOG_F64[:3], w, one)
+        t2 = z * _horner(LOG_F64[3:], w, one)
+    R = t2 + t1
+    hfsq = half * f * f
+    return e * ln2_hi - ((hfsq - (s * (hfsq + R) + e * ln2_lo)) - f)
 
 
-def cos_sin_turn(u):
-    """(cos 2 pi u, sin 2 pi u), reducing u by quarter turns first so that no precision is lost.
-
-    u - q/4 is exact for these uniforms (at most 33 significant bits), and the reduced angle
-    is at most pi/4, where cos and sin are accurate to an ulp.
-    """
-    q = np.rint(4.0 * u)
-    theta = (2.0 * math.pi) * (u - 0.25 * q)
-    c, s = np.cos(theta), np.sin(theta)
-    quadrant = q.astype(np.int64) & 3
-    cos_u = np.choose(quadrant, (c, -s, -c, s))
-    sin_u = np.choose(quadrant, (s, c, -s, -c))
-    return cos_u, sin_u
+def cos_sin_turn(U, dtype):
+    """(cos 2 pi u, sin 2 pi u) for u = U 2^-B, in the batch's dtype (philox.hpp sincos_turn25/33)."""
+    bits = 25 if np.dtype(dtype) == np.float32 else 33
+    q = (U + (np.int64(1) << (bits - 3))) >> (bits - 2)
+    rest = U - (q << (bits - 2))  # |y| <= 1/8 turn, exact
+    if np.dtype(dtype) == np.float32:
+        y = rest.astype(np.float32) * _F32(2.0**-25)
+        one, sin_c, cos_c = _F32(1), SIN_F32, COS_F32
+    else:
+        y = rest.astype(np.float64) * 2.0**-33
+        one, sin_c, cos_c = 1.0, SIN_F64, COS_F64
+    a = y * y
+    sy = y * _horner(sin_c, a, one)
+    cy = one + a * _horner(cos_c, a, one)
+    swap = (q & 1) != 0
+    c1 = np.where(swap, sy, cy)
+    s1 = np.where(swap, cy, sy)
+    return np.where(((q + 1) & 2) != 0, -c1, c1), np.where((q & 2) != 0, -s1, s1)
 
 
 def normals_of_words(x0, x1, x2, x3, dtype):
-    """The four normals (entries 4b .. 4b+3) of Philox words (x0, x1, x2, x3), in float64."""
+    """The four normals (entries 4b .. 4b+3) of Philox words (x0, x1, x2, x3), in ``dtype``."""
     out = []
     for first, second in ((x0, x1), (x2, x3)):
-        r = np.sqrt(-2.0 * np.log(uniforms(first, dtype)))
-        cos_u, sin_u = cos_sin_turn(uniforms(second, dtype))
+        minus_two = _F32(-2) if np.dtype(dtype) == np.float32 else -2.0
+        r = np.sqrt(minus_two * log_uniform(odd_integers(first, dtype), dtype))
+        cos_u, sin_u = cos_sin_turn(odd_integers(second, dtype), dtype)
         out += [r * cos_u, r * sin_u]
     return out
 
@@ -107,10 +172,13 @@ def sample_inputs(n, d, seed, dtype, threads=0):
 
 # --------------------------------------------------------------------------- the network on samples
 def filter_direction(s, w, normalize):
-    """(v, |u|): the effective filter v = u/|u| (or u when not normalized) and the norm of u = w + s."""
+    """(v, |u|): the effective filter v = u/|u| (or u when not normalized) and the norm of u = w + s,
+    from u rescaled by a power of two (exact) so that its squares stay finite at any scale."""
     u = w + s
-    norm = math.sqrt(float(u @ u))
-    return (u / norm if normalize else u), norm
+    scale = float(pow2_scales(u))
+    scaled_norm = math.sqrt(float((scale * u) @ (scale * u)))
+    norm = scaled_norm / scale
+    return ((scale * u) / scaled_norm if normalize else u), norm
 
 
 def patches(X, k, p, stride):

@@ -11,13 +11,20 @@ import math
 
 import numpy as np
 
+from ..outcomes import norms, pow2_scales
 from . import reference
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
 
-def angle_and_perp(x, y):
-    """Row-wise angle (B,) between x and y (B, n) and the part of y orthogonal to x (B, n)."""
+def angle_parts(x, y):
+    """Row-wise (phi, perp, r, sx, sy) of reference.angle_parts: the angle (B,) between x and y
+    (B, n), the part of sy y orthogonal to x (B, n), |sx x| |sy y| (B,), and the powers of two
+    sx, sy (B, 1) that bring the largest entries of each row into [1, 2)."""
+    sx = pow2_scales(x)[:, None]
+    sy = pow2_scales(y)[:, None]
+    x = sx * x
+    y = sy * y
     xx = (x * x).sum(-1)
     xy = (x * y).sum(-1)
     yy = (y * y).sum(-1)
@@ -30,8 +37,15 @@ def angle_and_perp(x, y):
         perp_near = (y[near] - p_hi) - p_lo
         perp_near -= ((x[near] * perp_near).sum(-1) * inv_xx)[:, None] * x[near]
         perp[near] = perp_near
-    sin_part = np.sqrt((perp * perp).sum(-1) * xx)
-    return np.arctan2(sin_part, xy), perp
+    sin_sq = (perp * perp).sum(-1) * xx
+    return np.arctan2(np.sqrt(sin_sq), xy), perp, np.sqrt(sin_sq + xy * xy), sx, sy
+
+
+def angle_and_perp(x, y):
+    """Row-wise angle (B,) between x and y (B, n) and the part of y orthogonal to x (B, n), for rows
+    of any finite scale."""
+    phi, perp, _, _, sy = angle_parts(x, y)
+    return phi, perp / sy
 
 
 def pi_minus_g(phi):
@@ -55,9 +69,9 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
         return (np.array([o[0] for o in out]), np.array([o[1] for o in out]), np.array([o[2] for o in out]))
     u = w + s
     u_star = w_star + s
-    rho = np.sqrt((u * u).sum(-1))[:, None]
-    rho_star = np.sqrt((u_star * u_star).sum(-1))[:, None]
-    phi, perp = angle_and_perp(u, u_star)
+    rho = norms(u)[:, None]
+    rho_star = norms(u_star)[:, None]
+    phi, perp, r, sx, _ = angle_parts(u, u_star)  # perp: of sy u*
     phi = phi[:, None]
     a_dot = (a * a_star).sum(-1, keepdims=True)
     pmg = pi_minus_g(phi)
@@ -68,7 +82,7 @@ def loss_grad(s, w, a, w_star, a_star, stride, normalize):
     g = PI - pmg
     if normalize:
         grad_a = (sum_diff + (PI - 1.0) * a - (g - 1.0) * a_star) * reference.INV_TWO_PI
-        grad_w = -a_dot * (PI - phi) / (TWO_PI * rho) * (perp / rho_star)
+        grad_w = ((-a_dot * (PI - phi) / (TWO_PI * r[:, None])) * perp) * sx
     else:
         sum_a = a.sum(-1, keepdims=True)
         sum_a_star = a_star.sum(-1, keepdims=True)

@@ -126,7 +126,7 @@ def run_until_decided(coords: dict, *, lr: float, max_steps: int, decide_phi: fl
         while True:
             last = min(last + interval, int(max_steps))
             # tol = 0: no trial stops by its loss; each stops when decided (below) or after max_steps
-            _nr.advance_range(True, const, state_f, state_i, rates, int(max_steps), 0.0, float(divergence), False,
+            _nr.advance_range(True, const, state_f, state_i, rates, 0, int(max_steps), 0.0, float(divergence), False,
                               0.0, False, last, history, 1, False, 0, n)
             open_ = np.flatnonzero(basin == UNDECIDED)
             x, y = state_f[open_, _nr.X], state_f[open_, _nr.Y]
