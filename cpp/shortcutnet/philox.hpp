@@ -4,11 +4,14 @@
 //   (x0, x1, x2, x3) = Philox4x32-10(counter, key),
 //   entries 4b, 4b+1 = r cos(2 pi u1), r sin(2 pi u1) with r = sqrt(-2 ln u0), and likewise
 //   entries 4b+2, 4b+3 from (x2, x3).
-// Uniforms in (0, 1): float64 u = (x + 1/2) 2^-32, float32 u = ((x >> 8) + 1/2) 2^-24.
+// Uniforms in (0, 1): float64 u = (x + 1/2) 2^-32; float32 u = ((x >> 8) + 1/2) 2^-24, except
+// that the radius's uniform keeps all 32 bits, u = (x + 1/2) 2^-32, when x < 2^23 (u < 2^-9):
+// the tail of |z| then reaches sqrt(66 ln 2) = 6.76 as in float64, instead of stopping at
+// sqrt(50 ln 2) = 5.89.
 //
-// The float32 uniform has 25 significant bits, one more than a float holds, so it is never
-// rounded to a float: ln u and the angle are computed from the exact odd integer U = u 2^25
-// (2^33 for float64).  ln uses the fdlibm decomposition u = 2^e (1 + f), |f| < 0.42, with f exact;
+// A float32 uniform has up to 25 significant bits, one more than a float holds, so it is never
+// rounded to a float: ln u and the angle are computed from the exact odd integer U = u 2^B,
+// B = 25, or 33 for the tail (and for float64).  ln uses the fdlibm decomposition u = 2^e (1 + f), |f| < 0.42, with f exact;
 // cos/sin of 2 pi u reduce u by whole quarter turns in integer arithmetic (exact), then evaluate
 // Taylor polynomials in the remaining |y| <= 1/8 turn (truncation below 3e-9 for float32 and
 // 1e-19 for float64).  Every z is within a few ulps (relative to r) of the exact formula.
@@ -81,16 +84,16 @@ inline To bits_as(From x) {
   return y;
 }
 
-// ln u for u = U 2^-25, U odd in [1, 2^25): f = U/2^K - 1 is formed exactly from the integer
+// ln u for u = U 2^-B, U odd in [1, 2^25): f = U/2^K - 1 is formed exactly from the integer
 // U - 2^K (fewer than 24 significant bits), then fdlibm's logf kernel.
-inline float log_u25(std::int32_t U) {
+inline float log_u25(std::int32_t U, std::int32_t B) {
   const std::int32_t ubits = bits_as<std::int32_t>(static_cast<float>(U));
   const std::int32_t exponent = (ubits >> 23) - 127;
   const std::int32_t K = exponent + (((ubits & 0x7fffff) > 0x3504f3) ? 1 : 0);  // U/2^K in [0.707, 1.414)
   const float scale = bits_as<float>((127 - K) << 23);                          // 2^-K
   const std::int32_t two_to_K = static_cast<std::int32_t>(bits_as<float>((127 + K) << 23));  // no variable shift
   const float f = static_cast<float>(U - two_to_K) * scale;
-  const float e = static_cast<float>(K - 25);
+  const float e = static_cast<float>(K - B);
   const float s = f / (2.0f + f);
   const float z = s * s;
   const float w = z * z;
@@ -178,9 +181,10 @@ inline void sincos_turn33(std::uint32_t x, double& c, double& s) {
 
 // One Box-Muller pair from two Philox words.
 inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, float& z_cos, float& z_sin) {
-  const std::int32_t U0 = static_cast<std::int32_t>(((x_first >> 8) << 1) | 1u);
+  const bool tail = x_first < (1u << 23);
+  const std::int32_t U0 = static_cast<std::int32_t>(((tail ? x_first : x_first >> 8) << 1) | 1u);
   const std::int32_t U1 = static_cast<std::int32_t>(((x_second >> 8) << 1) | 1u);
-  const float r = __builtin_sqrtf(-2.0f * log_u25(U0));
+  const float r = __builtin_sqrtf(-2.0f * log_u25(U0, tail ? 33 : 25));
   float c, s;
   sincos_turn25(U1, c, s);
   z_cos = r * c;
