@@ -335,6 +335,7 @@ template <class T>
 inline void gaussian_stream(PhiloxKey key, std::int64_t i0, std::int64_t rows, std::int64_t blocks, T* out) {
   constexpr int L = kPhiloxLanes;
   const std::int64_t total = rows * blocks;
+  if (total <= 0) return;
   // Lanes past a row's end move to the next row: exactly once for rows of at least L blocks;
   // for shorter rows by t / blocks with t < blocks + L < 128, which the multiply by
   // ceil(2^16 / blocks) and a shift give exactly (the error t (magic blocks - 2^16) / 2^16 stays
