@@ -70,14 +70,33 @@ def test_embedded_example_matches_python(example):
     assert values["simd"][0] in _core.build_info()["simd_supported"]
 
 
-def test_generator_floor_reports_its_parts(programs):
-    out = subprocess.run([str(programs / "generator_floor"), "300", "2"], check=True, capture_output=True,
+FLOOR_PARTS = {"philox4x32-10 words", "gaussian rows", "gradient of a cached row", "fused floor", "fused kernel",
+               "fused kernel float64", "paper gaussian rows", "paper gradient", "paper fused floor",
+               "paper fused kernel"}
+
+
+@pytest.mark.parametrize("level", _core.build_info()["simd_supported"])
+def test_generator_floor_reports_its_parts(programs, level, monkeypatch):
+    monkeypatch.setenv("SHORTCUTNET_SIMD", level)
+    out = subprocess.run([str(programs / "generator_floor"), "300", "2", "1"], check=True, capture_output=True,
                          text=True).stdout
-    ns = {line.rsplit(" ", 2)[0].strip(): float(line.split()[-2]) for line in out.splitlines() if "ns/entry" in line}
-    assert set(ns) == {"philox4x32-10 words", "gaussian rows", "gradient of a cached row", "fused floor"}
+    lines = out.splitlines()
+    assert lines[0] == f"simd {level}"
+    ns = {line.rsplit(" ", 2)[0].strip(): float(line.split()[-2]) for line in lines if "ns/entry" in line}
+    assert set(ns) == FLOOR_PARTS
     assert all(value > 0 for value in ns.values())
-    # Box-Muller comes on top of the Philox words; the floor is the rows plus the gradient.
+    # Box-Muller comes on top of the Philox words; a floor is its rows plus its gradient.
     assert ns["gaussian rows"] > ns["philox4x32-10 words"]
     assert ns["fused floor"] == pytest.approx(ns["gaussian rows"] + ns["gradient of a cached row"], abs=2e-3)
+    assert ns["paper fused floor"] == pytest.approx(ns["paper gaussian rows"] + ns["paper gradient"], abs=2e-3)
+    ratios = {line.rsplit(" ", 1)[0].strip(): float(line.split()[-1]) for line in lines if " / " in line}
+    assert ratios["fused kernel / floor"] == pytest.approx(ns["fused kernel"] / ns["fused floor"], abs=2e-3)
+    assert ratios["paper / long rows"] == pytest.approx(ns["paper fused kernel"] / ns["fused kernel"], abs=2e-3)
+
+
+def test_generator_floor_rejects_bad_arguments(programs, monkeypatch):
     bad = subprocess.run([str(programs / "generator_floor"), "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
+    monkeypatch.setenv("SHORTCUTNET_SIMD", "sse9")
+    bad = subprocess.run([str(programs / "generator_floor"), "10"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "SHORTCUTNET_SIMD" in bad.stderr

@@ -59,6 +59,8 @@ def box_muller_in_float64(n, d, seed, dtype):
                                          seed & 0xFFFFFFFF, seed >> 32)
     if np.dtype(dtype) == np.float32:
         u = [((x >> np.uint64(8)).astype(np.float64) + 0.5) * 2.0**-24 for x in words]
+        for q in (0, 2):  # the radius's uniform keeps all 32 bits in the tail, u < 2^-9
+            u[q] = np.where(words[q] < 2**23, (words[q].astype(np.float64) + 0.5) * 2.0**-32, u[q])
     else:
         u = [(x.astype(np.float64) + 0.5) * 2.0**-32 for x in words]
     z, radius = [], []
@@ -151,3 +153,28 @@ def test_distribution(backend, dtype):
         assert abs(corr) < 5 / math.sqrt(lag_a.size), corr
     assert stats.kstest(z, "norm").pvalue > 1e-4
     assert stats.kstest(X[:, 1].astype(np.float64), "norm").pvalue > 1e-4  # one coordinate alone
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extreme_words_reach_the_tail(dtype):
+    """The smallest radius words give |z| up to sqrt(66 ln 2) = 6.76 in both dtypes (a 25-bit float32
+    uniform would stop at 5.89), the same bits in NumPy and Numba, and the formula's values."""
+    first = np.array([0, 1, 2**23 - 1, 2**23, 2**23 + 255, 2**32 - 1] + [7] * (numba_sampled.LANES - 6), dtype=np.uint64)
+    second = np.zeros_like(first)  # angle 2 pi u' with u' the smallest uniform: cos close to 1
+    z_ref = reference_sampled.normals_of_words(first, second, first, second, dtype)
+    z_cos, z_sin = np.empty(first.shape[0]), np.empty(first.shape[0])
+    scratch = np.empty((4, numba_sampled.LANES))
+    numba_sampled.box_muller_lanes(first, second, np.dtype(dtype) == np.float32, z_cos, z_sin, scratch,
+                                   scratch.view(np.int64))
+    np.testing.assert_array_equal(z_cos.astype(dtype).view(np.uint8), z_ref[0].astype(dtype).view(np.uint8))
+    np.testing.assert_array_equal(z_sin.astype(dtype).view(np.uint8), z_ref[1].astype(dtype).view(np.uint8))
+    x = first.astype(np.float64)
+    if np.dtype(dtype) == np.float32:
+        u = np.where(first < 2**23, (x + 0.5) * 2.0**-32, (np.floor(x / 256) + 0.5) * 2.0**-24)
+        angle = 2 * np.pi * 0.5 * 2.0**-24
+    else:
+        u = (x + 0.5) * 2.0**-32
+        angle = 2 * np.pi * 0.5 * 2.0**-32
+    want = np.sqrt(-2 * np.log(u)) * np.cos(angle)
+    np.testing.assert_allclose(z_ref[0].astype(np.float64), want, rtol=8 * np.finfo(dtype).eps)
+    assert z_ref[0][0] > 6.76

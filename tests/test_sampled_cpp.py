@@ -39,6 +39,8 @@ def gaussian_numpy(n, d, seed, dtype):
     x = philox_numpy(b & MASK, b >> np.uint64(32), i & MASK, i >> np.uint64(32), seed & 0xFFFFFFFF, seed >> 32)
     if np.dtype(dtype) == np.float32:
         u = [((w >> np.uint64(8)).astype(np.float64) + 0.5) * 2.0**-24 for w in x]
+        for q in (0, 2):  # the radius's uniform keeps all 32 bits in the tail, u < 2^-9
+            u[q] = np.where(x[q] < 2**23, (x[q].astype(np.float64) + 0.5) * 2.0**-32, u[q])
     else:
         u = [(w.astype(np.float64) + 0.5) * 2.0**-32 for w in x]
     r01 = np.sqrt(-2.0 * np.log(u[0]))

@@ -4,11 +4,14 @@
 //   (x0, x1, x2, x3) = Philox4x32-10(counter, key),
 //   entries 4b, 4b+1 = r cos(2 pi u1), r sin(2 pi u1) with r = sqrt(-2 ln u0), and likewise
 //   entries 4b+2, 4b+3 from (x2, x3).
-// Uniforms in (0, 1): float64 u = (x + 1/2) 2^-32, float32 u = ((x >> 8) + 1/2) 2^-24.
+// Uniforms in (0, 1): float64 u = (x + 1/2) 2^-32; float32 u = ((x >> 8) + 1/2) 2^-24, except
+// that the radius's uniform keeps all 32 bits, u = (x + 1/2) 2^-32, when x < 2^23 (u < 2^-9):
+// the tail of |z| then reaches sqrt(66 ln 2) = 6.76 as in float64, instead of stopping at
+// sqrt(50 ln 2) = 5.89.
 //
-// The float32 uniform has 25 significant bits, one more than a float holds, so it is never
-// rounded to a float: ln u and the angle are computed from the exact odd integer U = u 2^25
-// (2^33 for float64).  ln uses the fdlibm decomposition u = 2^e (1 + f), |f| < 0.42, with f exact;
+// A float32 uniform has up to 25 significant bits, one more than a float holds, so it is never
+// rounded to a float: ln u and the angle are computed from the exact odd integer U = u 2^B,
+// B = 25, or 33 for the tail (and for float64).  ln uses the fdlibm decomposition u = 2^e (1 + f), |f| < 0.42, with f exact;
 // cos/sin of 2 pi u reduce u by whole quarter turns in integer arithmetic (exact), then evaluate
 // Taylor polynomials in the remaining |y| <= 1/8 turn (truncation below 3e-9 for float32 and
 // 1e-19 for float64).  Every z is within a few ulps (relative to r) of the exact formula.
@@ -21,6 +24,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -66,8 +70,8 @@ inline void philox4x32_10(const std::uint32_t counter[4], PhiloxKey key, std::ui
   out[3] = c3;
 }
 
-// Counters handled together: 64 Philox blocks = 256 entries, four AVX-512 vectors per word so
-// that independent multiply chains overlap.
+// Counters handled together: 64 Philox blocks = 256 entries (four AVX-512 vectors, eight AVX2
+// vectors per word).
 constexpr int kPhiloxLanes = 64;
 
 namespace detail {
@@ -80,16 +84,16 @@ inline To bits_as(From x) {
   return y;
 }
 
-// ln u for u = U 2^-25, U odd in [1, 2^25): f = U/2^K - 1 is formed exactly from the integer
+// ln u for u = U 2^-B, U odd in [1, 2^25): f = U/2^K - 1 is formed exactly from the integer
 // U - 2^K (fewer than 24 significant bits), then fdlibm's logf kernel.
-inline float log_u25(std::int32_t U) {
+inline float log_u25(std::int32_t U, std::int32_t B) {
   const std::int32_t ubits = bits_as<std::int32_t>(static_cast<float>(U));
   const std::int32_t exponent = (ubits >> 23) - 127;
   const std::int32_t K = exponent + (((ubits & 0x7fffff) > 0x3504f3) ? 1 : 0);  // U/2^K in [0.707, 1.414)
   const float scale = bits_as<float>((127 - K) << 23);                          // 2^-K
   const std::int32_t two_to_K = static_cast<std::int32_t>(bits_as<float>((127 + K) << 23));  // no variable shift
   const float f = static_cast<float>(U - two_to_K) * scale;
-  const float e = static_cast<float>(K - 25);
+  const float e = static_cast<float>(K - B);
   const float s = f / (2.0f + f);
   const float z = s * s;
   const float w = z * z;
@@ -177,9 +181,10 @@ inline void sincos_turn33(std::uint32_t x, double& c, double& s) {
 
 // One Box-Muller pair from two Philox words.
 inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, float& z_cos, float& z_sin) {
-  const std::int32_t U0 = static_cast<std::int32_t>(((x_first >> 8) << 1) | 1u);
+  const bool tail = x_first < (1u << 23);
+  const std::int32_t U0 = static_cast<std::int32_t>(((tail ? x_first : x_first >> 8) << 1) | 1u);
   const std::int32_t U1 = static_cast<std::int32_t>(((x_second >> 8) << 1) | 1u);
-  const float r = __builtin_sqrtf(-2.0f * log_u25(U0));
+  const float r = __builtin_sqrtf(-2.0f * log_u25(U0, tail ? 33 : 25));
   float c, s;
   sincos_turn25(U1, c, s);
   z_cos = r * c;
@@ -196,77 +201,105 @@ inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, double& z_
 
 
 
+// Philox in 32-bit lanes: W counters per native vector (16 on AVX-512, 8 on AVX2, 4 on SSE2),
+// word q of counter l in lane l of vector q.  x86 has no 32x32 -> 64 multiply of every lane:
+// (v)pmuludq multiplies the even lanes into 64-bit products.  So the rounds run on the even and
+// the odd counters as two halves, each counter in the low word of a 64-bit lane (the odd ones
+// after a 64-bit shift by 32): the low word of a product is then already in place, its high
+// word is one shift away, and the high words of the lanes are never read.  The halves are
+// merged back into 32-bit lanes once, after the ten rounds.  Elsewhere plain loops, which the
+// compiler vectorizes with the target's widening multiplies.
 #if defined(__AVX512F__)
-constexpr int kPhiloxVectorBytes = 64;
+constexpr int kPhiloxWords = 16;  // counters per vector
+constexpr int kPhiloxChains = 4;  // vectors of counters whose rounds are interleaved
+typedef __m512i PhiloxVec;
+inline PhiloxVec philox_load(const std::uint32_t* p) { return _mm512_loadu_si512(p); }
+inline void philox_store(std::uint32_t* p, PhiloxVec v) { _mm512_storeu_si512(p, v); }
+inline PhiloxVec philox_splat(std::uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+inline PhiloxVec philox_mul(PhiloxVec x, PhiloxVec m) { return _mm512_mul_epu32(x, m); }
+inline PhiloxVec philox_high(PhiloxVec x) { return _mm512_srli_epi64(x, 32); }
+inline PhiloxVec philox_xor3(PhiloxVec a, PhiloxVec b, PhiloxVec c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
+inline PhiloxVec philox_merge(PhiloxVec even, PhiloxVec odd) {
+  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
 #elif defined(__AVX2__)
-constexpr int kPhiloxVectorBytes = 32;
+constexpr int kPhiloxWords = 8;
+constexpr int kPhiloxChains = 2;  // 8 registers of state: two vectors would spill
+typedef __m256i PhiloxVec;
+inline PhiloxVec philox_load(const std::uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline void philox_store(std::uint32_t* p, PhiloxVec v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+inline PhiloxVec philox_splat(std::uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
+inline PhiloxVec philox_mul(PhiloxVec x, PhiloxVec m) { return _mm256_mul_epu32(x, m); }
+inline PhiloxVec philox_high(PhiloxVec x) { return _mm256_srli_epi64(x, 32); }
+inline PhiloxVec philox_xor3(PhiloxVec a, PhiloxVec b, PhiloxVec c) {
+  return _mm256_xor_si256(_mm256_xor_si256(a, b), c);  // (a ^ b) ^ c
+}
+inline PhiloxVec philox_merge(PhiloxVec even, PhiloxVec odd) {
+  return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
 #elif defined(__SSE2__)
-constexpr int kPhiloxVectorBytes = 16;
-#else
-constexpr int kPhiloxVectorBytes = 0;
-#endif
-
-#if defined(__SSE2__)
-typedef std::uint64_t PhiloxU64 __attribute__((vector_size(kPhiloxVectorBytes), may_alias, aligned(8)));
-
-// Products of the low 32 bits of each 64-bit lane of x with m, as 64-bit lanes.
-inline PhiloxU64 mul_even(PhiloxU64 x, PhiloxU64 m) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<PhiloxU64>(_mm512_mul_epu32(reinterpret_cast<__m512i>(x), reinterpret_cast<__m512i>(m)));
-#elif defined(__AVX2__)
-  return reinterpret_cast<PhiloxU64>(_mm256_mul_epu32(reinterpret_cast<__m256i>(x), reinterpret_cast<__m256i>(m)));
-#else
-  return reinterpret_cast<PhiloxU64>(_mm_mul_epu32(reinterpret_cast<__m128i>(x), reinterpret_cast<__m128i>(m)));
-#endif
+constexpr int kPhiloxWords = 4;
+constexpr int kPhiloxChains = 1;
+typedef __m128i PhiloxVec;
+inline PhiloxVec philox_load(const std::uint32_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline void philox_store(std::uint32_t* p, PhiloxVec v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+inline PhiloxVec philox_splat(std::uint32_t x) { return _mm_set1_epi32(static_cast<int>(x)); }
+inline PhiloxVec philox_mul(PhiloxVec x, PhiloxVec m) { return _mm_mul_epu32(x, m); }
+inline PhiloxVec philox_high(PhiloxVec x) { return _mm_srli_epi64(x, 32); }
+inline PhiloxVec philox_xor3(PhiloxVec a, PhiloxVec b, PhiloxVec c) { return _mm_xor_si128(_mm_xor_si128(a, b), c); }
+// No blend before SSE4.1: the low words of the shifted odd half are zero, so a mask and an or.
+inline PhiloxVec philox_merge(PhiloxVec even, PhiloxVec odd) {
+  return _mm_or_si128(_mm_and_si128(even, _mm_set_epi32(0, -1, 0, -1)), _mm_slli_epi64(odd, 32));
 }
 #endif
 
-// Ten Philox rounds on L counters, one 32-bit word per 64-bit lane: the full product then comes
-// from one (v)pmuludq (SSE2, AVX2, AVX-512; a plain loop elsewhere) and the high bits of each lane
-// are never read.  On return the low 32 bits of each lane hold the output words.
-template <int L = kPhiloxLanes>
-inline void philox_rounds(std::uint64_t* c0, std::uint64_t* c1, std::uint64_t* c2, std::uint64_t* c3, PhiloxKey key) {
-  std::uint64_t k0 = key.k0, k1 = key.k1;
+// Ten Philox rounds in place on the L counters (c0[l], c1[l], c2[l], c3[l]).
+template <int L>
+inline void philox_rounds(std::uint32_t* c0, std::uint32_t* c1, std::uint32_t* c2, std::uint32_t* c3, PhiloxKey key) {
 #if defined(__SSE2__)
-  // Rounds outside, vectors inside: the independent vectors hide the multiply latency.
-  constexpr int V = kPhiloxVectorBytes / 8, NV = L / V;
-  static_assert(L % V == 0, "whole vectors of counters");
-  const PhiloxU64 m0 = PhiloxU64{} + kPhiloxM0;
-  const PhiloxU64 m1 = PhiloxU64{} + kPhiloxM1;
-  PhiloxU64 x0[NV], x1[NV], x2[NV], x3[NV];
-  for (int v = 0; v < NV; ++v) {
-    std::memcpy(&x0[v], c0 + v * V, sizeof x0[v]);
-    std::memcpy(&x1[v], c1 + v * V, sizeof x1[v]);
-    std::memcpy(&x2[v], c2 + v * V, sizeof x2[v]);
-    std::memcpy(&x3[v], c3 + v * V, sizeof x3[v]);
-  }
-  for (int round = 0; round < 10; ++round) {
-    for (int v = 0; v < NV; ++v) {
-      const PhiloxU64 p0 = mul_even(x0[v], m0);
-      const PhiloxU64 p1 = mul_even(x2[v], m1);
-      x0[v] = (p1 >> 32) ^ x1[v] ^ k0;
-      x1[v] = p1;
-      x2[v] = (p0 >> 32) ^ x3[v] ^ k1;
-      x3[v] = p0;
+  constexpr int W = kPhiloxWords, C = (L / W < kPhiloxChains) ? L / W : kPhiloxChains, H = 2 * C;
+  static_assert(L % (W * C) == 0 && C > 0, "whole groups of vectors of counters");
+  const PhiloxVec m0 = philox_splat(kPhiloxM0), m1 = philox_splat(kPhiloxM1);
+  std::uint32_t* const words[4] = {c0, c1, c2, c3};
+  // C vectors at a time through all ten rounds: the 2 C halves' independent multiply chains
+  // hide each other's latency, and the state stays in registers.
+  for (int g = 0; g < L; g += W * C) {
+    PhiloxVec x[4][H];
+    for (int q = 0; q < 4; ++q)
+      for (int v = 0; v < C; ++v) {
+        const PhiloxVec packed = philox_load(words[q] + g + v * W);
+        x[q][2 * v] = packed;                   // even counters; the odd ones above them are ignored
+        x[q][2 * v + 1] = philox_high(packed);  // odd counters
+      }
+    std::uint32_t k0 = key.k0, k1 = key.k1;
+#pragma GCC unroll 10
+    for (int round = 0; round < 10; ++round) {
+      const PhiloxVec key0 = philox_splat(k0), key1 = philox_splat(k1);
+      for (int h = 0; h < H; ++h) {
+        const PhiloxVec p0 = philox_mul(x[0][h], m0);
+        const PhiloxVec p1 = philox_mul(x[2][h], m1);
+        // The key joins the old word first, off the multiply's critical path.
+        x[0][h] = philox_xor3(x[1][h], key0, philox_high(p1));
+        x[2][h] = philox_xor3(x[3][h], key1, philox_high(p0));
+        x[1][h] = p1;
+        x[3][h] = p0;
+      }
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
     }
-    k0 += kPhiloxW0;
-    k1 += kPhiloxW1;
-  }
-  for (int v = 0; v < NV; ++v) {
-    std::memcpy(c0 + v * V, &x0[v], sizeof x0[v]);
-    std::memcpy(c1 + v * V, &x1[v], sizeof x1[v]);
-    std::memcpy(c2 + v * V, &x2[v], sizeof x2[v]);
-    std::memcpy(c3 + v * V, &x3[v], sizeof x3[v]);
+    for (int q = 0; q < 4; ++q)
+      for (int v = 0; v < C; ++v) philox_store(words[q] + g + v * W, philox_merge(x[q][2 * v], x[q][2 * v + 1]));
   }
 #else
+  std::uint32_t k0 = key.k0, k1 = key.k1;
   for (int round = 0; round < 10; ++round) {
     for (int l = 0; l < L; ++l) {
-      const std::uint64_t p0 = (c0[l] & 0xffffffffu) * kPhiloxM0;
-      const std::uint64_t p1 = (c2[l] & 0xffffffffu) * kPhiloxM1;
-      const std::uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
-      const std::uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
-      c1[l] = p1;
-      c3[l] = p0;
+      const std::uint64_t p0 = static_cast<std::uint64_t>(kPhiloxM0) * c0[l];
+      const std::uint64_t p1 = static_cast<std::uint64_t>(kPhiloxM1) * c2[l];
+      const std::uint32_t n0 = static_cast<std::uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
+      const std::uint32_t n2 = static_cast<std::uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
+      c1[l] = static_cast<std::uint32_t>(p1);
+      c3[l] = static_cast<std::uint32_t>(p0);
       c0[l] = n0;
       c2[l] = n2;
     }
@@ -276,96 +309,102 @@ inline void philox_rounds(std::uint64_t* c0, std::uint64_t* c1, std::uint64_t* c
 #endif
 }
 
+// The four normals of each of the L counters' Philox words: z[4 l + q] = entry q of block l.
+template <class T, int L>
+inline void normals_of_words(const std::uint32_t* x0, const std::uint32_t* x1, const std::uint32_t* x2,
+                             const std::uint32_t* x3, T* z) {
+  T z0[L], z1[L], z2[L], z3[L];
+  for (int l = 0; l < L; ++l) box_muller(x0[l], x1[l], z0[l], z1[l]);
+  for (int l = 0; l < L; ++l) box_muller(x2[l], x3[l], z2[l], z3[l]);
+  for (int l = 0; l < L; ++l) {
+    z[4 * l + 0] = z0[l];
+    z[4 * l + 1] = z1[l];
+    z[4 * l + 2] = z2[l];
+    z[4 * l + 3] = z3[l];
+  }
+}
+
 }  // namespace detail
 
-// Entries [4 b0, 4 b0 + 4 L) of row i (blocks b0 .. b0 + L - 1), in order.
-template <class T, int L = kPhiloxLanes>
-inline void gaussian_blocks(PhiloxKey key, std::int64_t i, std::int64_t b0, T* out) {
-  std::uint64_t c0[L], c1[L], c2[L], c3[L];
-  const std::uint32_t i_lo = static_cast<std::uint32_t>(static_cast<std::uint64_t>(i));
-  const std::uint32_t i_hi = static_cast<std::uint32_t>(static_cast<std::uint64_t>(i) >> 32);
-  for (int l = 0; l < L; ++l) {
-    const std::uint64_t b = static_cast<std::uint64_t>(b0) + static_cast<std::uint64_t>(l);
-    c0[l] = b & 0xffffffffu;
-    c1[l] = b >> 32;
-    c2[l] = i_lo;
-    c3[l] = i_hi;
-  }
-  detail::philox_rounds<L>(c0, c1, c2, c3, key);
-  T z0[L], z1[L], z2[L], z3[L];
-  for (int l = 0; l < L; ++l)
-    detail::box_muller(static_cast<std::uint32_t>(c0[l]), static_cast<std::uint32_t>(c1[l]), z0[l], z1[l]);
-  for (int l = 0; l < L; ++l)
-    detail::box_muller(static_cast<std::uint32_t>(c2[l]), static_cast<std::uint32_t>(c3[l]), z2[l], z3[l]);
-  for (int l = 0; l < L; ++l) {
-    out[4 * l + 0] = z0[l];
-    out[4 * l + 1] = z1[l];
-    out[4 * l + 2] = z2[l];
-    out[4 * l + 3] = z3[l];
-  }
-}
-
-// Row i of a batch of rows of length d: entries 0 .. d-1.  Long rows go 256 entries at a time; the
-// rest in groups of 32 so that short rows (small k p) do not pay for entries they drop.
+// Rows i0 .. i0 + rows - 1 of blocks Philox blocks each (4 blocks entries), as one stream: entry j
+// of row r goes to out[4 blocks r + j].  Lane l of a Philox call takes the (row, block) pair that
+// comes l-th in row-major order, so neither short rows nor the ends of long rows leave lanes idle;
+// only the last call of the stream may draw blocks it drops.  Each entry depends on (seed, i, j)
+// only.  out holds 4 blocks rows entries.
 template <class T>
-inline void gaussian_row(PhiloxKey key, std::int64_t i, std::int64_t d, T* out) {
-  constexpr int kSmall = 8;
-  constexpr std::int64_t big = 4 * kPhiloxLanes, small = 4 * kSmall;
-  std::int64_t j = 0;
-  for (; j + big <= d; j += big) gaussian_blocks<T, kPhiloxLanes>(key, i, j / 4, out + j);
-  for (; j + small <= d; j += small) gaussian_blocks<T, kSmall>(key, i, j / 4, out + j);
-  if (j < d) {
-    T tail[small];
-    gaussian_blocks<T, kSmall>(key, i, j / 4, tail);
-    for (std::int64_t t = 0; j + t < d; ++t) out[j + t] = tail[t];
-  }
-}
-
-// Rows i0 .. i0 + rows - 1 into out (row-major, row length d).  Rows shorter than 4 kPhiloxLanes
-// entries share the lanes of one Philox call: lane l takes the (row, block) pair that comes l-th
-// in row-major order, so short rows waste no generated entries.  Each entry is the same as in
-// gaussian_row: its value depends on (seed, i, j) only.
-template <class T>
-inline void gaussian_rows(PhiloxKey key, std::int64_t i0, std::int64_t rows, std::int64_t d, T* out) {
+inline void gaussian_stream(PhiloxKey key, std::int64_t i0, std::int64_t rows, std::int64_t blocks, T* out) {
   constexpr int L = kPhiloxLanes;
-  const std::int64_t blocks = (d + 3) / 4;
-  if (blocks >= L) {
-    for (std::int64_t r = 0; r < rows; ++r) gaussian_row(key, i0 + r, d, out + r * d);
-    return;
-  }
   const std::int64_t total = rows * blocks;
+  if (total <= 0) return;
+  // Lanes past a row's end move to the next row: exactly once for rows of at least L blocks;
+  // for shorter rows by t / blocks with t < blocks + L < 128, which the multiply by
+  // ceil(2^16 / blocks) and a shift give exactly (the error t (magic blocks - 2^16) / 2^16 stays
+  // below 1 / blocks).
+  const bool short_rows = blocks < L;
+  const std::uint32_t magic = short_rows ? static_cast<std::uint32_t>((65536 + blocks - 1) / blocks) : 0;
   std::int64_t row = 0, block = 0;  // the pair of the first lane of the next call
   for (std::int64_t first = 0; first < total; first += L) {
-    std::uint64_t c0[L], c1[L], c2[L], c3[L];
-    std::int64_t r = row, b = block;
-    for (int l = 0; l < L; ++l) {
-      const std::uint64_t i = static_cast<std::uint64_t>(i0 + r);
-      c0[l] = static_cast<std::uint64_t>(b) & 0xffffffffu;
-      c1[l] = static_cast<std::uint64_t>(b) >> 32;
-      c2[l] = i & 0xffffffffu;
-      c3[l] = i >> 32;
-      if (++b == blocks) {
-        b = 0;
-        ++r;
+    std::uint32_t c0[L], c1[L], c2[L], c3[L];
+    if (short_rows) {
+      const std::uint64_t base = static_cast<std::uint64_t>(i0 + row);
+      const std::uint32_t base_lo = static_cast<std::uint32_t>(base), base_hi = static_cast<std::uint32_t>(base >> 32);
+      const std::uint32_t b0 = static_cast<std::uint32_t>(block), nb = static_cast<std::uint32_t>(blocks);
+      for (int l = 0; l < L; ++l) {
+        const std::uint32_t t = b0 + static_cast<std::uint32_t>(l);
+        const std::uint32_t dr = (t * magic) >> 16;
+        const std::uint32_t lo = base_lo + dr;
+        c0[l] = t - dr * nb;
+        c1[l] = 0;
+        c2[l] = lo;
+        c3[l] = base_hi + (lo < base_lo ? 1u : 0u);
+      }
+    } else {
+      for (int l = 0; l < L; ++l) {
+        const std::int64_t t = block + l;
+        const std::int64_t dr = t >= blocks ? 1 : 0;
+        const std::uint64_t b = static_cast<std::uint64_t>(t - dr * blocks);
+        const std::uint64_t i = static_cast<std::uint64_t>(i0 + row + dr);
+        c0[l] = static_cast<std::uint32_t>(b);
+        c1[l] = static_cast<std::uint32_t>(b >> 32);
+        c2[l] = static_cast<std::uint32_t>(i);
+        c3[l] = static_cast<std::uint32_t>(i >> 32);
       }
     }
     detail::philox_rounds<L>(c0, c1, c2, c3, key);
-    T z[4][L];
-    for (int l = 0; l < L; ++l)
-      detail::box_muller(static_cast<std::uint32_t>(c0[l]), static_cast<std::uint32_t>(c1[l]), z[0][l], z[1][l]);
-    for (int l = 0; l < L; ++l)
-      detail::box_muller(static_cast<std::uint32_t>(c2[l]), static_cast<std::uint32_t>(c3[l]), z[2][l], z[3][l]);
-    const int used = static_cast<int>(std::min<std::int64_t>(L, total - first));
-    for (int l = 0; l < used; ++l) {
-      T* dst = out + row * d + 4 * block;
-      const std::int64_t left = d - 4 * block;
-      for (int q = 0; q < 4; ++q)
-        if (q < left) dst[q] = z[q][l];
-      if (++block == blocks) {
-        block = 0;
-        ++row;
-      }
+    T* dst = out + 4 * first;
+    if (first + L <= total) {
+      detail::normals_of_words<T, L>(c0, c1, c2, c3, dst);
+    } else {
+      T z[4 * L];
+      detail::normals_of_words<T, L>(c0, c1, c2, c3, z);
+      std::memcpy(dst, z, static_cast<std::size_t>(4 * (total - first)) * sizeof(T));
     }
+    block += L;
+    row += block / blocks;
+    block %= blocks;
+  }
+}
+
+// Rows i0 .. i0 + rows - 1 into out (row-major, row length d).  Each entry is the same as in the
+// stream of gaussian_stream: its value depends on (seed, i, j) only.  When 4 does not divide d the
+// rows' last blocks are partly dropped: the stream is drawn a few rows at a time into a buffer
+// and copied.
+template <class T>
+inline void gaussian_rows(PhiloxKey key, std::int64_t i0, std::int64_t rows, std::int64_t d, T* out) {
+  const std::int64_t blocks = (d + 3) / 4;
+  if (4 * blocks == d) return gaussian_stream(key, i0, rows, blocks, out);
+  // A few short rows at a time through a buffer on the stack; a long row alone through the heap.
+  constexpr std::int64_t kBuffer = 16 * kPhiloxLanes;
+  const std::int64_t padded = 4 * blocks;
+  T on_stack[kBuffer];
+  std::vector<T> on_heap(padded > kBuffer ? static_cast<std::size_t>(padded) : 0);
+  T* buffer = padded > kBuffer ? on_heap.data() : on_stack;
+  const std::int64_t step = std::max<std::int64_t>(1, kBuffer / padded);
+  for (std::int64_t r = 0; r < rows; r += step) {
+    const std::int64_t count = std::min(step, rows - r);
+    gaussian_stream(key, i0 + r, count, blocks, buffer);
+    for (std::int64_t q = 0; q < count; ++q)
+      std::memcpy(out + (r + q) * d, buffer + q * padded, static_cast<std::size_t>(d) * sizeof(T));
   }
 }
 

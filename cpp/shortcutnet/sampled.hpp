@@ -477,7 +477,7 @@ inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s)
   s.h.resize(static_cast<std::size_t>(P.k));
   s.c.resize(static_cast<std::size_t>(P.k));
   s.g.resize(static_cast<std::size_t>(P.p));
-  s.row.resize(static_cast<std::size_t>(rows * P.d));
+  s.row.resize(static_cast<std::size_t>(rows * 4 * ((P.d + 3) / 4)));  // rows of whole Philox blocks
 }
 
 template <class T>
@@ -505,17 +505,19 @@ inline std::int64_t fused_group(std::int64_t d) {
 }
 
 // Block b of the fused kernel: rows of the generator (key) labelled by the teacher Q, rounded to T
-// exactly as predict() stores a label.
+// exactly as predict() stores a label.  The rows are drawn as one stream of whole Philox blocks
+// (gaussian_stream), so the generator's lanes are all used whatever the row length; a row's
+// entries past d are never read.
 template <class T>
 inline void fused_block(const Prepared<T>& P, const Prepared<T>& Q, PhiloxKey key, std::int64_t n, std::int64_t b,
                         Scratch<T>& s, double* acc) {
-  const std::int64_t group = fused_group(P.d);
+  const std::int64_t group = fused_group(P.d), blocks = (P.d + 3) / 4;
   const std::int64_t end = std::min(n, (b + 1) * kBlock);
   for (std::int64_t i = b * kBlock; i < end; i += group) {
     const std::int64_t rows = std::min(group, end - i);
-    gaussian_rows(key, i, rows, P.d, s.row.data());
+    gaussian_stream(key, i, rows, blocks, s.row.data());
     for (std::int64_t r = 0; r < rows; ++r) {
-      const T* x = s.row.data() + r * P.d;
+      const T* x = s.row.data() + r * 4 * blocks;
       const T y = static_cast<T>(forward(Q, x, s.h.data()));
       accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
     }

@@ -154,6 +154,7 @@ _F32_HALF = np.float32(0.5)
 _F32_ONE = np.float32(1.0)
 _F32_MINUS_TWO = np.float32(-2.0)
 _F32_TURN = np.float32(2.0**-25)
+_TAIL_WORDS = np.int64(1 << 23)  # radius words below this keep all 32 bits
 _LG1, _LG2, _LG3, _LG4 = (np.float32(c) for c in (0.40000972152, 0.24279078841, 0.66666662693, 0.28498786688))
 _LN2_HI, _LN2_LO = np.float32(6.9313812256e-01), np.float32(9.0580006145e-06)
 _S0, _S1, _S2, _S3, _S4 = (np.float32(c) for c in (6.2831855, -41.3417, 81.60525, -76.70586, 42.058693))
@@ -163,19 +164,23 @@ _C1, _C2, _C3, _C4, _C5 = (np.float32(c) for c in (-19.739208, 64.93939, -85.456
 @njit(**_opts)
 def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
     """The float32 transform of philox.hpp, every operation in float32: u = U 2^-25 with
-    U = 2 (x >> 8) + 1 odd; ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
+    U = 2 (x >> 8) + 1 odd, but u = U 2^-33 with U = 2 x + 1 for the radius's word below 2^23 (the
+    tail keeps all 32 bits); ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
     f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f32 and i32 are one
     scratch row (at least 2 L floats) viewed as float32 and int32."""
     lanes = first.shape[0]
     for lane in range(lanes):
-        f32[lane] = np.float32(2 * np.int64(first[lane] >> _SHIFT8) + 1)
+        x = np.int64(first[lane])
+        f32[lane] = np.float32(2 * x + 1 if x < _TAIL_WORDS else 2 * (x >> 8) + 1)
     for lane in range(lanes):
-        U = 2 * np.int64(first[lane] >> _SHIFT8) + 1
+        x = np.int64(first[lane])
+        tail = x < _TAIL_WORDS
+        U = 2 * x + 1 if tail else 2 * (x >> 8) + 1
         ubits = np.int64(i32[lane])
         K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
         i32[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
         f = np.float32(U - (np.int64(1) << K)) * f32[lanes + lane]  # exact
-        e = np.float32(K - 25)
+        e = np.float32(K - 33 if tail else K - 25)
         s = f / (_F32_2 + f)
         z = s * s
         w = z * z

@@ -53,7 +53,8 @@ def philox4x32(c0, c1, c2, c3, k0: int, k1: int):
 
 # The Box-Muller transform of cpp/shortcutnet/philox.hpp, operation for operation, so that every
 # backend draws the same bits.  A uniform is u = U 2^-B with U odd: U = 2 (x >> 8) + 1, B = 25 for
-# float32 batches (computed in float32 throughout), U = 2 x + 1, B = 33 for float64.
+# float32 batches (computed in float32 throughout), U = 2 x + 1, B = 33 for float64 and for the
+# radius's uniform of float32 batches when x < 2^23 (its tail keeps all 32 bits).
 # ln u: fdlibm's log kernel after the exact split u = 2^K' (1 + f), 1 + f in [sqrt(1/2), sqrt(2));
 # cos, sin of 2 pi u: the exact reduction by the nearest quarter turn q, Taylor polynomials in the
 # remaining |y| <= 1/8 turn, and a rotation back by q quarter turns.
@@ -73,9 +74,19 @@ COS_F64 = (-19.739208802178716, 64.9393940226683, -85.45681720669373, 60.2446413
 
 
 def odd_integers(x, dtype):
-    """The odd integers U (int64) of the uniforms u = U 2^-B of the 32-bit words x."""
+    """The odd integers U (int64) of the angle's uniforms u = U 2^-B of the 32-bit words x."""
     x = np.asarray(x, dtype=np.uint64).astype(np.int64)
     return 2 * (x >> 8) + 1 if np.dtype(dtype) == np.float32 else 2 * x + 1
+
+
+def radius_integers(x, dtype):
+    """(U, B) of the radius's uniforms u = U 2^-B of the 32-bit words x: in float32 all 32 bits
+    below 2^23 (u < 2^-9), so that the tail of |z| is that of float64."""
+    x = np.asarray(x, dtype=np.uint64).astype(np.int64)
+    if np.dtype(dtype) != np.float32:
+        return 2 * x + 1, np.int64(33)
+    tail = x < (1 << 23)
+    return np.where(tail, 2 * x + 1, 2 * (x >> 8) + 1), np.where(tail, 33, 25)
 
 
 def _horner(coefficients, a, one):
@@ -85,13 +96,13 @@ def _horner(coefficients, a, one):
     return acc
 
 
-def log_uniform(U, dtype):
-    """ln(U 2^-B), in float32 for a float32 batch (philox.hpp log_u25), else in float64 (log_u33)."""
+def log_uniform(U, B, dtype):
+    """ln(U 2^-B), in float32 for a float32 batch (philox.hpp log_u25), else in float64 (log_u33, B = 33)."""
     if np.dtype(dtype) == np.float32:
         ubits = U.astype(np.float32).view(np.int32).astype(np.int64)  # U rounded to a float, as the C++ does
         K = ((ubits >> 23) - 127) + ((ubits & 0x7FFFFF) > 0x3504F3)
         f = (U - (np.int64(1) << K)).astype(np.float32) * np.ldexp(_F32(1), -K).astype(np.float32)  # exact
-        e = (K - 25).astype(np.float32)
+        e = (K - B).astype(np.float32)
         two, half, one = _F32(2), _F32(0.5), _F32(1)
         lg1, lg2, lg3, lg4 = LOG_F32
         ln2_hi, ln2_lo = LN2_F32
@@ -141,7 +152,7 @@ def normals_of_words(x0, x1, x2, x3, dtype):
     out = []
     for first, second in ((x0, x1), (x2, x3)):
         minus_two = _F32(-2) if np.dtype(dtype) == np.float32 else -2.0
-        r = np.sqrt(minus_two * log_uniform(odd_integers(first, dtype), dtype))
+        r = np.sqrt(minus_two * log_uniform(*radius_integers(first, dtype), dtype))
         cos_u, sin_u = cos_sin_turn(odd_integers(second, dtype), dtype)
         out += [r * cos_u, r * sin_u]
     return out
