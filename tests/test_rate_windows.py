@@ -44,17 +44,20 @@ def test_a_callable_is_asked_only_for_the_steps_the_run_reaches(backend):
     assert len(lr.asked) == len(set(lr.asked)) and max(lr.asked) < schedules.WINDOW_STEPS
 
 
-@pytest.mark.parametrize("kw", SOURCES, ids=["population", "sampled", "empirical", "minibatch"])
+@pytest.mark.parametrize("kw", SOURCES + [dict(engine="full")],
+                         ids=["population", "sampled", "empirical", "minibatch", "population-full"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_windows_give_the_bits_of_the_table(backend, kw, monkeypatch):
-    """Windows of 7 steps (trials wait at each window's end for the next) against the table."""
+    """Windows of 7 steps (trials wait at each window's end for the next) against the table; the
+    population gradient in the engine "auto" takes (the reduced one on non-overlapping patches)
+    and in the full engine's lanes."""
     if not available(backend):
         pytest.skip(f"{backend} backend not available")
     monkeypatch.setattr(schedules, "WINDOW_STEPS", 7)
     for model in (sn.Model(6, 4), sn.Model(5, 4, stride=2), sn.Model(6, 4, normalize=False)):
         # Enough trials to fill every lane of the compiled engine's two runners (whose common
         # step runs only when no lane is empty).
-        w_star, a_star, w0, a0 = problem(model, 5, size=36 if not kw else 4)
+        w_star, a_star, w0, a0 = problem(model, 5, size=4 if kw.get("gradient") else 36)
         steps = 40
         lr = Recorder()
         opt = sn.optim.momentum(lr, beta=0.5)
