@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
 from ..outcomes import Thresholds, classify_raw
 from ..schedules import last_rate_step
 from . import numba_population as _pop

@@ -10,6 +10,8 @@ import math
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
+
 PI = math.pi
 TWO_PI = 2.0 * math.pi
 INV_TWO_PI = 1.0 / TWO_PI  # as population.hpp: multiplications instead of divisions by 2 pi

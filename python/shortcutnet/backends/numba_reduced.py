@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
 from ..outcomes import Thresholds
 from ..schedules import gives_windows, last_rate_step, rates_from
 from . import numba_population as _pop

@@ -47,6 +47,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
 from .numba_population import pow2_normalizer
 
 BLOCK = 256  # samples per block of the ordered reduction; fixed, so results never depend on threads
