@@ -487,6 +487,95 @@ inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, std:
   return scratch;
 }
 
+// ---- The materialized kernel's pass over one stored row: the sums of accumulate_sample, bit for
+// bit, arranged so that independent chains keep the vector units busy (the fused kernel's rows are
+// drawn into a buffer and go through accumulate_sample).
+
+// dots_in_registers with four patches in flight: four independent chains of adds instead of one.
+template <class T, int G>
+inline void dots_grouped(const T* x, std::int64_t k, std::int64_t stride, const T* v, double* h) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  constexpr int R = 64 / kNativeBytes;
+  constexpr int L = W * R;
+  constexpr int F = kNativeBytes >= 32 ? 4 : 1;  // patches in flight (16 SSE registers hold one)
+  V vv[G][R];
+  for (int q = 0; q < G; ++q)
+    for (int r = 0; r < R; ++r) vv[q][r] = load_native<V>(v + q * L + r * W);
+  std::int64_t j = 0;
+  for (; j + F <= k; j += F) {
+    V acc[F][R];
+    for (int f = 0; f < F; ++f)
+      for (int r = 0; r < R; ++r) acc[f][r] = V{};
+    for (int q = 0; q < G; ++q)
+      for (int f = 0; f < F; ++f)
+        for (int r = 0; r < R; ++r) acc[f][r] += load_native<V>(x + (j + f) * stride + q * L + r * W) * vv[q][r];
+    for (int f = 0; f < F; ++f) {
+      for (int half = R / 2; half >= 1; half /= 2)
+        for (int r = 0; r < half; ++r) acc[f][r] += acc[f][r + half];
+      h[j + f] = static_cast<double>(reduce_native(acc[f][0]));
+    }
+  }
+  if (j < k) dots_in_registers<T, G>(x + j * stride, k - j, stride, v, h + j);
+}
+
+template <class T>
+inline void row_preactivations(const Prepared<T>& P, const T* x, double* h) {
+  constexpr std::int64_t L = 64 / sizeof(T);
+  const T* v = P.vT.data();
+  if (P.p % L == 0) {
+    switch (P.p / L) {
+      case 1: return dots_grouped<T, 1>(x, P.k, P.stride, v, h);
+      case 2: return dots_grouped<T, 2>(x, P.k, P.stride, v, h);
+      case 3: return dots_grouped<T, 3>(x, P.k, P.stride, v, h);
+      case 4: return dots_grouped<T, 4>(x, P.k, P.stride, v, h);
+      case 5: return dots_grouped<T, 5>(x, P.k, P.stride, v, h);
+      case 6: return dots_grouped<T, 6>(x, P.k, P.stride, v, h);
+      case 7: return dots_grouped<T, 7>(x, P.k, P.stride, v, h);
+      case 8: return dots_grouped<T, 8>(x, P.k, P.stride, v, h);
+      default: break;
+    }
+  }
+  preactivations(P, x, h);
+}
+
+// active_patch_sum with the last p mod W entries in one partial native vector instead of one
+// chain per entry: the lanes past p read whatever follows in the row (the next patch) and are
+// dropped, the patches too close to the row's end are added lane by lane; each kept lane is the
+// scalar sum in order.
+template <class T>
+inline void row_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  const std::int64_t k = P.k, p = P.p, stride = P.stride, d = P.d;
+  for (std::int64_t j = 0; j < k; ++j) c[j] = active_weight(P.aT[j], h[j]);
+  std::int64_t t = 0;
+  for (; t + 8 * W <= p; t += 8 * W) patch_sum_vectors<T, 8>(x, k, stride, c, t, g);
+  for (; t + 4 * W <= p; t += 4 * W) patch_sum_vectors<T, 4>(x, k, stride, c, t, g);
+  for (; t + W <= p; t += W) patch_sum_vectors<T, 1>(x, k, stride, c, t, g);
+  if (t == p) return;
+  const int rest = static_cast<int>(p - t);
+  V gv = V{};
+  std::int64_t j = 0;
+  for (; j < k && j * stride + t + W <= d; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
+  for (; j < k; ++j)  // the last patches: no vector read past the row
+    for (int l = 0; l < rest; ++l) gv[l] += c[j] * x[j * stride + t + l];
+  for (int l = 0; l < rest; ++l) g[t + l] = gv[l];
+}
+
+// accumulate_sample for a stored row.
+template <class T>
+inline void accumulate_row(const Prepared<T>& P, const T* x, double y, double* h, T* c, T* g, double* acc) {
+  row_preactivations(P, x, h);
+  row_patch_sum(P, x, h, c, g);
+  const double r = output(P, h) - y;
+  acc[0] += r * r;
+  double* acc_a = acc + 1;
+  double* acc_G = acc + 1 + P.k;
+  for (std::int64_t j = 0; j < P.k; ++j) acc_a[j] += r * (h[j] > 0.0 ? h[j] : 0.0);
+  for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
+}
+
 // Block b of the materialized kernel: rows rows[i] (rows == nullptr: row i) of X for the
 // samples i of the block, in order.
 template <class T>
@@ -495,7 +584,7 @@ inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const st
   const std::int64_t end = std::min(n, (b + 1) * kBlock);
   for (std::int64_t i = b * kBlock; i < end; ++i) {
     const std::int64_t r = rows == nullptr ? i : rows[i];
-    accumulate_sample(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
+    accumulate_row(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
   }
 }
 
