@@ -18,6 +18,12 @@ SMALL_N = 256
 FUSED_N = 2**17
 
 
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The CPU model and the SIMD level in use go into the saved JSON, so that figures from
+    different machines or levels are never compared by mistake."""
+    machine_info.update(bench.machine_info())
+
+
 @pytest.fixture(scope="session")
 def materialized():
     """Stored batches (n = 32768, k = 16, p = 64), one per dtype, with the C++ and np.sum times."""

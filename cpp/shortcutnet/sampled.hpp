@@ -7,6 +7,8 @@
 // One pass per sample: the k dot products, the residual, then the backward accumulation of the
 // sample's gradient while its row is still in L1.  The fused stochastic kernel draws each row with
 // the counter-based generator of philox.hpp into a per-thread buffer and never stores the batch.
+// With short patches the materialized kernel takes several stored rows at once, one per vector
+// lane, each lane running the same sums in the same order (sampled_rows_lanes).
 //
 // Precision.  Inputs are float32 or float64 (T).  Dot products run in T over 64-byte lane groups
 // (16 float / 8 double partial sums in a fixed order, see dot_lanes), so every instruction set
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifdef SHORTCUTNET_OPENMP
@@ -470,7 +473,12 @@ template <class T>
 struct Scratch {
   std::vector<double> h;
   std::vector<T> c, g, row;
+  std::vector<T> lanes;  // the materialized kernel's transposed rows, when patches are short
+  std::vector<double> lane_sums;
 };
+
+template <class T>
+inline void size_lanes(const Prepared<T>& P, Scratch<T>& s);
 
 template <class T>
 inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s) {
@@ -478,6 +486,7 @@ inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s)
   s.c.resize(static_cast<std::size_t>(P.k));
   s.g.resize(static_cast<std::size_t>(P.p));
   s.row.resize(static_cast<std::size_t>(rows * 4 * ((P.d + 3) / 4)));  // rows of whole Philox blocks
+  size_lanes(P, s);
 }
 
 template <class T>
@@ -487,15 +496,404 @@ inline std::vector<Scratch<T>> make_scratch(const Prepared<T>& P, int team, std:
   return scratch;
 }
 
+// ---- The materialized kernel's pass over one stored row: the sums of accumulate_sample, bit for
+// bit, arranged so that independent chains keep the vector units busy (the fused kernel's rows are
+// drawn into a buffer and go through accumulate_sample).
+
+// dots_in_registers with four patches in flight: four independent chains of adds instead of one.
+template <class T, int G>
+inline void dots_grouped(const T* x, std::int64_t k, std::int64_t stride, const T* v, double* h) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  constexpr int R = 64 / kNativeBytes;
+  constexpr int L = W * R;
+  constexpr int F = kNativeBytes >= 32 ? 4 : 1;  // patches in flight (16 SSE registers hold one)
+  V vv[G][R];
+  for (int q = 0; q < G; ++q)
+    for (int r = 0; r < R; ++r) vv[q][r] = load_native<V>(v + q * L + r * W);
+  std::int64_t j = 0;
+  for (; j + F <= k; j += F) {
+    V acc[F][R];
+    for (int f = 0; f < F; ++f)
+      for (int r = 0; r < R; ++r) acc[f][r] = V{};
+    for (int q = 0; q < G; ++q)
+      for (int f = 0; f < F; ++f)
+        for (int r = 0; r < R; ++r) acc[f][r] += load_native<V>(x + (j + f) * stride + q * L + r * W) * vv[q][r];
+    for (int f = 0; f < F; ++f) {
+      for (int half = R / 2; half >= 1; half /= 2)
+        for (int r = 0; r < half; ++r) acc[f][r] += acc[f][r + half];
+      h[j + f] = static_cast<double>(reduce_native(acc[f][0]));
+    }
+  }
+  if (j < k) dots_in_registers<T, G>(x + j * stride, k - j, stride, v, h + j);
+}
+
+template <class T>
+inline void row_preactivations(const Prepared<T>& P, const T* x, double* h) {
+  constexpr std::int64_t L = 64 / sizeof(T);
+  const T* v = P.vT.data();
+  if (P.p % L == 0) {
+    switch (P.p / L) {
+      case 1: return dots_grouped<T, 1>(x, P.k, P.stride, v, h);
+      case 2: return dots_grouped<T, 2>(x, P.k, P.stride, v, h);
+      case 3: return dots_grouped<T, 3>(x, P.k, P.stride, v, h);
+      case 4: return dots_grouped<T, 4>(x, P.k, P.stride, v, h);
+      case 5: return dots_grouped<T, 5>(x, P.k, P.stride, v, h);
+      case 6: return dots_grouped<T, 6>(x, P.k, P.stride, v, h);
+      case 7: return dots_grouped<T, 7>(x, P.k, P.stride, v, h);
+      case 8: return dots_grouped<T, 8>(x, P.k, P.stride, v, h);
+      default: break;
+    }
+  }
+  preactivations(P, x, h);
+}
+
+// active_patch_sum with the last p mod W entries in one partial native vector instead of one
+// chain per entry: the lanes past p read whatever follows in the row (the next patch) and are
+// dropped, the patches too close to the row's end are added lane by lane; each kept lane is the
+// scalar sum in order.
+template <class T>
+inline void row_patch_sum(const Prepared<T>& P, const T* x, const double* h, T* c, T* g) {
+  typedef typename Native<T, kNativeBytes>::type V;
+  constexpr int W = kNativeBytes / sizeof(T);
+  const std::int64_t k = P.k, p = P.p, stride = P.stride, d = P.d;
+  for (std::int64_t j = 0; j < k; ++j) c[j] = active_weight(P.aT[j], h[j]);
+  std::int64_t t = 0;
+  for (; t + 8 * W <= p; t += 8 * W) patch_sum_vectors<T, 8>(x, k, stride, c, t, g);
+  for (; t + 4 * W <= p; t += 4 * W) patch_sum_vectors<T, 4>(x, k, stride, c, t, g);
+  for (; t + W <= p; t += W) patch_sum_vectors<T, 1>(x, k, stride, c, t, g);
+  if (t == p) return;
+  const int rest = static_cast<int>(p - t);
+  V gv = V{};
+  std::int64_t j = 0;
+  for (; j < k && j * stride + t + W <= d; ++j) gv += c[j] * load_native<V>(x + j * stride + t);
+  for (; j < k; ++j)  // the last patches: no vector read past the row
+    for (int l = 0; l < rest; ++l) gv[l] += c[j] * x[j * stride + t + l];
+  for (int l = 0; l < rest; ++l) g[t + l] = gv[l];
+}
+
+// accumulate_sample for a stored row.
+template <class T>
+inline void accumulate_row(const Prepared<T>& P, const T* x, double y, double* h, T* c, T* g, double* acc) {
+  row_preactivations(P, x, h);
+  row_patch_sum(P, x, h, c, g);
+  const double r = output(P, h) - y;
+  acc[0] += r * r;
+  double* acc_a = acc + 1;
+  double* acc_G = acc + 1 + P.k;
+  for (std::int64_t j = 0; j < P.k; ++j) acc_a[j] += r * (h[j] > 0.0 ? h[j] : 0.0);
+  for (std::int64_t t = 0; t < P.p; ++t) acc_G[t] += r * static_cast<double>(g[t]);
+}
+
+// ---- Short patches (p < 64 / sizeof(T), whose dot products are in-order scalar chains): the
+// rows of a block taken W at a time (W = the lanes of a native vector), transposed so that lane i
+// of every vector holds row i.  Each lane then runs exactly the chains of accumulate_row
+// (h_j = x_0 v_0 + x_1 v_1 + ... in order, g_t = 0 + c_0 x_0t + c_1 x_1t + ... in order), with the
+// k patches' chains independent of one another; the float64 sums into the block's partials are
+// then taken row by row in order.  Same sums in the same order, so the same bits.
+
+// At most 32-byte vectors: measured faster than 64-byte ones here, whose 16 x 16 transposes and
+// 16 rows in flight cost more than their wider arithmetic saves.
+constexpr int kLaneBytes = kNativeBytes < 32 ? kNativeBytes : 32;
+
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+template <class V, int... I>
+inline V broadcast_lane0(V x, std::integer_sequence<int, I...>) {
+  return __builtin_shufflevector(x, x, (I * 0)...);
+}
+// value in every lane, bits unchanged (a lane-by-lane fill compiles to a chain of masked inserts).
+template <class V, class T>
+inline V broadcast(T value) {
+  V x{};
+  x[0] = value;
+  return broadcast_lane0(x, std::make_integer_sequence<int, sizeof(V) / sizeof(T)>());
+}
+#else
+template <class V, class T>
+inline V broadcast(T value) {
+  constexpr int W = sizeof(V) / sizeof(T);
+  V out;
+  for (int l = 0; l < W; ++l) out[l] = value;
+  return out;
+}
+#endif
+
+template <class V>
+inline void store_native(const V& value, void* out) {
+  std::memcpy(out, &value, sizeof value);
+}
+
+// The lanes of a where h > 0, else +0: active_weight lane by lane (a select, no arithmetic on a).
+template <class V>
+inline V active_lanes(V a, V h) {
+  const auto positive = h > V{};
+  typedef decltype(positive) Mask;
+  return reinterpret_cast<V>(reinterpret_cast<Mask>(a) & positive);
+}
+
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+// One level of the block transpose: the off-diagonal B x B blocks of the rows lo, hi exchanged.
+template <int W, int B>
+constexpr int swap_low(int l) {
+  return (l & B) ? W + l - B : l;
+}
+template <int W, int B>
+constexpr int swap_high(int l) {
+  return (l & B) ? W + l : l + B;
+}
+template <int B, class V, int... I>
+inline void swap_blocks(V& lo, V& hi, std::integer_sequence<int, I...>) {
+  constexpr int W = sizeof...(I);
+  const V a = lo, b = hi;
+  lo = __builtin_shufflevector(a, b, swap_low<W, B>(I)...);
+  hi = __builtin_shufflevector(a, b, swap_high<W, B>(I)...);
+}
+template <int B, class T, class V, int W>
+inline void transpose_level(V (&m)[W]) {
+  if constexpr (B >= 1) {
+    for (int r = 0; r < W; ++r)
+      if ((r & B) == 0) swap_blocks<B>(m[r], m[r + B], std::make_integer_sequence<int, W>());
+    transpose_level<B / 2, T>(m);
+  }
+}
+template <class T, class V, int W>
+inline void transpose_square(V (&m)[W]) {
+  transpose_level<W / 2, T>(m);
+}
+#else
+template <class T, class V, int W>
+inline void transpose_square(V (&m)[W]) {
+  T a[W][W];
+  std::memcpy(a, m, sizeof a);
+  for (int r = 0; r < W; ++r)
+    for (int c = r + 1; c < W; ++c) std::swap(a[r][c], a[c][r]);
+  std::memcpy(m, a, sizeof a);
+}
+#endif
+
+template <class T>
+constexpr bool short_patches(std::int64_t p) {
+  return p < static_cast<std::int64_t>(64 / sizeof(T));
+}
+
+// The scratch of sampled_rows_lanes, W lanes each: the transposed rows (d rounded up to whole
+// W x W squares), then h and g (k + p rounded up to whole squares) and the same transposed back
+// to one row per lane; and float64 sums of the k + p products per row, rounded up likewise.
+template <class T>
+struct LaneLayout {
+  static constexpr std::int64_t W = kLaneBytes / sizeof(T);
+  std::int64_t columns, terms;
+  explicit LaneLayout(const Prepared<T>& P)
+      : columns((P.d + W - 1) / W * W), terms((P.k + P.p + W - 1) / W * W) {}
+  std::int64_t size() const { return (columns + 2 * terms) * W; }
+};
+
+template <class T>
+inline void size_lanes(const Prepared<T>& P, Scratch<T>& s) {
+  if (!short_patches<T>(P.p)) return;
+  const LaneLayout<T> layout(P);
+  s.lanes.resize(static_cast<std::size_t>(layout.size()));
+  s.lane_sums.resize(static_cast<std::size_t>(layout.terms));
+}
+
+// cols[e W + i] = row i's entry e, for the W rows at x[0..W), while the rows at next[0..W) are
+// fetched into the cache (one row at a time reads too few bytes at once to keep the memory busy).
+// The last d mod W entries of each row are copied into a zero-padded square first: no read past a
+// row.
+template <class T>
+inline void transpose_rows(const T* const* x, const T* const* next, std::int64_t d, T* cols) {
+  typedef typename Native<T, kLaneBytes>::type V;
+  constexpr int W = kLaneBytes / sizeof(T);
+  constexpr int line = 64 / sizeof(T);
+  V m[W];
+  std::int64_t e = 0;
+  for (; e + W <= d; e += W) {
+    if (e % line == 0)
+      for (int i = 0; i < W; ++i) __builtin_prefetch(next[i] + e);
+    for (int i = 0; i < W; ++i) m[i] = load_native<V>(x[i] + e);
+    transpose_square<T>(m);
+#pragma GCC unroll 16
+    for (int c = 0; c < W; ++c) store_native(m[c], cols + (e + c) * W);
+  }
+  if (e == d) return;
+  for (int i = 0; i < W; ++i) {
+    T padded[W] = {};
+    for (std::int64_t c = 0; c < d - e; ++c) padded[c] = x[i][e + c];
+    m[i] = load_native<V>(padded);
+  }
+  transpose_square<T>(m);
+  for (int c = 0; c < W; ++c) store_native(m[c], cols + (e + c) * W);
+}
+
+// h (k x W lanes) and g (p x W lanes) of the transposed rows: the k patches one after another,
+// g's p chains carried across them.
+template <class T, int Pn>
+inline void lane_patches(const Prepared<T>& P, const T* cols, T* h, T* g) {
+  typedef typename Native<T, kLaneBytes>::type V;
+  constexpr int W = kLaneBytes / sizeof(T);
+  const std::int64_t k = P.k, stride = P.stride;
+  V v[Pn], gv[Pn];
+  for (int t = 0; t < Pn; ++t) {
+    v[t] = broadcast<V>(P.vT[static_cast<std::size_t>(t)]);
+    gv[t] = V{};
+  }
+  for (std::int64_t j = 0; j < k; ++j) {
+    const T* xj = cols + j * stride * W;
+    V x[Pn];
+    for (int t = 0; t < Pn; ++t) x[t] = load_native<V>(xj + t * W);
+    V hj = x[0] * v[0];
+    for (int t = 1; t < Pn; ++t) hj += x[t] * v[t];
+    store_native(hj, h + j * W);
+    const V cj = active_lanes(broadcast<V>(P.aT[static_cast<std::size_t>(j)]), hj);
+    for (int t = 0; t < Pn; ++t) gv[t] += cj * x[t];
+  }
+  for (int t = 0; t < Pn; ++t) store_native(gv[t], g + t * W);
+}
+
+template <class T>
+inline void lane_patches_of(const Prepared<T>& P, const T* cols, T* h, T* g) {
+  switch (P.p) {
+    case 1: return lane_patches<T, 1>(P, cols, h, g);
+    case 2: return lane_patches<T, 2>(P, cols, h, g);
+    case 3: return lane_patches<T, 3>(P, cols, h, g);
+    case 4: return lane_patches<T, 4>(P, cols, h, g);
+    case 5: return lane_patches<T, 5>(P, cols, h, g);
+    case 6: return lane_patches<T, 6>(P, cols, h, g);
+    case 7: return lane_patches<T, 7>(P, cols, h, g);
+    default: break;
+  }
+  if constexpr (sizeof(T) == 4) {
+    switch (P.p) {
+      case 8: return lane_patches<T, 8>(P, cols, h, g);
+      case 9: return lane_patches<T, 9>(P, cols, h, g);
+      case 10: return lane_patches<T, 10>(P, cols, h, g);
+      case 11: return lane_patches<T, 11>(P, cols, h, g);
+      case 12: return lane_patches<T, 12>(P, cols, h, g);
+      case 13: return lane_patches<T, 13>(P, cols, h, g);
+      case 14: return lane_patches<T, 14>(P, cols, h, g);
+      case 15: return lane_patches<T, 15>(P, cols, h, g);
+      default: break;
+    }
+  }
+}
+
+// The W lanes of x (T) as float64 vectors of the native width.
+template <class T, class D, int N>
+inline void widen(const T* x, D (&out)[N]) {
+  constexpr int WD = sizeof(D) / sizeof(double);
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+  typedef T Narrow __attribute__((vector_size(WD * sizeof(T))));
+  for (int q = 0; q < N; ++q) out[q] = __builtin_convertvector(load_native<Narrow>(x + q * WD), D);
+#else
+  for (int q = 0; q < N; ++q)
+    for (int l = 0; l < WD; ++l) out[q][l] = static_cast<double>(x[q * WD + l]);
+#endif
+}
+
+// r_i = output(h_i) - y_i for the W rows of the lanes, in float64.
+template <class T>
+inline void lane_residuals(const Prepared<T>& P, const T* h, const double* y, double* r) {
+  typedef typename Native<double, kLaneBytes>::type D;
+  constexpr int W = kLaneBytes / sizeof(T);
+  constexpr int WD = kLaneBytes / sizeof(double);
+  constexpr int N = W / WD;  // float64 vectors per lane group
+  D f[N], poison[N], hv[N];
+  for (int q = 0; q < N; ++q) f[q] = poison[q] = D{};
+  for (std::int64_t j = 0; j < P.k; ++j) {
+    const D aj = broadcast<D>(P.a[static_cast<std::size_t>(j)]);
+    widen(h + j * W, hv);
+    for (int q = 0; q < N; ++q) {
+      f[q] += aj * (hv[q] > 0.0 ? hv[q] : D{});
+      poison[q] += hv[q] == hv[q] ? D{} : hv[q];
+    }
+  }
+  for (int q = 0; q < N; ++q) store_native((f[q] + poison[q]) - load_native<D>(y + q * WD), r + q * WD);
+}
+
+// lanes (rows x W, rows a multiple of W) transposed into out (W x rows).
+template <class T>
+inline void transpose_back(const T* lanes, std::int64_t rows, T* out) {
+  typedef typename Native<T, kLaneBytes>::type V;
+  constexpr int W = kLaneBytes / sizeof(T);
+  V m[W];
+  for (std::int64_t b = 0; b < rows; b += W) {
+    for (int c = 0; c < W; ++c) m[c] = load_native<V>(lanes + (b + c) * W);
+    transpose_square<T>(m);
+#pragma GCC unroll 16
+    for (int i = 0; i < W; ++i) store_native(m[i], out + i * rows + b);
+  }
+}
+
+// sums[q] += r_i relu(h_ij) (q = j < k) or r_i g_it (q = k + t), row i = 0, 1, ..., count - 1 in
+// order, from the rows of h and g (`terms` entries per row, the ones past k + p dropped).
+template <class T>
+inline void add_row_terms(const T* hg, std::int64_t terms, std::int64_t k, const double* r, int count,
+                          double* sums) {
+  typedef typename Native<double, kLaneBytes>::type D;
+  constexpr int WD = kLaneBytes / sizeof(double);
+  D index;
+  for (int l = 0; l < WD; ++l) index[l] = l;
+  for (std::int64_t q = 0; q < terms; q += WD) {
+    const auto relu = index + static_cast<double>(q) < static_cast<double>(k);
+    D sum = load_native<D>(sums + q);
+    for (int i = 0; i < count; ++i) {
+      D x[1];
+      widen(hg + i * terms + q, x);
+      const D term = relu ? (x[0] > 0.0 ? x[0] : D{}) : x[0];
+      sum += broadcast<D>(r[i]) * term;
+    }
+    store_native(sum, sums + q);
+  }
+}
+
+// The samples [begin, end) of a block of n samples with short patches, W rows at a time (the rows
+// W groups ahead are fetched meanwhile); a last group of fewer rows repeats its last row in the
+// unused lanes and drops them.
+template <class T>
+inline void sampled_rows_lanes(const Prepared<T>& P, const T* X, const T* y, const std::int64_t* rows,
+                               std::int64_t n, std::int64_t begin, std::int64_t end, Scratch<T>& s, double* acc) {
+  constexpr int W = kLaneBytes / sizeof(T);
+  const LaneLayout<T> layout(P);
+  T* cols = s.lanes.data();
+  T* hg = cols + layout.columns * W;
+  T* hg_rows = hg + layout.terms * W;
+  double* sums = s.lane_sums.data();
+  const std::int64_t m = P.k + P.p;
+  std::copy(acc + 1, acc + 1 + m, sums);
+  std::fill(sums + m, sums + layout.terms, 0.0);
+  const T* x[W];
+  const T* next[W];
+  double yl[W], r[W];
+  for (std::int64_t i0 = begin; i0 < end; i0 += W) {
+    const int count = static_cast<int>(std::min<std::int64_t>(W, end - i0));
+    for (int i = 0; i < W; ++i) {
+      const std::int64_t sample = i0 + std::min(i, count - 1);
+      const std::int64_t row = rows == nullptr ? sample : rows[sample];
+      x[i] = X + row * P.d;
+      yl[i] = static_cast<double>(y[row]);
+      const std::int64_t ahead = std::min(i0 + 2 * W + i, n - 1);
+      next[i] = X + (rows == nullptr ? ahead : rows[ahead]) * P.d;
+    }
+    transpose_rows(x, next, P.d, cols);
+    lane_patches_of(P, cols, hg, hg + P.k * W);
+    lane_residuals(P, hg, yl, r);
+    for (int i = 0; i < count; ++i) acc[0] += r[i] * r[i];
+    transpose_back(hg, layout.terms, hg_rows);
+    add_row_terms(hg_rows, layout.terms, P.k, r, count, sums);
+  }
+  std::copy(sums, sums + m, acc + 1);
+}
+
 // Block b of the materialized kernel: rows rows[i] (rows == nullptr: row i) of X for the
 // samples i of the block, in order.
 template <class T>
 inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const std::int64_t* rows, std::int64_t n,
                           std::int64_t b, Scratch<T>& s, double* acc) {
   const std::int64_t end = std::min(n, (b + 1) * kBlock);
+  if (short_patches<T>(P.p)) return sampled_rows_lanes(P, X, y, rows, n, b * kBlock, end, s, acc);
   for (std::int64_t i = b * kBlock; i < end; ++i) {
     const std::int64_t r = rows == nullptr ? i : rows[i];
-    accumulate_sample(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
+    accumulate_row(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
   }
 }
 

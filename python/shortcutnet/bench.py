@@ -31,7 +31,10 @@ where a performance target is set, as a fraction of it (<= 1 meets it):
 from __future__ import annotations
 
 import os
+import platform
+import re
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
@@ -749,6 +752,60 @@ def format_per_unit_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- the machine
+def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+    """The CPU's marketing name, with its family and model numbers where Linux gives them (a
+    virtual machine often reports a generic name): /proc/cpuinfo, else ``lscpu``, else ``platform``."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or fields.get("Model name") or fields.get("Processor")
+    if not name:
+        name = _lscpu_model()
+    if not name:
+        name = platform.processor() or platform.machine() or "unknown CPU"
+    numbers = [f"{label} {fields[key]}" for key, label in (("cpu family", "family"), ("model", "model"))
+               if re.fullmatch(r"\d+", fields.get(key, ""))]
+    return f"{name} ({', '.join(numbers)})" if numbers else name
+
+
+def _lscpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Model name":
+            return value.strip()
+    return ""
+
+
+def machine_info() -> Dict[str, str]:
+    """What a timing depends on beyond the code: the CPU and the instruction set the compiled
+    kernels run (``build_info()["simd_in_use"]``, "not built" without the core)."""
+    from . import build_info
+
+    info = build_info()
+    simd = str(info.get("simd_in_use")) if info.get("available") else "not built"
+    return {"cpu_model": cpu_model(), "simd_in_use": simd}
+
+
+def machine_line() -> str:
+    info = machine_info()
+    return f"CPU: {info['cpu_model']}; SIMD in use: {info['simd_in_use']}"
+
+
 def main(quick: bool = False, groups=None, print_fn=print, figure_dir=None) -> List[dict]:
     from . import build_info
 
@@ -761,6 +818,7 @@ def main(quick: bool = False, groups=None, print_fn=print, figure_dir=None) -> L
     print_fn(f"shortcutnet bench{' --quick' if quick else ''}: median (per-unit groups: best) of repeated "
              f"calls after a warm-up; "
              f"compiled core: {core}; Numba threads: {numba.get_num_threads()}{torch_threads}")
+    print_fn(machine_line())
     rows = []
     for group in groups or (*GROUPS, *PER_UNIT_GROUPS, bench_reduced.GROUP):
         if group == bench_reduced.GROUP:

@@ -127,9 +127,44 @@ def teacher_labels(model: Model, w_star, a_star, Z, *, backend: Optional[str] = 
     return np.asarray(f)
 
 
+def _loss_grad_direct(model, w, a, Z, y, backend, threads):
+    """The compiled kernel called at once when every argument already has the type, dtype, layout
+    and shape it needs (a training loop's case; the Python checks cost more than a small batch's
+    arithmetic).  The core checks every argument again itself, so only the cost is skipped; None
+    (and any error the core raises) sends the call through the full path, whose messages name the
+    arguments as given here."""
+    core = backends.compiled_if_selected(backend)
+    if core is None or not isinstance(model, Model):
+        return None
+    if not (type(Z) is np.ndarray and type(y) is np.ndarray and type(w) is np.ndarray and type(a) is np.ndarray):
+        return None
+    if threads is None:
+        threads = 0
+    elif type(threads) is not int or threads < 1:
+        return None
+    k, p, d = model._k, model._p, model.d
+    shape = Z.shape
+    n = shape[0] if shape else 0
+    # Layouts and byte orders the core converts; a batch dtype other than float32/float64 it refuses.
+    shape_ok = shape == (n, d) or (shape == (n, k, p) and model._stride == p)
+    if not (shape_ok and n >= 1 and y.shape == (n,) and w.shape == (p,) and a.shape == (k,)
+            and w.dtype.char == "d" and a.dtype.char == "d"):
+        return None
+    try:
+        loss, grad_w, grad_a = core.sampled_loss_grad(model._s, w, a, Z.reshape(n, d), y, k, p, model._stride,
+                                                      model._normalize, threads)
+    except (ValueError, TypeError):
+        return None
+    # A non-finite result here comes from finite inputs (the core scans them when it sees one).
+    return float(loss), grad_w, grad_a
+
+
 def sampled_loss_grad(model: Model, w, a, Z, y, *, backend: Optional[str] = None,
                       threads: Optional[int] = None) -> Tuple[float, Array, Array]:
     """Empirical loss (1/2n) sum_i (f(Z_i) - y_i)^2 and its gradients ``(loss, dL/dw, dL/da)``."""
+    direct = _loss_grad_direct(model, w, a, Z, y, backend, threads)
+    if direct is not None:
+        return direct
     check_model(model)
     w, a = _as_filter(model, w, a)
     X = _as_batch(model, Z)

@@ -49,6 +49,14 @@ def available() -> list:
     return [name for name in NAMES if _load(name) is not None]
 
 
+def compiled_if_selected(backend):
+    """The compiled backend module when ``backend`` (a name or None) selects it and it is already
+    loaded, else None: a check cheap enough for every call of a kernel on a small batch."""
+    if backend is None:
+        backend = os.environ.get(ENV_VAR) or "cpp"
+    return _loaded.get("cpp") if backend == "cpp" else None
+
+
 def get(backend=None):
     """The backend module for ``backend`` (a name or None for the default)."""
     if backend is None:
