@@ -293,22 +293,29 @@ def is_reference(name: str) -> bool:
     return is_bandwidth_reference(name) or name.startswith("generator alone")
 
 
+# The paper's size: rows of k = 20 patches of p = 10; the fused ones as many entries as the long rows'.
+PAPER_K, PAPER_P = 20, 10
+PAPER_FUSED_N = 2**17 * 16 * 64 // (PAPER_K * PAPER_P)
 GROUPS = {
-    # name: (n, dtype, materialized)
-    "materialized-f32": (32768, np.float32, True),
-    "materialized-f64": (32768, np.float64, True),
-    "small-batch-f64": (256, np.float64, True),
-    "fused-f32": (2**17, np.float32, False),
+    # name: (n, dtype, materialized, k, p)
+    "materialized-f32": (32768, np.float32, True, 16, 64),
+    "materialized-f64": (32768, np.float64, True, 16, 64),
+    "materialized-paper-f32": (200000, np.float32, True, PAPER_K, PAPER_P),
+    "small-batch-f64": (256, np.float64, True, 16, 64),
+    "fused-f32": (2**17, np.float32, False, 16, 64),
+    "fused-f64": (2**17, np.float64, False, 16, 64),
+    "fused-paper-f32": (PAPER_FUSED_N, np.float32, False, PAPER_K, PAPER_P),
 }
-QUICK_N = {"materialized-f32": 4096, "materialized-f64": 4096, "small-batch-f64": 256, "fused-f32": 2**13}
+QUICK_N = {"materialized-f32": 4096, "materialized-f64": 4096, "materialized-paper-f32": 20000,
+           "small-batch-f64": 256, "fused-f32": 2**13, "fused-f64": 2**13, "fused-paper-f32": PAPER_FUSED_N // 16}
 
 
 def run_group(group: str, *, quick: bool = False, repeats: Optional[int] = None, skip=()) -> List[dict]:
-    n, dtype, materialized = GROUPS[group]
+    n, dtype, materialized, k, p = GROUPS[group]
     if quick:
         n = QUICK_N[group]
     repeats = repeats or (3 if quick else 7)
-    work = make_workload(n, dtype=dtype, materialize=materialized)
+    work = make_workload(n, k, p, dtype=dtype, materialize=materialized)
     rows = []
     for name, fn in contenders(work, group).items():
         if fn is None or any(word in name for word in skip):
@@ -324,7 +331,7 @@ def run_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
     for row in rows:
         row["ratio"] = row["seconds"] / fastest
         row["bandwidth_percent"] = None if bandwidth is None else 100.0 * bandwidth / row["seconds"]
-        row["n"] = n
+        row["n"], row["k"], row["p"] = n, k, p
     return rows
 
 
@@ -335,7 +342,7 @@ def format_table(rows: List[dict]) -> str:
         if row["group"] != group:
             group = row["group"]
             lines.append("")
-            lines.append(f"{group} (n = {row['n']})")
+            lines.append(f"{group} (n = {row['n']}, k = {row['k']}, p = {row['p']})")
             lines.append(f"  {'contender':40s} {'median ms':>10s} {'x fastest':>10s} {'% read bw':>10s}")
         bw = "-" if row["bandwidth_percent"] is None else f"{row['bandwidth_percent']:.0f}%"
         ratio = "-" if is_bandwidth_reference(row["name"]) else f"{row['ratio']:.2f}"
