@@ -190,18 +190,20 @@ def test_ctrl_c_latency_on_large_and_overlapping_models(backend, case):
     assert latency < 1.5, f"{latency:.2f} s from Ctrl-C to KeyboardInterrupt"
 
 
-def test_chunks_lanes_and_threads_do_not_change_results():
+@pytest.mark.parametrize("engine", ["full", "reduced"])
+def test_chunks_lanes_and_threads_do_not_change_results(engine):
     # Many trials make the engine pause at chunk boundaries (their length depends on B and on
     # the thread count) and refill its lanes as trials stop at different steps.
     model = sn.Model(5, 3, shortcut=False)
     w_star, a_star, w0, a0 = batch(model, 12, 1200)
-    one = sn.run_trials(model, w_star, a_star, w0, a0, steps=1200, lr=0.2, threads=1)
-    two = sn.run_trials(model, w_star, a_star, w0, a0, steps=1200, lr=0.2, threads=2)
+    one = sn.run_trials(model, w_star, a_star, w0, a0, steps=1200, lr=0.2, threads=1, engine=engine)
+    two = sn.run_trials(model, w_star, a_star, w0, a0, steps=1200, lr=0.2, threads=2, engine=engine)
     assert len(set(one.steps.tolist())) > 10  # trials stop at many different steps
     for field in ("outcome_code", "phi", "loss", "steps_to_tol", "steps", "w", "a"):
         assert np.array_equal(getattr(one, field), getattr(two, field)), field
     for b in range(0, 1200, 97):
-        res = sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=1200, lr=0.2, record_every=1200)
+        res = sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=1200, lr=0.2, record_every=1200,
+                       engine=engine)
         assert (res.steps, res.outcome) == (one.steps[b], one.outcome[b])
         assert np.array_equal(res.w, one.w[b]) and np.array_equal(res.a, one.a[b])
 
@@ -225,3 +227,36 @@ def test_other_architectures(normalize, stride):
         res = sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=200, lr=lr, record_every=200)
         assert np.array_equal(res.w, first.w[b]) and np.array_equal(res.a, first.a[b])
         assert res.loss < sn.population_loss(model, w0[b], a0[b], w_star[b], a_star[b])
+
+
+# The full engine's lanes (population gradient, non-overlapping), its one-trial path (overlapping
+# patches; a stochastic source) and the reduced engine.
+TOL_CASES = {
+    "full-lanes": (dict(k=6, p=4), dict(engine="full")),
+    "full-one-trial": (dict(k=6, p=4, stride=2), dict(engine="full")),
+    "full-sampled": (dict(k=6, p=4), dict(engine="full", gradient="sampled", batch_size=256, seed=5)),
+    "reduced": (dict(k=6, p=4), dict(engine="reduced")),
+}
+
+
+@pytest.mark.parametrize("case", list(TOL_CASES))
+def test_steps_to_tol_is_the_first_step_at_the_tolerance(backend, case):
+    """steps_to_tol is the first step whose population loss is at most tol, where the run stops
+    (docs/training.md section 4), read off the trajectory of every step."""
+    shape, kw = TOL_CASES[case]
+    model = sn.Model(**shape)
+    w_star, a_star, w0, a0 = batch(model, 21, 3)
+    w0 = np.zeros_like(w0)  # the ResNet from w0 = 0: the loss falls
+    for b in range(3):
+        tol = 0.5 * sn.population_loss(model, w0[b], a0[b], w_star[b], a_star[b])
+        res = sn.train(model, w_star[b], a_star[b], w0[b], a0[b], steps=400, lr=0.05, tol=tol, record_every=1,
+                       backend=backend, **kw)
+        steps, loss = res.history["step"], res.history["loss"]
+        assert np.array_equal(steps, np.arange(steps.size))
+        first = int(np.flatnonzero(loss <= tol)[0])
+        assert res.steps_to_tol == res.steps == first > 0
+        # One trial with train's seed itself (an integer seed would name trial_seed(seed, 0)).
+        trial_kw = dict(kw, seed=np.array([kw["seed"]], dtype=np.uint64)) if "seed" in kw else kw
+        out = sn.run_trials(model, w_star[b:b + 1], a_star[b:b + 1], w0[b:b + 1], a0[b:b + 1], steps=400, lr=0.05,
+                            tol=tol, backend=backend, **trial_kw)
+        assert out.steps_to_tol[0] == out.steps[0] == first
