@@ -1,6 +1,7 @@
 """The Numba kernels called from a user's own @njit loop (examples/numba_embedding.py) give the
 same steps as the public API called from Python."""
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,8 +15,12 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "numba_embedding.py
 
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("numba_embedding", EXAMPLE)
+def example(tmp_path_factory):
+    # A copy, so that the example's on-disk cache (its loop compiled with this package's kernels
+    # in it) is made fresh for each run, never left in the source tree for a later version.
+    copy = tmp_path_factory.mktemp("example") / EXAMPLE.name
+    shutil.copy2(EXAMPLE, copy)
+    spec = importlib.util.spec_from_file_location("numba_embedding", copy)
     module = importlib.util.module_from_spec(spec)
     # Registered like an imported module: Numba's on-disk cache finds the module by its name.
     sys.modules[spec.name] = module
