@@ -1,8 +1,10 @@
 """The materialized kernel takes short patches (p below one 64-byte lane group: 16 float32 or
 8 float64 entries) several rows at a time, one row per vector lane.  Each lane must run the very
-sums of the per-row pass, so the batch gives the bits of the fused kernel (which draws the same
-rows and passes them one at a time) at every instruction-set level, for every shape of the last,
-partly filled group of rows."""
+sums of the per-row pass, so the batch gives the bits of the fused kernel at every
+instruction-set level, for every shape of the last, partly filled group of rows.  The fused
+kernel passes its rows one at a time where 4 does not divide d = (k - 1) stride + p (its buffer
+holds whole Philox blocks per row): those shapes (d = 1, 21, 66, 14 here) pin the lanes to the
+per-row pass; where 4 divides d it takes the lanes too, and the shapes check the two agree."""
 from __future__ import annotations
 
 import numpy as np

@@ -473,7 +473,8 @@ template <class T>
 struct Scratch {
   std::vector<double> h;
   std::vector<T> c, g, row;
-  std::vector<T> lanes;  // the materialized kernel's transposed rows, when patches are short
+  std::vector<T> labels;  // the fused kernel's teacher labels of the rows in its buffer
+  std::vector<T> lanes;   // the transposed rows of sampled_rows_lanes, when patches are short
   std::vector<double> lane_sums;
 };
 
@@ -486,6 +487,7 @@ inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s)
   s.c.resize(static_cast<std::size_t>(P.k));
   s.g.resize(static_cast<std::size_t>(P.p));
   s.row.resize(static_cast<std::size_t>(rows * 4 * ((P.d + 3) / 4)));  // rows of whole Philox blocks
+  s.labels.resize(static_cast<std::size_t>(rows));
   size_lanes(P, s);
 }
 
@@ -897,28 +899,48 @@ inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const st
   }
 }
 
-// Rows the fused kernel draws together into its buffer: about 2048 entries, which stay in L1.
-inline std::int64_t fused_group(std::int64_t d) {
-  return std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / d));
+// Rows the fused kernel draws together into its buffer: about 2048 entries, which stay in L1; with
+// short patches whole lane groups of sampled_rows_lanes.
+template <class T>
+inline std::int64_t fused_group(std::int64_t d, std::int64_t p) {
+  constexpr std::int64_t W = kLaneBytes / sizeof(T);
+  const std::int64_t rows = std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, 2048 / d));
+  return short_patches<T>(p) ? std::max(W, rows / W * W) : rows;
 }
 
 // Block b of the fused kernel: rows of the generator (key) labelled by the teacher Q, rounded to T
 // exactly as predict() stores a label.  The rows are drawn as one stream of whole Philox blocks
 // (gaussian_stream), so the generator's lanes are all used whatever the row length; a row's
 // entries past d are never read.
+// The gradient work of the fused kernel on rows of its buffer (row r at X + 4 ceil(d/4) r): the
+// teacher's labels, rounded to T as predict() stores them, then the student's sums.  Short
+// patches go through the materialized kernel's lanes (the same sums in the same order), which
+// read rows d entries apart, as the buffer holds them when 4 divides d.
+template <class T>
+inline void fused_rows(const Prepared<T>& P, const Prepared<T>& Q, const T* X, std::int64_t rows, Scratch<T>& s,
+                       double* acc) {
+  const std::int64_t stride = 4 * ((P.d + 3) / 4);
+  if (short_patches<T>(P.p) && stride == P.d) {
+    for (std::int64_t r = 0; r < rows; ++r) s.labels[r] = static_cast<T>(forward(Q, X + r * P.d, s.h.data()));
+    sampled_rows_lanes(P, X, s.labels.data(), nullptr, rows, 0, rows, s, acc);
+    return;
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* x = X + r * stride;
+    const T y = static_cast<T>(forward(Q, x, s.h.data()));
+    accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
+  }
+}
+
 template <class T>
 inline void fused_block(const Prepared<T>& P, const Prepared<T>& Q, PhiloxKey key, std::int64_t n, std::int64_t b,
                         Scratch<T>& s, double* acc) {
-  const std::int64_t group = fused_group(P.d), blocks = (P.d + 3) / 4;
+  const std::int64_t group = fused_group<T>(P.d, P.p), blocks = (P.d + 3) / 4;
   const std::int64_t end = std::min(n, (b + 1) * kBlock);
   for (std::int64_t i = b * kBlock; i < end; i += group) {
     const std::int64_t rows = std::min(group, end - i);
     gaussian_stream(key, i, rows, blocks, s.row.data());
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const T* x = s.row.data() + r * 4 * blocks;
-      const T y = static_cast<T>(forward(Q, x, s.h.data()));
-      accumulate_sample(P, x, static_cast<double>(y), s.h.data(), s.c.data(), s.g.data(), acc);
-    }
+    fused_rows(P, Q, s.row.data(), rows, s, acc);
   }
 }
 
@@ -970,7 +992,7 @@ inline double stochastic_loss_grad(const Network& net, const double* w_star, con
   const PhiloxKey key = philox_key(seed);
   const std::int64_t m = 1 + P.k + P.p;
   const int team = team_size(threads, n, 8 * P.d);
-  std::vector<Scratch<T>> scratch = make_scratch(P, team, fused_group(P.d));
+  std::vector<Scratch<T>> scratch = make_scratch(P, team, fused_group<T>(P.d, P.p));
   std::vector<double> total(static_cast<std::size_t>(m));
   reduce_blocks(n, m, team, total.data(), [&](std::int64_t b, double* acc) {
     fused_block(P, Q, key, n, b, scratch[static_cast<std::size_t>(thread_index())], acc);
@@ -1000,7 +1022,7 @@ inline void size_serial(std::int64_t k, std::int64_t p, std::int64_t stride, Ser
     P->a.resize(static_cast<std::size_t>(k));
     P->aT.resize(static_cast<std::size_t>(k));
   }
-  size_scratch(ws.teacher, fused_group(ws.teacher.d), ws.scratch);
+  size_scratch(ws.teacher, fused_group<T>(ws.teacher.d, ws.teacher.p), ws.scratch);
   ws.partial.resize(static_cast<std::size_t>(1 + k + p));
   ws.total.resize(static_cast<std::size_t>(1 + k + p));
 }
