@@ -97,8 +97,11 @@ MUTANTS = [
            "    return e * ln2_hi - ((hfsq - (s * (hfsq + R) + e * ln2_lo)) - f)",
            "    return e * ln2_hi - ((hfsq - s * (hfsq + R)) - f)", [PHILOX], "NumPy log without ln 2's low part"),
     # ---- the sampled kernels (cpp/shortcutnet/sampled.hpp, numba_sampled)
-    mutant("K1", "kernels", "cpp/shortcutnet/sampled.hpp", "  for (std::int64_t j = 0; j < k; ++j) c[j] = active_weight(P.aT[j], h[j]);",
-           "  for (std::int64_t j = 0; j < k; ++j) c[j] = P.aT[j];", [SAMPLED], "the gradient ignores the relu's gate"),
+    mutant("K1", "kernels", "cpp/shortcutnet/sampled.hpp", "  bits &= Bits(0) - static_cast<Bits>(h > 0.0);\n", "",
+           [SAMPLED], "the gradient ignores the relu's gate (rows one at a time)"),
+    mutant("K6", "kernels", "cpp/shortcutnet/sampled.hpp",
+           "  return reinterpret_cast<V>(reinterpret_cast<Mask>(a) & positive);", "  return a;",
+           [SAMPLED, "tests/test_short_patch_lanes.py"], "the gradient ignores the relu's gate (short patches in lanes)"),
     mutant("K2", "kernels", "cpp/shortcutnet/sampled.hpp",
            "    for (std::int64_t t = 0; t < P.p; ++t) grad_w[t] = (G[t] * inv_n - vG * P.v[t]) / P.norm_u;",
            "    for (std::int64_t t = 0; t < P.p; ++t) grad_w[t] = (G[t] * inv_n) / P.norm_u;", [SAMPLED],
