@@ -66,12 +66,12 @@ def test_machine_info_names_the_level_in_use(monkeypatch):
 
 def test_bench_prints_the_machine_above_its_tables(monkeypatch):
     row = {"group": "small-batch-f64", "name": "shortcutnet[cpp]", "seconds": 1e-5, "ratio": 1.0,
-           "bandwidth_percent": 50.0, "n": 256}
+           "bandwidth_percent": 50.0, "n": 256, "k": 16, "p": 64}
     monkeypatch.setattr(bench, "run_group", lambda group, quick=False: [dict(row, group=group)])
     lines = []
     bench.main(quick=True, groups=["small-batch-f64"], print_fn=lines.append)
     text = "\n".join(lines)
-    assert text.index(bench.machine_line()) < text.index("small-batch-f64 (n = 256)")
+    assert text.index(bench.machine_line()) < text.index("small-batch-f64 (n = 256, k = 16, p = 64)")
     assert f"SIMD in use: {bench.machine_info()['simd_in_use']}" in text
 
 
