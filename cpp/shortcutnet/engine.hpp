@@ -61,6 +61,14 @@ struct EngineConfig {
   int threads;
 };
 
+// The rows of rates of from (set_rate_rows) into to, the rest of to kept.
+inline void copy_rate_rows(const EngineConfig& from, EngineConfig& to) {
+  to.rates = from.rates;
+  to.rates_first = from.rates_first;
+  to.n_rates = from.n_rates;
+  to.rates_last = from.rates_last;
+}
+
 // The B trials: parameters (updated in place), teachers, seeds and per-trial state.
 struct TrialArrays {
   std::int64_t batch;
@@ -190,10 +198,7 @@ class SlotRunner : public Runner {
 
   // Trials wait at rates_last without their slot; the new rows send every slot over the trials again.
   void set_rates(const EngineConfig& cfg) override {
-    cfg_.rates = cfg.rates;
-    cfg_.rates_first = cfg.rates_first;
-    cfg_.n_rates = cfg.n_rates;
-    cfg_.rates_last = cfg.rates_last;
+    copy_rate_rows(cfg, cfg_);
     next_.store(0);
   }
 
@@ -284,10 +289,7 @@ class LaneBatchRunner : public Runner {
   }
 
   void set_rates(const EngineConfig& cfg) override {
-    cfg_.rates = cfg.rates;
-    cfg_.rates_first = cfg.rates_first;
-    cfg_.n_rates = cfg.n_rates;
-    cfg_.rates_last = cfg.rates_last;
+    copy_rate_rows(cfg, cfg_);
   }
 
  private:

@@ -109,10 +109,7 @@ class ReducedLanes : public LaneSet {
   }
 
   void set_rates(const EngineConfig& cfg) override {
-    cfg_.rates = cfg.rates;
-    cfg_.rates_first = cfg.rates_first;
-    cfg_.n_rates = cfg.n_rates;
-    cfg_.rates_last = cfg.rates_last;
+    copy_rate_rows(cfg, cfg_);
   }
 
   // About budget_ns of work: lockstep steps of the lanes, refilling them from the shared cursor.
