@@ -190,12 +190,13 @@ class RateWindows:
 def rates_from(rates, first: int) -> np.ndarray:
     """The rows of an engine's ``rates`` for the steps from ``first``: a table (its last row
     repeating) or the window of a :class:`RateWindows`."""
-    if callable(rates) and not isinstance(rates, np.ndarray):
+    if gives_windows(rates):
         return np.ascontiguousarray(rates(first), dtype=np.float64)
     return np.ascontiguousarray(rates, dtype=np.float64)
 
 
 def gives_windows(rates) -> bool:
+    """True for a callable giving windows of rows (a :class:`RateWindows`), False for a table."""
     return callable(rates) and not isinstance(rates, np.ndarray)
 
 

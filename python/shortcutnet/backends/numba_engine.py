@@ -26,7 +26,7 @@ from numba import njit
 
 from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
 from ..outcomes import Thresholds, classify_raw
-from ..schedules import last_rate_step
+from ..schedules import gives_windows, last_rate_step, rates_from
 from . import numba_population as _pop
 from . import numba_sampled as _smp
 
@@ -293,11 +293,6 @@ def population_cost(k, p, stride):
     return (2 * k - 1) * (6 * p + 3 * k + 160)
 
 
-def _rates_from(rates, windows, first):
-    """The rows of the rates for the steps from first: a window of a callable schedule, or the table."""
-    return _frozen(np.ascontiguousarray(rates(first) if windows else rates, dtype=np.float64))
-
-
 def _batch_rows(source, batch_size, n_train):
     """Samples a step's stochastic gradient reads."""
     if source == POPULATION:
@@ -346,7 +341,7 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     # The first chunk by the cost estimate, every later one by the measured time of the last.
     chunk = max(1, WORK_PER_CHUNK * threads // (wave * cost))
     record = record_every > 0
-    windows = callable(rates) and not isinstance(rates, np.ndarray)
+    windows = gives_windows(rates)
     pieces = []
     args = (_frozen(s), w, a, _frozen(w_star), _frozen(a_star), int(stride), bool(normalize),
             int(steps), float(tol), float(thresholds[4]), OPTIMIZERS[kind], float(beta), bool(nesterov), float(beta1),
@@ -360,14 +355,14 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
             n_blocks = min(size, 8 * threads)
             edges = np.linspace(0, size, n_blocks + 1).astype(np.int64)
             blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
-            table, first = _rates_from(rates, windows, 0), 0
+            table, first = _frozen(rates_from(rates, 0)), 0
             rates_last = last_rate_step(first, table.shape[0], windows, steps)
             last = -1
             # Trials are independent: threads take blocks of them (nogil code), so results do
             # not depend on the thread count, and Ctrl-C is seen between chunks.
             while not np.all(state_i[offset: offset + size, DONE] == 1):
                 if last == rates_last:
-                    table, first = _rates_from(rates, windows, last + 1), last + 1
+                    table, first = _frozen(rates_from(rates, last + 1)), last + 1
                     rates_last = last_rate_step(first, table.shape[0], windows, steps)
                 target = min(last + chunk, rates_last)
                 history = np.empty(((target - last) // max(record_every, 1) + 3 if record else 0, 7))

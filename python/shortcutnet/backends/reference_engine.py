@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import optim as _optim
 from ..outcomes import Thresholds, classify_raw, norms
-from ..schedules import last_rate_step
+from ..schedules import gives_windows, last_rate_step, rates_from
 from ..seeds import epoch_order, step_seed
 from . import reference_sampled, reference_trials
 
@@ -176,8 +176,7 @@ class Run:
     def __init__(self, problem, w0, a0, rates, n_steps, tol, divergence, optimizer, source, record_every):
         B = w0.shape[0]
         self.problem, self.n_steps = problem, int(n_steps)
-        self.windows = callable(rates) and not isinstance(rates, np.ndarray)
-        self.rates_from = rates if self.windows else (lambda first: rates)
+        self.rates_source, self.windows = rates, gives_windows(rates)
         self.set_rates(0)
         self.tol, self.divergence = tol, divergence
         self.optimizer, self.source, self.record_every = optimizer, source, int(record_every)
@@ -193,7 +192,7 @@ class Run:
     def set_rates(self, first):
         """The rates of the steps from ``first`` (a table's last row repeats; a window's rows last
         through rates_last)."""
-        self.rates = np.asarray(self.rates_from(first), dtype=np.float64)
+        self.rates = rates_from(self.rates_source, first)
         self.rates_first = first
         self.rates_last = last_rate_step(first, self.rates.shape[0], self.windows, self.n_steps)
 
