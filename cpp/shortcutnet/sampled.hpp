@@ -473,7 +473,6 @@ template <class T>
 struct Scratch {
   std::vector<double> h;
   std::vector<T> c, g, row;
-  std::vector<T> labels;  // the fused kernel's teacher labels of the rows in its buffer
   std::vector<T> lanes;   // the transposed rows of sampled_rows_lanes, when patches are short
   std::vector<double> lane_sums;
 };
@@ -487,7 +486,6 @@ inline void size_scratch(const Prepared<T>& P, std::int64_t rows, Scratch<T>& s)
   s.c.resize(static_cast<std::size_t>(P.k));
   s.g.resize(static_cast<std::size_t>(P.p));
   s.row.resize(static_cast<std::size_t>(rows * 4 * ((P.d + 3) / 4)));  // rows of whole Philox blocks
-  s.labels.resize(static_cast<std::size_t>(rows));
   size_lanes(P, s);
 }
 
@@ -727,9 +725,9 @@ inline void transpose_rows(const T* const* x, const T* const* next, std::int64_t
   for (int c = 0; c < W; ++c) store_native(m[c], cols + (e + c) * W);
 }
 
-// h (k x W lanes) and g (p x W lanes) of the transposed rows: the k patches one after another,
-// g's p chains carried across them.
-template <class T, int Pn>
+// h (k x W lanes) and, with Backward, g (p x W lanes) of the transposed rows: the k patches one
+// after another, g's p chains carried across them.
+template <class T, int Pn, bool Backward>
 inline void lane_patches(const Prepared<T>& P, const T* cols, T* h, T* g) {
   typedef typename Native<T, kLaneBytes>::type V;
   constexpr int W = kLaneBytes / sizeof(T);
@@ -746,37 +744,47 @@ inline void lane_patches(const Prepared<T>& P, const T* cols, T* h, T* g) {
     V hj = x[0] * v[0];
     for (int t = 1; t < Pn; ++t) hj += x[t] * v[t];
     store_native(hj, h + j * W);
-    const V cj = active_lanes(broadcast<V>(P.aT[static_cast<std::size_t>(j)]), hj);
-    for (int t = 0; t < Pn; ++t) gv[t] += cj * x[t];
+    if constexpr (Backward) {
+      const V cj = active_lanes(broadcast<V>(P.aT[static_cast<std::size_t>(j)]), hj);
+      for (int t = 0; t < Pn; ++t) gv[t] += cj * x[t];
+    }
   }
-  for (int t = 0; t < Pn; ++t) store_native(gv[t], g + t * W);
+  if constexpr (Backward)
+    for (int t = 0; t < Pn; ++t) store_native(gv[t], g + t * W);
 }
 
-template <class T>
-inline void lane_patches_of(const Prepared<T>& P, const T* cols, T* h, T* g) {
+template <class T, bool Backward>
+inline void lane_patches_for(const Prepared<T>& P, const T* cols, T* h, T* g) {
   switch (P.p) {
-    case 1: return lane_patches<T, 1>(P, cols, h, g);
-    case 2: return lane_patches<T, 2>(P, cols, h, g);
-    case 3: return lane_patches<T, 3>(P, cols, h, g);
-    case 4: return lane_patches<T, 4>(P, cols, h, g);
-    case 5: return lane_patches<T, 5>(P, cols, h, g);
-    case 6: return lane_patches<T, 6>(P, cols, h, g);
-    case 7: return lane_patches<T, 7>(P, cols, h, g);
+    case 1: return lane_patches<T, 1, Backward>(P, cols, h, g);
+    case 2: return lane_patches<T, 2, Backward>(P, cols, h, g);
+    case 3: return lane_patches<T, 3, Backward>(P, cols, h, g);
+    case 4: return lane_patches<T, 4, Backward>(P, cols, h, g);
+    case 5: return lane_patches<T, 5, Backward>(P, cols, h, g);
+    case 6: return lane_patches<T, 6, Backward>(P, cols, h, g);
+    case 7: return lane_patches<T, 7, Backward>(P, cols, h, g);
     default: break;
   }
   if constexpr (sizeof(T) == 4) {
     switch (P.p) {
-      case 8: return lane_patches<T, 8>(P, cols, h, g);
-      case 9: return lane_patches<T, 9>(P, cols, h, g);
-      case 10: return lane_patches<T, 10>(P, cols, h, g);
-      case 11: return lane_patches<T, 11>(P, cols, h, g);
-      case 12: return lane_patches<T, 12>(P, cols, h, g);
-      case 13: return lane_patches<T, 13>(P, cols, h, g);
-      case 14: return lane_patches<T, 14>(P, cols, h, g);
-      case 15: return lane_patches<T, 15>(P, cols, h, g);
+      case 8: return lane_patches<T, 8, Backward>(P, cols, h, g);
+      case 9: return lane_patches<T, 9, Backward>(P, cols, h, g);
+      case 10: return lane_patches<T, 10, Backward>(P, cols, h, g);
+      case 11: return lane_patches<T, 11, Backward>(P, cols, h, g);
+      case 12: return lane_patches<T, 12, Backward>(P, cols, h, g);
+      case 13: return lane_patches<T, 13, Backward>(P, cols, h, g);
+      case 14: return lane_patches<T, 14, Backward>(P, cols, h, g);
+      case 15: return lane_patches<T, 15, Backward>(P, cols, h, g);
       default: break;
     }
   }
+}
+
+// lane_patches of short patches (g == nullptr: h alone, the forward pass).
+template <class T>
+inline void lane_patches_of(const Prepared<T>& P, const T* cols, T* h, T* g) {
+  if (g == nullptr) return lane_patches_for<T, false>(P, cols, h, g);
+  lane_patches_for<T, true>(P, cols, h, g);
 }
 
 // The W lanes of x (T) as float64 vectors of the native width.
@@ -848,6 +856,36 @@ inline void add_row_terms(const T* hg, std::int64_t terms, std::int64_t k, const
   }
 }
 
+// Where sampled_rows_lanes keeps its lanes in the scratch: the transposed rows, h and g, the same
+// one row per lane, and the float64 sums.
+template <class T>
+struct LaneBuffers {
+  T* cols;
+  T* hg;
+  T* hg_rows;
+  double* sums;
+  LaneBuffers(const LaneLayout<T>& layout, Scratch<T>& s)
+      : cols(s.lanes.data()),
+        hg(cols + layout.columns * layout.W),
+        hg_rows(hg + layout.terms * layout.W),
+        sums(s.lane_sums.data()) {}
+};
+
+// One lane group of sampled_rows_lanes, its rows already transposed into L.cols: the residuals
+// r against the labels yl, the squared residuals of the first count rows added to loss, their
+// gradient terms to L.sums.
+template <class T>
+inline void lane_group(const Prepared<T>& P, const LaneLayout<T>& layout, const LaneBuffers<T>& L,
+                       const double* yl, int count, double* loss) {
+  constexpr int W = kLaneBytes / sizeof(T);
+  double r[W];
+  lane_patches_of(P, L.cols, L.hg, L.hg + P.k * W);
+  lane_residuals(P, L.hg, yl, r);
+  for (int i = 0; i < count; ++i) *loss += r[i] * r[i];
+  transpose_back(L.hg, layout.terms, L.hg_rows);
+  add_row_terms(L.hg_rows, layout.terms, P.k, r, count, L.sums);
+}
+
 // The samples [begin, end) of a block of n samples with short patches, W rows at a time (the rows
 // W groups ahead are fetched meanwhile); a last group of fewer rows repeats its last row in the
 // unused lanes and drops them.
@@ -856,16 +894,13 @@ inline void sampled_rows_lanes(const Prepared<T>& P, const T* X, const T* y, con
                                std::int64_t n, std::int64_t begin, std::int64_t end, Scratch<T>& s, double* acc) {
   constexpr int W = kLaneBytes / sizeof(T);
   const LaneLayout<T> layout(P);
-  T* cols = s.lanes.data();
-  T* hg = cols + layout.columns * W;
-  T* hg_rows = hg + layout.terms * W;
-  double* sums = s.lane_sums.data();
+  const LaneBuffers<T> L(layout, s);
   const std::int64_t m = P.k + P.p;
-  std::copy(acc + 1, acc + 1 + m, sums);
-  std::fill(sums + m, sums + layout.terms, 0.0);
+  std::copy(acc + 1, acc + 1 + m, L.sums);
+  std::fill(L.sums + m, L.sums + layout.terms, 0.0);
   const T* x[W];
   const T* next[W];
-  double yl[W], r[W];
+  double yl[W];
   for (std::int64_t i0 = begin; i0 < end; i0 += W) {
     const int count = static_cast<int>(std::min<std::int64_t>(W, end - i0));
     for (int i = 0; i < W; ++i) {
@@ -876,14 +911,10 @@ inline void sampled_rows_lanes(const Prepared<T>& P, const T* X, const T* y, con
       const std::int64_t ahead = std::min(i0 + 2 * W + i, n - 1);
       next[i] = X + (rows == nullptr ? ahead : rows[ahead]) * P.d;
     }
-    transpose_rows(x, next, P.d, cols);
-    lane_patches_of(P, cols, hg, hg + P.k * W);
-    lane_residuals(P, hg, yl, r);
-    for (int i = 0; i < count; ++i) acc[0] += r[i] * r[i];
-    transpose_back(hg, layout.terms, hg_rows);
-    add_row_terms(hg_rows, layout.terms, P.k, r, count, sums);
+    transpose_rows(x, next, P.d, L.cols);
+    lane_group(P, layout, L, yl, count, acc);
   }
-  std::copy(sums, sums + m, acc + 1);
+  std::copy(L.sums, L.sums + m, acc + 1);
 }
 
 // Block b of the materialized kernel: rows rows[i] (rows == nullptr: row i) of X for the
@@ -897,6 +928,57 @@ inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const st
     const std::int64_t r = rows == nullptr ? i : rows[i];
     accumulate_row(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
   }
+}
+
+// The W float64 lanes at x rounded to T, into out, by explicit vector conversions: GCC 12.2 at
+// -O3 with AVX-512 was seen to vectorize a lane-by-lane round trip double -> float -> double in
+// the fused kernel into no rounding at all (its SLP pass; the tests of the fused kernel's bits
+// catch it).
+template <class T>
+inline void round_lanes(const double* x, double* out) {
+  constexpr int W = kLaneBytes / sizeof(T);
+  if constexpr (std::is_same<T, double>::value) {
+    std::copy(x, x + W, out);
+  } else {
+    typedef typename Native<double, kLaneBytes>::type D;
+    constexpr int WD = kLaneBytes / sizeof(double);
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+    typedef T Narrow __attribute__((vector_size(WD * sizeof(T))));
+    for (int q = 0; q < W / WD; ++q) {
+      const Narrow rounded = __builtin_convertvector(load_native<D>(x + q * WD), Narrow);
+      store_native(__builtin_convertvector(rounded, D), out + q * WD);
+    }
+#else
+    for (int l = 0; l < W; ++l) out[l] = static_cast<double>(static_cast<T>(x[l]));
+#endif
+  }
+}
+
+// fused_rows with short patches: rows `stride` apart in the buffer, W at a time.  The teacher's
+// lanes give its outputs as lane_residuals against labels 0 (f - 0 = f), rounded to T: forward()'s
+// sums in forward()'s order, so the labels predict() would store.
+template <class T>
+inline void fused_rows_lanes(const Prepared<T>& P, const Prepared<T>& Q, const T* X, std::int64_t stride,
+                             std::int64_t rows, Scratch<T>& s, double* acc) {
+  constexpr int W = kLaneBytes / sizeof(T);
+  const LaneLayout<T> layout(P);
+  const LaneBuffers<T> L(layout, s);
+  const std::int64_t m = P.k + P.p;
+  std::copy(acc + 1, acc + 1 + m, L.sums);
+  std::fill(L.sums + m, L.sums + layout.terms, 0.0);
+  const T* x[W];
+  const double zeros[W] = {};
+  double f[W], y[W];
+  for (std::int64_t i0 = 0; i0 < rows; i0 += W) {
+    const int count = static_cast<int>(std::min<std::int64_t>(W, rows - i0));
+    for (int i = 0; i < W; ++i) x[i] = X + (i0 + std::min(i, count - 1)) * stride;
+    transpose_rows(x, x, P.d, L.cols);
+    lane_patches_of<T>(Q, L.cols, L.hg, nullptr);
+    lane_residuals(Q, L.hg, zeros, f);
+    round_lanes<T>(f, y);
+    lane_group(P, layout, L, y, count, acc);
+  }
+  std::copy(L.sums, L.sums + m, acc + 1);
 }
 
 // Rows the fused kernel draws together into its buffer: about 2048 entries, which stay in L1; with
@@ -914,17 +996,13 @@ inline std::int64_t fused_group(std::int64_t d, std::int64_t p) {
 // entries past d are never read.
 // The gradient work of the fused kernel on rows of its buffer (row r at X + 4 ceil(d/4) r): the
 // teacher's labels, rounded to T as predict() stores them, then the student's sums.  Short
-// patches go through the materialized kernel's lanes (the same sums in the same order), which
-// read rows d entries apart, as the buffer holds them when 4 divides d.
+// patches go through the materialized kernel's lanes (the same sums in the same order), the
+// teacher's forward pass in the same lanes as the student's, on rows transposed once.
 template <class T>
 inline void fused_rows(const Prepared<T>& P, const Prepared<T>& Q, const T* X, std::int64_t rows, Scratch<T>& s,
                        double* acc) {
   const std::int64_t stride = 4 * ((P.d + 3) / 4);
-  if (short_patches<T>(P.p) && stride == P.d) {
-    for (std::int64_t r = 0; r < rows; ++r) s.labels[r] = static_cast<T>(forward(Q, X + r * P.d, s.h.data()));
-    sampled_rows_lanes(P, X, s.labels.data(), nullptr, rows, 0, rows, s, acc);
-    return;
-  }
+  if (short_patches<T>(P.p)) return fused_rows_lanes(P, Q, X, stride, rows, s, acc);
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* x = X + r * stride;
     const T y = static_cast<T>(forward(Q, x, s.h.data()));
