@@ -1,13 +1,11 @@
 """run_trials(): agreement with train(), across backends and thread counts; shapes; Ctrl-C."""
-import _thread
-import threading
-import time
 
 import numpy as np
 import pytest
 
 import shortcutnet as sn
 from shortcutnet import outcomes
+from ctrl_c import CtrlC
 from train_problems import BACKENDS, available, problem
 
 
@@ -109,12 +107,6 @@ def test_bad_batches():
         sn.run_trials(model, w_star, a_star, w0, a0, steps=10, lr=lambda t: -1.0 if t == 4 else 0.1)
 
 
-def interrupt_after(seconds):
-    timer = threading.Timer(seconds, _thread.interrupt_main)
-    timer.start()
-    return timer
-
-
 # Steps that take minutes uninterrupted (lr tiny and tol 0: nothing stops early) in each engine.
 LONG_RUN_STEPS = {"full": 400_000, "reduced": 400_000_000}
 
@@ -127,30 +119,22 @@ def test_ctrl_c_stops_a_long_run(backend, engine):
     model = sn.Model(20, 10, shortcut=False)
     w_star, a_star, w0, a0 = batch(model, 1, 500)
     sn.run_trials(model, w_star, a_star, w0, a0, steps=2, lr=0.1, backend=backend, engine=engine)  # compiled first
-    timer = interrupt_after(0.3)
-    start = time.perf_counter()
-    try:
+    with CtrlC(after=0.3) as ctrl_c:
         with pytest.raises(KeyboardInterrupt):
             sn.run_trials(model, w_star, a_star, w0, a0, steps=LONG_RUN_STEPS[engine], lr=1e-7, tol=0.0,
                           backend=backend, engine=engine)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - start < 1.3
+    assert ctrl_c.latency < 1.0
 
 
 @pytest.mark.parametrize("engine", ["full", "reduced"])
 def test_ctrl_c_stops_a_long_train(engine):
     model = sn.Model(20, 10, shortcut=False)
     w_star, a_star, w0, a0 = problem(model, 1)
-    timer = interrupt_after(0.3)
-    start = time.perf_counter()
-    try:
+    with CtrlC(after=0.3) as ctrl_c:
         with pytest.raises(KeyboardInterrupt):
             sn.train(model, w_star, a_star, w0, a0, steps=LONG_RUN_STEPS[engine] * 10, lr=1e-7, tol=0.0,
                      record_every=1000, engine=engine)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - start < 1.3
+    assert ctrl_c.latency < 1.0
 
 
 # A large model (the lanes of the compiled engine), an overlapping one (a population step costs
@@ -173,21 +157,10 @@ def test_ctrl_c_latency_on_large_and_overlapping_models(backend, case):
     model = sn.Model(**shape)
     w_star, a_star, w0, a0 = batch(model, 3, 4)
     sn.run_trials(model, w_star, a_star, w0, a0, steps=1, lr=1e-7, backend=backend, **kw)  # compiled before timing
-    fired = []
-
-    def ctrl_c():
-        fired.append(time.perf_counter())
-        _thread.interrupt_main()
-
-    timer = threading.Timer(0.5, ctrl_c)
-    timer.start()
-    try:
+    with CtrlC(after=0.5) as ctrl_c:
         with pytest.raises(KeyboardInterrupt):
             sn.run_trials(model, w_star, a_star, w0, a0, steps=10**9, lr=1e-7, tol=0.0, backend=backend, **kw)
-        latency = time.perf_counter() - fired[0]
-    finally:
-        timer.cancel()
-    assert latency < 1.5, f"{latency:.2f} s from Ctrl-C to KeyboardInterrupt"
+    assert ctrl_c.latency < 1.5, f"{ctrl_c.latency:.2f} s from Ctrl-C to KeyboardInterrupt"
 
 
 @pytest.mark.parametrize("engine", ["full", "reduced"])

@@ -1,13 +1,11 @@
 """train / run_trials refuse bad optimizer, gradient-source and seed arguments by name, on every
 backend, and stop within about a second on Ctrl-C whatever the gradient source."""
-import _thread
-import threading
-import time
 
 import numpy as np
 import pytest
 
 import shortcutnet as sn
+from ctrl_c import CtrlC
 from train_problems import BACKENDS, available, problem
 
 MODEL = sn.Model(6, 3)
@@ -93,12 +91,6 @@ def test_seed_arrays_of_any_integer_dtype_name_the_same_trials():
     assert np.array_equal(ref.w, listed.w)
 
 
-def interrupt_after(seconds):
-    timer = threading.Timer(seconds, _thread.interrupt_main)
-    timer.start()
-    return timer
-
-
 @pytest.mark.parametrize("kw", [dict(gradient="sampled", batch_size=512), dict(gradient="empirical", n_train=20000),
                                 dict(gradient="empirical", n_train=20000, batch_size=100),
                                 dict(optimizer=sn.optim.adam(1e-7))],
@@ -117,11 +109,7 @@ def test_ctrl_c_stops_every_source(kw, call):
     else:
         w_star, a_star, w0, a0 = problem(model, 1)
         run = lambda: sn.train(model, w_star, a_star, w0, a0, steps=10**7, tol=0.0, record_every=100, **kw)  # noqa: E731
-    timer = interrupt_after(0.3)
-    start = time.perf_counter()
-    try:
+    with CtrlC(after=0.3) as ctrl_c:
         with pytest.raises(KeyboardInterrupt):
             run()
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - start < 1.5
+    assert ctrl_c.latency < 1.2
