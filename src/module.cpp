@@ -15,6 +15,7 @@ void register_population(py::module_& m);
 void register_sampled(py::module_& m);
 void register_trials(py::module_& m);
 void register_reduced(py::module_& m);
+void register_checks(py::module_& m);
 
 namespace {
 
@@ -56,4 +57,5 @@ PYBIND11_MODULE(_core, m) {
   register_sampled(m);
   register_trials(m);
   register_reduced(m);
+  register_checks(m);
 }

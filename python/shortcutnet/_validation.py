@@ -28,11 +28,13 @@ def as_int(name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
-def as_float_array(name: str, x, *, dtype=np.float64, ndim: int | None = None, shape=None) -> np.ndarray:
+def as_float_array(name: str, x, *, dtype=np.float64, ndim: int | None = None, shape=None,
+                   finite: bool = True) -> np.ndarray:
     """Convert x to a C-contiguous array of a float dtype, rejecting what cannot be meant as reals.
 
     Integers and Python floats are converted; complex, boolean, object and string data are
-    refused (TypeError), as are wrong shapes and non-finite values (ValueError).
+    refused (TypeError), as are wrong shapes and, unless finite is False (the caller checks
+    them itself), non-finite values (ValueError).
     """
     if isinstance(x, np.ndarray):
         arr = x
@@ -50,7 +52,7 @@ def as_float_array(name: str, x, *, dtype=np.float64, ndim: int | None = None, s
     if shape is not None and tuple(arr.shape) != tuple(shape):
         raise ValueError(f"{name}: expected shape {shape_text(shape)}, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    if finite and not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr.ravel()))[0]
         raise ValueError(f"{name}: expected finite values, got {arr.ravel()[bad]} at flat index {bad}")
     return arr

@@ -19,6 +19,7 @@ import numpy as np
 from . import optim as _optim
 from . import seeds as _seeds
 from .backends import get as get_backend
+from .backends.reference import scan_rows as reference_scan_rows
 from ._validation import SEED_LIMIT, as_dtype, as_float_array, as_int, as_seed, check_choice, describe
 from .model import Model, check_model
 from .outcomes import OUTCOMES, as_thresholds
@@ -209,23 +210,40 @@ def _as_gradient(gradient, batch_size, n_train, seed, dtype):
 REDUCED_EXPONENT = 400
 
 
-def _outside_reduced_range(model, w0, a0, w_star, a_star, rows_per_pass=1 << 16):
-    """Why the parameters are beyond the reduced engine's range, or None; a pass at a time."""
+def _extents(scan, model, parameters) -> dict:
+    """{name: (largest entry, smallest row maximum)} of |w0 + s|, |a0|, |w_star + s|, |a_star| over
+    the rows of trials in parameters (w0, a0, w_star, a_star), one pass of scan (a backend's
+    scan_rows) each, after the checks that pass answers: finite entries, and w0 + s and w_star + s
+    non-zero in every row."""
+    extents = {}
+    for name, x in zip(("w0", "a0", "w_star", "a_star"), parameters):
+        shifted = name in ("w0", "w_star")
+        bad, zero_row, largest, smallest = scan(x, model.s if shifted else None)
+        if bad >= 0:
+            raise ValueError(f"{name}: expected finite values, got {x.ravel()[bad]} at flat index {bad}")
+        if shifted and zero_row >= 0:
+            raise ValueError(f"{name}: expected {name} + s != 0 (the filter direction is undefined), "
+                             f"got {name} + s = 0 in trial {zero_row}")
+        extents[name] = (largest, smallest)
+    return extents
+
+
+def _outside_reduced_range(extents):
+    """Why the parameters (their _extents) are beyond the reduced engine's range, or None."""
     low, high = 2.0**-REDUCED_EXPONENT, 2.0**REDUCED_EXPONENT
-    for name, x, shifted in (("w0", w0, True), ("w_star", w_star, True), ("a0", a0, False), ("a_star", a_star, False)):
-        for start in range(0, x.shape[0], rows_per_pass):
-            rows = x[start:start + rows_per_pass]
-            largest = np.max(np.abs(rows + model.s if shifted else rows), axis=1)
-            if np.any(largest > high) or (shifted and np.any(largest < low)):
-                what = f"{name} + s" if shifted else name
-                return (f"its coordinates need the entries of {what} within 2^-{REDUCED_EXPONENT} .. "
-                        f"2^{REDUCED_EXPONENT} in size")
+    for name in ("w0", "w_star", "a0", "a_star"):
+        shifted = name in ("w0", "w_star")
+        largest, smallest = extents[name]
+        if largest > high or (shifted and smallest < low):
+            what = f"{name} + s" if shifted else name
+            return (f"its coordinates need the entries of {what} within 2^-{REDUCED_EXPONENT} .. "
+                    f"2^{REDUCED_EXPONENT} in size")
     return None
 
 
-def _reduced_obstacle(model, optimizer, gradient, parameters):
+def _reduced_obstacle(model, optimizer, gradient, extents):
     """Why the reduced engine cannot run this configuration (docs/reduced.md section 1), or None.
-    parameters: (w0, a0, w_star, a_star) with a leading batch axis."""
+    extents: the parameters' _extents."""
     if gradient != "population":
         return f"it follows the population gradient, got gradient={gradient!r}"
     if model.stride < model.p:
@@ -233,17 +251,17 @@ def _reduced_obstacle(model, optimizer, gradient, parameters):
     kind = optimizer.engine_spec()[0]
     if kind not in ("gd", "momentum"):
         return f"it runs gd and momentum (Adam's per-entry scaling leaves its subspaces), got optimizer {kind!r}"
-    return _outside_reduced_range(model, *parameters)
+    return _outside_reduced_range(extents)
 
 
-def _as_engine(engine, model, optimizer, gradient, parameters) -> str:
+def _as_engine(engine, model, optimizer, gradient, extents) -> str:
     """The engine that runs: "reduced" wherever it is exact for engine="auto", else "full"."""
     if not isinstance(engine, str):
         raise TypeError(f"engine: expected one of {list(ENGINES)}, got {describe(engine)}")
     check_choice("engine", engine, set(ENGINES))
     if engine == "full":
         return "full"
-    obstacle = _reduced_obstacle(model, optimizer, gradient, parameters)
+    obstacle = _reduced_obstacle(model, optimizer, gradient, extents)
     if engine == "reduced" and obstacle is not None:
         raise ValueError(f"engine: the reduced order-parameter engine does not apply here: {obstacle}; "
                          "use engine='full' or 'auto'")
@@ -302,7 +320,8 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
     th = as_thresholds(thresholds)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, model, optimizer, gradient, (w0[None], a0[None], w_star[None], a_star[None]))
+    extents = _extents(reference_scan_rows, model, (w0[None], a0[None], w_star[None], a_star[None]))
+    engine = _as_engine(engine, model, optimizer, gradient, extents)
     threads = _as_threads(threads)
     stochastic = gradient != "population"
     if stochastic:
@@ -324,8 +343,9 @@ def train(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimizer=Non
 
 
 def _batched(name, x, batch, length, shared_ok):
-    """x as (batch, length), or (1, length) for a shared vector (never copied batch times)."""
-    x = as_float_array(name, x)
+    """x as (batch, length), or (1, length) for a shared vector (never copied batch times); its
+    entries are checked by _extents."""
+    x = as_float_array(name, x, finite=False)
     if shared_ok and x.ndim == 1:
         if x.shape[0] != length:
             raise ValueError(f"{name}: expected shape ({length},) or ({batch}, {length}), got shape {x.shape}")
@@ -334,15 +354,6 @@ def _batched(name, x, batch, length, shared_ok):
         expected = f"({length},) or ({batch}, {length})" if shared_ok else f"({batch}, {length})"
         raise ValueError(f"{name}: expected shape {expected}, got shape {x.shape}")
     return x
-
-
-def _check_directions(name, x, s, rows_per_pass=1 << 16):
-    """Every row of x + s is non-zero; a pass at a time, so that no (B, p) temporary is made."""
-    for start in range(0, x.shape[0], rows_per_pass):
-        bad = np.flatnonzero(~np.any(x[start:start + rows_per_pass] + s, axis=1))
-        if bad.size:
-            raise ValueError(f"{name}: expected {name} + s != 0 (the filter direction is undefined), "
-                             f"got {name} + s = 0 in trial {start + bad[0]}")
 
 
 def _trial_seeds(seed, batch) -> np.ndarray:
@@ -371,25 +382,24 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     per step that does not grow with k and p; shared teachers are never copied B times there.
     """
     check_model(model)
-    w0 = as_float_array("w0", w0)
+    w0 = as_float_array("w0", w0, finite=False)
     if w0.ndim != 2 or w0.shape[1] != model.p or w0.shape[0] < 1:
         raise ValueError(f"w0: expected shape (B, {model.p}) with B >= 1, got shape {w0.shape}")
     batch = w0.shape[0]
     a0 = _batched("a0", a0, batch, model.k, shared_ok=False)
     w_star = _batched("w_star", w_star, batch, model.p, shared_ok=True)
     a_star = _batched("a_star", a_star, batch, model.k, shared_ok=True)
-    for name, x in (("w0", w0), ("w_star", w_star)):
-        _check_directions(name, x, model.s)
+    module = get_backend(backend)
+    extents = _extents(module.scan_rows, model, (w0, a0, w_star, a_star))
     steps = as_int("steps", steps, minimum=1)
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
     threads = _as_threads(threads)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
-    engine = _as_engine(engine, model, optimizer, gradient, (w0, a0, w_star, a_star))
+    engine = _as_engine(engine, model, optimizer, gradient, extents)
     stochastic = gradient != "population"
     seeds = _trial_seeds(seed, batch) if stochastic else np.zeros(batch, dtype=np.uint64)
-    module = get_backend(backend)
     code, phi, loss, steps_to_tol, n, w, a, train_loss, _ = _run_engine(
         module, model, w0, a0, w_star, a_star, steps, optimizer, gradient, batch_size, n_train, seeds, dtype, tol,
         th, 0, threads, engine)

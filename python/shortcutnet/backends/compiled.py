@@ -38,6 +38,11 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
                              record_every, threads)
 
 
+def scan_rows(x, s=None):
+    """reference.scan_rows in one pass of compiled code."""
+    return _core.scan_rows(x, s)
+
+
 # --------------------------------------------------------------------------- sampled kernels
 def _dtype_name(dtype):
     import numpy as np

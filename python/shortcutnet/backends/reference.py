@@ -288,3 +288,24 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
 
     return reference_reduced.run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds,
                                          optimizer, record_every, threads)
+
+
+# --------------------------------------------------------------------------- input scan
+def scan_rows(x, s=None, rows_per_pass=1 << 16):
+    """What run_trials checks of a (B, m) array of trials: (first non-finite flat index of x or -1,
+    first row b with x[b] + s = 0 or -1, max |x + s|, min over rows of max_t |x[b, t] + s_t|), s
+    None for no shift; the last three only when x is finite.  A pass at a time over rows_per_pass
+    rows, so that no temporary of x's size is made."""
+    largest, smallest, zero_row = 0.0, math.inf, -1
+    for start in range(0, x.shape[0], rows_per_pass):
+        rows = x[start:start + rows_per_pass]
+        finite = np.isfinite(rows)
+        if not finite.all():
+            return int(start * x.shape[1] + np.flatnonzero(~finite.ravel())[0]), -1, math.nan, math.nan
+        with np.errstate(over="ignore"):  # an x + s beyond the doubles has extent inf
+            row_max = np.max(np.abs(rows if s is None else rows + s), axis=1)
+        zeros = np.flatnonzero(row_max == 0.0)
+        if zero_row < 0 and zeros.size:
+            zero_row = int(start + zeros[0])
+        largest, smallest = max(largest, float(row_max.max())), min(smallest, float(row_max.min()))
+    return -1, zero_row, largest, (smallest if x.shape[0] else 0.0)

@@ -1,0 +1,76 @@
+"""run_trials checks its (B, .) inputs in one pass of the backend's scan_rows: every backend must
+answer what the NumPy reference answers (exactly: maxima and comparisons have no rounding), and
+run_trials must refuse what the scan finds by the argument's name."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import shortcutnet as sn
+from shortcutnet.backends import get as get_backend
+from shortcutnet.backends.reference import scan_rows as reference_scan
+from train_problems import BACKENDS, available
+
+
+def arrays():
+    rng = np.random.default_rng(3)
+    for B, m in [(1, 1), (5, 3), (40, 17), (9, 8), (3, 64), (70000, 2)]:
+        x = rng.normal(size=(B, m)) * np.exp2(rng.integers(-300, 300, size=(B, 1)))
+        s = rng.normal(size=m)
+        yield x, s
+        if B > 3:
+            zero = x.copy()
+            zero[3] = -s
+            zero[B - 1] = -s
+            yield zero, s
+        tiny = np.full((B, m), 2.0**-1074)
+        yield tiny, None
+        yield np.full((B, m), 1e308), s
+        yield np.full((B, m), 1.7e308), np.full(m, 1e308)  # x + s overflows: its extent is inf
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_scans_as_the_reference(backend):
+    if not available(backend):
+        pytest.skip(f"{backend} backend not available")
+    scan = get_backend(backend).scan_rows
+    for x, s in arrays():
+        for shift in (None, s):
+            want = reference_scan(x, shift, rows_per_pass=7)
+            assert tuple(scan(x, shift)) == want
+            assert tuple(reference_scan(x, shift)) == want  # the passes do not change the answer
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_the_first_non_finite_entry_is_found(backend, bad):
+    if not available(backend):
+        pytest.skip(f"{backend} backend not available")
+    scan = get_backend(backend).scan_rows
+    x = np.ones((50, 11))
+    for index in (0, 10, 11 * 7 + 3, 549):
+        y = x.copy()
+        y.ravel()[index] = bad
+        y.ravel()[min(index + 13, 549)] = bad  # a later one is not reported
+        assert scan(y, None)[0] == index
+        assert scan(y, -np.ones(11))[0] == index
+
+
+def test_run_trials_names_what_the_scan_finds():
+    model = sn.Model(4, 3)
+    rng = np.random.default_rng(0)
+    w_star, a_star = rng.normal(size=3), rng.normal(size=4)
+    w0, a0 = np.zeros((6, 3)), rng.normal(size=(6, 4))
+    for name, index in (("w0", 7), ("a0", 13), ("w_star", 1), ("a_star", 2)):
+        args = dict(w0=w0.copy(), a0=a0.copy(), w_star=w_star.copy(), a_star=a_star.copy())
+        args[name].ravel()[index] = math.nan
+        with pytest.raises(ValueError, match=rf"{name}: expected finite values, got nan at flat index {index}"):
+            sn.run_trials(model, args["w_star"], args["a_star"], args["w0"], args["a0"], steps=2, lr=0.1)
+    bad_w0 = w0.copy()
+    bad_w0[4] = -model.s
+    with pytest.raises(ValueError, match=r"w0: expected w0 \+ s != 0 .* in trial 4"):
+        sn.run_trials(model, w_star, a_star, bad_w0, a0, steps=2, lr=0.1)
+    with pytest.raises(ValueError, match=r"w_star: expected w_star \+ s != 0 .* in trial 0"):
+        sn.run_trials(model, -model.s, a_star, w0, a0, steps=2, lr=0.1)
