@@ -13,6 +13,7 @@
 #include "checks.hpp"
 
 namespace py = pybind11;
+using shortcutnet::bind::all_finite;
 using shortcutnet::bind::carray;
 using shortcutnet::bind::fail;
 using shortcutnet::bind::require_vector;
@@ -22,32 +23,22 @@ namespace {
 
 constexpr int kChains = 8;  // independent partial maxima, so that a row's pass vectorizes
 
-struct RowExtent {
-  double largest;  // max_t |x_t + s_t|, NaN or inf beyond the finite
-  bool finite;     // every x_t finite
-};
-
-// One row: max |x_t + s_t| and whether every x_t is finite, by branch-free partial maxima.
-RowExtent row_extent(const double* x, const double* s, std::int64_t m) {
-  double largest[kChains] = {}, bad[kChains] = {};
+// max_t |x_t + s_t| over one row (s == nullptr: max |x_t|), by branch-free partial maxima.
+double row_extent(const double* x, const double* s, std::int64_t m) {
+  double largest[kChains] = {};
   std::int64_t t = 0;
   for (; t + kChains <= m; t += kChains)
     for (int l = 0; l < kChains; ++l) {
-      const double v = x[t + l], u = std::fabs(s == nullptr ? v : v + s[t + l]);
+      const double u = std::fabs(s == nullptr ? x[t + l] : x[t + l] + s[t + l]);
       largest[l] = largest[l] > u ? largest[l] : u;
-      bad[l] += v - v;  // NaN for inf or NaN, else 0
     }
-  double top = 0.0, nonfinite = 0.0;
+  double top = 0.0;
   for (; t < m; ++t) {
-    const double v = x[t], u = std::fabs(s == nullptr ? v : v + s[t]);
+    const double u = std::fabs(s == nullptr ? x[t] : x[t] + s[t]);
     top = top > u ? top : u;
-    nonfinite += v - v;
   }
-  for (int l = 0; l < kChains; ++l) {
-    top = top > largest[l] ? top : largest[l];
-    nonfinite += bad[l];
-  }
-  return {top, nonfinite == 0.0};
+  for (int l = 0; l < kChains; ++l) top = top > largest[l] ? top : largest[l];
+  return top;
 }
 
 // (first non-finite flat index of x or -1, first row with x + s = 0 or -1, the largest |x + s|,
@@ -65,8 +56,7 @@ py::tuple scan_rows(const carray<double>& x, const std::optional<carray<double>>
     py::gil_scoped_release release;
     for (std::int64_t b = 0; b < B; ++b) {
       const double* row = data + b * m;
-      const RowExtent e = row_extent(row, shift, m);
-      if (!e.finite) {
+      if (!all_finite(row, m)) {
         for (std::int64_t t = 0; t < m; ++t)
           if (!std::isfinite(row[t])) {
             bad_index = b * m + t;
@@ -74,9 +64,10 @@ py::tuple scan_rows(const carray<double>& x, const std::optional<carray<double>>
           }
         break;
       }
-      if (e.largest == 0.0 && zero_row < 0) zero_row = b;
-      largest = largest > e.largest ? largest : e.largest;
-      smallest = smallest < e.largest ? smallest : e.largest;
+      const double extent = row_extent(row, shift, m);  // in cache after all_finite
+      if (extent == 0.0 && zero_row < 0) zero_row = b;
+      largest = largest > extent ? largest : extent;
+      smallest = smallest < extent ? smallest : extent;
     }
   }
   if (B == 0) smallest = 0.0;
