@@ -136,7 +136,10 @@ def test_ctrl_c_saves_finished_cells_and_says_how_to_resume(tmp_path):
     results = out / "results.jsonl"
     command = [sys.executable, "-m", "shortcutnet.cli", "sweep", str(config), "--out", str(out),
                "--workers", "1", "--no-progress"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the child: a test run started in the background of a shell inherits
+    # it ignored, and the sweep would then (rightly) not hear Ctrl-C.
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if results.exists() and len(lines(results)) >= 1:
