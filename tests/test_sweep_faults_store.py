@@ -145,6 +145,28 @@ def test_a_cell_written_twice_counts_once(tmp_path, finished):
     assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == CELLS
 
 
+def test_a_damaged_version_is_damage_not_another_version(tmp_path, finished):
+    config, lines, rows = finished
+    record = json.loads(lines[0])
+    record["version"] = "#" + record["version"][1:]  # one character of the line, its digest left as it was
+    again, err = rerun(config, tmp_path, [json.dumps(record)] + lines[1:])
+    assert again == rows
+    assert skipped(err) == 1, err
+
+
+def test_a_store_of_an_older_format_is_run_again(tmp_path, finished):
+    config, lines, rows = finished
+    older = []
+    for line in lines:
+        record = json.loads(line)
+        record["format"] = 2
+        record["digest"] = record_digest(record)
+        older.append(json.dumps(record))
+    again, err = rerun(config, tmp_path, older)
+    assert again == rows
+    assert skipped(err) == CELLS and f"{CELLS} written by an older version (format 2)" in err
+
+
 mutations = st.sampled_from(["cut", "char", "drop field", "retype field", "garbage", "swap rows"])
 
 

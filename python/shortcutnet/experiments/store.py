@@ -24,7 +24,7 @@ from .._version import __version__
 from .errors import StoreRefused, WriteFailed
 
 #: the record layout; records without it were written by earlier versions
-FORMAT = 2
+FORMAT = 3
 
 
 def cell_key(cell: dict) -> str:
@@ -35,8 +35,9 @@ def cell_key(cell: dict) -> str:
 
 
 def record_digest(record: dict) -> str:
-    """Digest of a record's key, configuration and rows (what a hand edit would change)."""
-    body = {name: record.get(name) for name in ("key", "config", "rows")}
+    """Digest of every field of a record but the digest itself: a damaged version field is damage,
+    not the record of another version."""
+    body = {name: value for name, value in record.items() if name != "digest"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -45,8 +46,13 @@ def _problem(record) -> Optional[str]:
     """Why ``record`` is not a whole record of this format, or None."""
     if not isinstance(record, dict):
         return "not a JSON object"
-    if record.get("format") != FORMAT:
-        return "written by an older version (no format field)" if "format" not in record else "an unknown format"
+    written = record.get("format")
+    if written != FORMAT:
+        if "format" not in record:
+            return "written by an older version (no format field)"
+        if type(written) is int and written < FORMAT:
+            return f"written by an older version (format {written})"
+        return "an unknown format"
     for name, kind in (("key", str), ("config", dict), ("rows", list), ("version", str), ("digest", str)):
         if name not in record:
             return f"missing field {name!r}"
