@@ -6,7 +6,6 @@ import math
 import multiprocessing
 import numbers
 import os
-import sys
 from typing import Callable, Iterable, List, Optional
 
 import numpy as np
@@ -159,9 +158,11 @@ def map_longest_first(fn: Callable, tasks: List, cost: Callable, executor=PROCES
 
 
 def _process_pool(workers: int) -> cf.ProcessPoolExecutor:
-    # Python >= 3.12 warns when forking a process that has threads (the OpenMP and Numba pools
-    # do); a fork server starts workers from a clean single-threaded process instead.
-    if sys.version_info >= (3, 12) and "forkserver" in multiprocessing.get_all_start_methods():
+    # Forking a process that has threads (the OpenMP and Numba pools, a Dask client's) copies
+    # whatever locks those threads held at that instant: a worker can then wait forever on one
+    # (seen under AddressSanitizer, whose allocator lock is one).  A fork server starts the
+    # workers from a clean single-threaded process instead.
+    if "forkserver" in multiprocessing.get_all_start_methods():
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
     return cf.ProcessPoolExecutor(max_workers=workers)
 
