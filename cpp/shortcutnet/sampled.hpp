@@ -239,6 +239,20 @@ inline Prepared<T> prepare(const Network& net) {
   return P;
 }
 
+// f(std::integral_constant<int, N>()) for the N in [First, Last] equal to n, and true; false
+// when there is none.  Turns a run-time count (a patch length, a number of lane groups) into the
+// template argument of a kernel whose loops are unrolled for it.
+template <int First, int Last, class F>
+inline bool with_constant(std::int64_t n, F&& f) {
+  if constexpr (First > Last) {
+    return false;
+  } else {
+    if (n != First) return with_constant<First + 1, Last>(n, f);
+    f(std::integral_constant<int, First>());
+    return true;
+  }
+}
+
 // dot_lanes of the k patches when p is G whole lane groups, with v held in registers: the same
 // sums in the same order, but each product needs one load instead of two (v is read once per
 // row, not once per patch; a store to h could alias v, so the compiler would not hoist it).
@@ -268,19 +282,8 @@ template <class T>
 inline void preactivations(const Prepared<T>& P, const T* x, double* h) {
   constexpr std::int64_t L = 64 / sizeof(T);
   const T* v = P.vT.data();
-  if (P.p % L == 0) {
-    switch (P.p / L) {
-      case 1: return dots_in_registers<T, 1>(x, P.k, P.stride, v, h);
-      case 2: return dots_in_registers<T, 2>(x, P.k, P.stride, v, h);
-      case 3: return dots_in_registers<T, 3>(x, P.k, P.stride, v, h);
-      case 4: return dots_in_registers<T, 4>(x, P.k, P.stride, v, h);
-      case 5: return dots_in_registers<T, 5>(x, P.k, P.stride, v, h);
-      case 6: return dots_in_registers<T, 6>(x, P.k, P.stride, v, h);
-      case 7: return dots_in_registers<T, 7>(x, P.k, P.stride, v, h);
-      case 8: return dots_in_registers<T, 8>(x, P.k, P.stride, v, h);
-      default: break;
-    }
-  }
+  const auto in_registers = [&](auto G) { dots_in_registers<T, decltype(G)::value>(x, P.k, P.stride, v, h); };
+  if (P.p % L == 0 && with_constant<1, 8>(P.p / L, in_registers)) return;
   for (std::int64_t j = 0; j < P.k; ++j) h[j] = static_cast<double>(dot_lanes(x + j * P.stride, v, P.p));
 }
 
@@ -532,19 +535,8 @@ template <class T>
 inline void row_preactivations(const Prepared<T>& P, const T* x, double* h) {
   constexpr std::int64_t L = 64 / sizeof(T);
   const T* v = P.vT.data();
-  if (P.p % L == 0) {
-    switch (P.p / L) {
-      case 1: return dots_grouped<T, 1>(x, P.k, P.stride, v, h);
-      case 2: return dots_grouped<T, 2>(x, P.k, P.stride, v, h);
-      case 3: return dots_grouped<T, 3>(x, P.k, P.stride, v, h);
-      case 4: return dots_grouped<T, 4>(x, P.k, P.stride, v, h);
-      case 5: return dots_grouped<T, 5>(x, P.k, P.stride, v, h);
-      case 6: return dots_grouped<T, 6>(x, P.k, P.stride, v, h);
-      case 7: return dots_grouped<T, 7>(x, P.k, P.stride, v, h);
-      case 8: return dots_grouped<T, 8>(x, P.k, P.stride, v, h);
-      default: break;
-    }
-  }
+  const auto grouped = [&](auto G) { dots_grouped<T, decltype(G)::value>(x, P.k, P.stride, v, h); };
+  if (P.p % L == 0 && with_constant<1, 8>(P.p / L, grouped)) return;
   preactivations(P, x, h);
 }
 
@@ -753,38 +745,14 @@ inline void lane_patches(const Prepared<T>& P, const T* cols, T* h, T* g) {
     for (int t = 0; t < Pn; ++t) store_native(gv[t], g + t * W);
 }
 
-template <class T, bool Backward>
-inline void lane_patches_for(const Prepared<T>& P, const T* cols, T* h, T* g) {
-  switch (P.p) {
-    case 1: return lane_patches<T, 1, Backward>(P, cols, h, g);
-    case 2: return lane_patches<T, 2, Backward>(P, cols, h, g);
-    case 3: return lane_patches<T, 3, Backward>(P, cols, h, g);
-    case 4: return lane_patches<T, 4, Backward>(P, cols, h, g);
-    case 5: return lane_patches<T, 5, Backward>(P, cols, h, g);
-    case 6: return lane_patches<T, 6, Backward>(P, cols, h, g);
-    case 7: return lane_patches<T, 7, Backward>(P, cols, h, g);
-    default: break;
-  }
-  if constexpr (sizeof(T) == 4) {
-    switch (P.p) {
-      case 8: return lane_patches<T, 8, Backward>(P, cols, h, g);
-      case 9: return lane_patches<T, 9, Backward>(P, cols, h, g);
-      case 10: return lane_patches<T, 10, Backward>(P, cols, h, g);
-      case 11: return lane_patches<T, 11, Backward>(P, cols, h, g);
-      case 12: return lane_patches<T, 12, Backward>(P, cols, h, g);
-      case 13: return lane_patches<T, 13, Backward>(P, cols, h, g);
-      case 14: return lane_patches<T, 14, Backward>(P, cols, h, g);
-      case 15: return lane_patches<T, 15, Backward>(P, cols, h, g);
-      default: break;
-    }
-  }
-}
-
 // lane_patches of short patches (g == nullptr: h alone, the forward pass).
 template <class T>
 inline void lane_patches_of(const Prepared<T>& P, const T* cols, T* h, T* g) {
-  if (g == nullptr) return lane_patches_for<T, false>(P, cols, h, g);
-  lane_patches_for<T, true>(P, cols, h, g);
+  constexpr int kLongest = 64 / sizeof(T) - 1;  // the longest short patch
+  if (g == nullptr)
+    with_constant<1, kLongest>(P.p, [&](auto Pn) { lane_patches<T, decltype(Pn)::value, false>(P, cols, h, g); });
+  else
+    with_constant<1, kLongest>(P.p, [&](auto Pn) { lane_patches<T, decltype(Pn)::value, true>(P, cols, h, g); });
 }
 
 // The W lanes of x (T) as float64 vectors of the native width.
