@@ -7,6 +7,7 @@
 #include <string>
 
 #include "checks.hpp"
+#include "row_scan.hpp"
 #include "engine_binding.hpp"
 #include "shortcutnet/engine_entry.hpp"
 
@@ -14,6 +15,7 @@ namespace py = pybind11;
 using shortcutnet::bind::carray;
 using shortcutnet::bind::fail;
 using shortcutnet::bind::require_finite;
+using shortcutnet::bind::require_trial_rows;
 using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
 using namespace shortcutnet::bind::engine;
@@ -41,10 +43,14 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + ") or (1, " + std::to_string(k) +
          "), got " + shape_of(a_star));
   const std::int64_t w_star_rows = w_star.shape(0);
-  for (auto [x, name] : {std::pair{&s, "s"}, {&w0, "w0"}, {&a0, "a0"}, {&w_star, "w_star"}, {&a_star, "a_star"}})
-    require_finite(*x, name);
-  if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
+  require_finite(s, "s");
+  // One parallel pass per array for finite entries and, with the shift, non-zero filter directions.
+  require_trial_rows(w0, s.data(), "w0", threads);
+  require_trial_rows(a0, nullptr, "a0", threads);
+  require_trial_rows(w_star, s.data(), "w_star", threads);
+  require_trial_rows(a_star, nullptr, "a_star", threads);
+  if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (record_every > 0 && B != 1)
     fail("record_every: a trajectory is recorded for one trial only, got B = " + std::to_string(B));
@@ -52,8 +58,6 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
   if (n_steps > (std::int64_t{1} << 53))
     fail("steps: expected at most 2^53 for the reduced engine (its step counts are exact doubles), got " +
          std::to_string(n_steps));
-  for (std::int64_t b = 0; b < B; ++b) check_directions(s.data(), w0.data() + b * p, p, "w0", b);
-  for (std::int64_t b = 0; b < w_star_rows; ++b) check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
 
   shortcutnet::EngineArgs args{};
   set_optimizer(optimizer, args);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "row_scan.hpp"
 #include "engine_binding.hpp"
 #include "shortcutnet/angle_math.hpp"
 #include "shortcutnet/engine_entry.hpp"
@@ -25,6 +26,7 @@ namespace py = pybind11;
 using shortcutnet::bind::carray;
 using shortcutnet::bind::fail;
 using shortcutnet::bind::require_finite;
+using shortcutnet::bind::require_trial_rows;
 using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
 using namespace shortcutnet::bind::engine;
@@ -100,18 +102,18 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + "), got " + shape_of(a_star));
   if (seeds.ndim() != 1 || seeds.shape(0) != B)
     fail("seeds: expected shape (" + std::to_string(B) + ",), got " + shape_of(seeds));
-  for (auto [x, name] : {std::pair{&s, "s"}, {&w0, "w0"}, {&a0, "a0"}, {&w_star, "w_star"}, {&a_star, "a_star"}})
-    require_finite(*x, name);
+  if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
+  require_finite(s, "s");
+  // One parallel pass per array for finite entries and, with the shift, non-zero filter directions.
+  require_trial_rows(w0, s.data(), "w0", threads);
+  require_trial_rows(a0, nullptr, "a0", threads);
+  require_trial_rows(w_star, s.data(), "w_star", threads);
+  require_trial_rows(a_star, nullptr, "a_star", threads);
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
-  if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (dtype != "float32" && dtype != "float64") fail("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
   carray<double> table = rates_from(rates, 0, n_steps);
-  for (std::int64_t b = 0; b < B; ++b) {
-    check_directions(s.data(), w0.data() + b * p, p, "w0", b);
-    check_directions(s.data(), w_star.data() + b * p, p, "w_star", b);
-  }
   const int src_kind = source_kind(gradient);
   const std::int64_t d = (k - 1) * stride + p;
   check_source(src_kind, batch_size, n_train, d, record_every > 0, B);

@@ -70,17 +70,6 @@ inline void set_first_rates(const py::object& rates, const carray<double>& table
   args.rates_window = gives_windows(rates);
 }
 
-inline void check_directions(const double* s, const double* w, std::int64_t p, const char* name, std::int64_t row) {
-  // Any non-zero entry (not a positive sum of squares, which underflows for |w + s| ~ 1e-170).
-  bool nonzero = false;
-  for (std::int64_t t = 0; t < p; ++t) nonzero = nonzero || w[t] + s[t] != 0.0;
-  if (!nonzero) {
-    std::string where = row >= 0 ? " in trial " + std::to_string(row) : "";
-    fail(std::string(name) + ": expected " + name + " + s != 0 (the filter direction is undefined), got " + name +
-         " + s = 0" + where);
-  }
-}
-
 // The optimizer's kind by the name the Python layer uses.
 inline int optimizer_kind(const std::string& name) {
   if (name == "gd") return 0;

@@ -74,3 +74,70 @@ def test_run_trials_names_what_the_scan_finds():
         sn.run_trials(model, w_star, a_star, bad_w0, a0, steps=2, lr=0.1)
     with pytest.raises(ValueError, match=r"w_star: expected w_star \+ s != 0 .* in trial 0"):
         sn.run_trials(model, -model.s, a_star, w0, a0, steps=2, lr=0.1)
+
+
+def _blocks_with_faults():
+    """A (70000, 2) array: three of the compiled scan's blocks of rows, with zero rows in the
+    first and last, and the same array with non-finite entries in the second and third."""
+    rng = np.random.default_rng(5)
+    s = rng.normal(size=2)
+    x = rng.normal(size=(70000, 2))
+    x[[40000, 69999]] = -s
+    bad = x.copy()
+    bad[[50000, 68000], 1] = math.nan
+    return x, bad, s
+
+
+def test_compiled_scan_gives_one_answer_for_any_threads():
+    if not available("cpp"):
+        pytest.skip("cpp backend not available")
+    scan = get_backend("cpp").scan_rows
+    x, bad, s = _blocks_with_faults()
+    for y in (x, bad, x[:40000]):
+        for shift in (None, s):
+            want = reference_scan(y, shift)
+            for threads in (1, 2, 3, 8):
+                got = scan(y, shift, threads=threads)
+                assert (got[0], got[1]) == want[:2]
+                if want[0] < 0:
+                    assert tuple(got) == want
+    assert scan(x, s)[1] == 40000 and scan(bad, None)[0] == 100001
+    with pytest.raises(ValueError, match=r"threads: expected an integer >= 1, got 0"):
+        scan(x, s, threads=0)
+
+
+@pytest.mark.parametrize("engine", ["run_reduced", "run_engine"])
+def test_engine_bindings_check_their_rows(engine):
+    """The compiled engines' bindings refuse what run_trials' scan refuses, on any threads, so that
+    a direct caller gets the same message."""
+    if not available("cpp"):
+        pytest.skip("cpp backend not available")
+    from shortcutnet import _core
+
+    x, bad, s = _blocks_with_faults()
+    B = x.shape[0]
+    model = sn.Model(3, 2, shortcut=s)
+    rng = np.random.default_rng(1)
+    a0 = rng.normal(size=(B, 3))
+    w_star, a_star = np.ones((B, 2)), np.ones((B, 3))
+    opt = sn.optim.gd(0.1)
+    thresholds = sn.Thresholds().as_tuple()
+
+    def call(w0, a0, threads):
+        rates = np.full((1, 2), 0.1)
+        if engine == "run_reduced":
+            return _core.run_reduced(model.s, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
+                                     opt.engine_spec(), 0, threads)
+        return _core.run_engine(model.s, 1, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
+                                opt.engine_spec(), "population", 0, 0, np.zeros(B, dtype=np.uint64), "float64", 0,
+                                threads)
+
+    for threads in (1, 2, 3):
+        with pytest.raises(ValueError, match=r"w0: expected w0 \+ s != 0 .* in trial 40000$"):
+            call(x, a0, threads)
+        with pytest.raises(ValueError, match=r"w0: expected finite values, got nan at flat index 100001$"):
+            call(bad, a0, threads)
+        a_bad = a0.copy()
+        a_bad[[30000, 60000], 2] = -math.inf
+        with pytest.raises(ValueError, match=r"a0: expected finite values, got -inf at flat index 90002$"):
+            call(x + 1.0, a_bad, threads)

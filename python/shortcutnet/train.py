@@ -210,15 +210,15 @@ def _as_gradient(gradient, batch_size, n_train, seed, dtype):
 REDUCED_EXPONENT = 400
 
 
-def _extents(scan, model, parameters) -> dict:
+def _extents(scan, model, parameters, threads=None) -> dict:
     """{name: (largest entry, smallest row maximum)} of |w0 + s|, |a0|, |w_star + s|, |a_star| over
     the rows of trials in parameters (w0, a0, w_star, a_star), one pass of scan (a backend's
-    scan_rows) each, after the checks that pass answers: finite entries, and w0 + s and w_star + s
-    non-zero in every row."""
+    scan_rows, on threads threads) each, after the checks that pass answers: finite entries, and
+    w0 + s and w_star + s non-zero in every row."""
     extents = {}
     for name, x in zip(("w0", "a0", "w_star", "a_star"), parameters):
         shifted = name in ("w0", "w_star")
-        bad, zero_row, largest, smallest = scan(x, model.s if shifted else None)
+        bad, zero_row, largest, smallest = scan(x, model.s if shifted else None, threads=threads)
         if bad >= 0:
             raise ValueError(f"{name}: expected finite values, got {x.ravel()[bad]} at flat index {bad}")
         if shifted and zero_row >= 0:
@@ -390,11 +390,11 @@ def run_trials(model: Model, w_star, a_star, w0, a0, *, steps, lr=None, optimize
     w_star = _batched("w_star", w_star, batch, model.p, shared_ok=True)
     a_star = _batched("a_star", a_star, batch, model.k, shared_ok=True)
     module = get_backend(backend)
-    extents = _extents(module.scan_rows, model, (w0, a0, w_star, a_star))
+    threads = _as_threads(threads)
+    extents = _extents(module.scan_rows, model, (w0, a0, w_star, a_star), threads)
     steps = as_int("steps", steps, minimum=1)
     tol = _as_tol(tol)
     th = as_thresholds(thresholds)
-    threads = _as_threads(threads)
     optimizer = _optim.resolve(lr, optimizer)
     gradient, batch_size, n_train, dtype = _as_gradient(gradient, batch_size, n_train, seed, dtype)
     engine = _as_engine(engine, model, optimizer, gradient, extents)

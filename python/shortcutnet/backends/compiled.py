@@ -38,9 +38,10 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
                              record_every, threads)
 
 
-def scan_rows(x, s=None):
-    """reference.scan_rows in one pass of compiled code."""
-    return _core.scan_rows(x, s)
+def scan_rows(x, s=None, threads=None):
+    """reference.scan_rows in one pass of compiled code, its blocks of rows on `threads` threads
+    (default: all; the answer does not depend on them)."""
+    return _core.scan_rows(x, s, _core.default_threads() if threads is None else threads)
 
 
 # --------------------------------------------------------------------------- sampled kernels

@@ -54,8 +54,9 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
                                      record_every, threads)
 
 
-def scan_rows(x, s=None):
-    """The input scan of run_trials: NumPy's (reference.scan_rows), which needs no compilation."""
+def scan_rows(x, s=None, threads=None):
+    """The input scan of run_trials: NumPy's (reference.scan_rows), which needs no compilation;
+    threads is not used."""
     from .reference import scan_rows as numpy_scan_rows
 
     return numpy_scan_rows(x, s)

@@ -291,11 +291,12 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
 
 
 # --------------------------------------------------------------------------- input scan
-def scan_rows(x, s=None, rows_per_pass=1 << 16):
+def scan_rows(x, s=None, threads=None, rows_per_pass=1 << 16):
     """What run_trials checks of a (B, m) array of trials: (first non-finite flat index of x or -1,
     first row b with x[b] + s = 0 or -1, max |x + s|, min over rows of max_t |x[b, t] + s_t|), s
-    None for no shift; the last three only when x is finite.  A pass at a time over rows_per_pass
-    rows, so that no temporary of x's size is made."""
+    None for no shift; the last three only when x is finite (else -1, nan, nan).  A pass at a time
+    over rows_per_pass rows, so that no temporary of x's size is made; threads is not used (the
+    compiled scan's blocks of rows run in parallel)."""
     largest, smallest, zero_row = 0.0, math.inf, -1
     for start in range(0, x.shape[0], rows_per_pass):
         rows = x[start:start + rows_per_pass]
