@@ -84,10 +84,11 @@ inline TeacherFrame set_up_teacher(const Architecture& arch, const double* w_sta
   int d = detail::extend_basis(a_star, f, 0, k, scratch);
   d = detail::extend_basis(ones, f, d, k, scratch);
   frame.d = d;
-  for (int i = 0; i < 2; ++i) {
-    frame.A[i] = i < d ? dot(a_star, f + i * k, k) : 0.0;
-    frame.C[i] = i < d ? dot(ones, f + i * k, k) : 0.0;
-  }
+  // f1 is a*'s own direction (or 1's when a* = 0), so a* = A[0] f1 exactly: A[1] is 0, not the
+  // rounding of a* . f2, and the step has no terms in it.
+  frame.A[0] = dot(a_star, f, k);
+  frame.A[1] = 0.0;
+  for (int i = 0; i < 2; ++i) frame.C[i] = i < d ? dot(ones, f + i * k, k) : 0.0;
   return frame;
 }
 
@@ -322,7 +323,9 @@ SHORTCUTNET_LANE_INLINE AngleAndScale angle_and_scale(double x, double y, double
   return {base.hi + (atan_small(arg) + base.lo), den * inv};
 }
 
-// The population loss and gradient at a state, in coordinates (docs/reduced.md section 3).
+// The population loss and gradient at a state, in coordinates (docs/reduced.md section 3), with
+// the teacher's coordinates A = (A0, 0, 0) and C = (C0, C1, 0) (set_up_teacher, set_up_trial): the
+// terms in their zeros are left out, not multiplied by zero.
 struct StepValues {
   double loss, phi, a_dot, a_err_sq;  // a_err_sq = |a - a*|^2
   double gx, gy, g0, g1, g2;
@@ -330,46 +333,45 @@ struct StepValues {
 
 template <bool Normalize>
 SHORTCUTNET_LANE_INLINE StepValues loss_grad(double x, double y, double al0, double al1, double al2, double A0,
-                                             double A1, double A2, double C0, double C1, double C2,
-                                             double rho_star) {
+                                             double C0, double C1, double rho_star) {
   const double rho = std::sqrt(x * x + y * y);
   const AngleAndScale as = angle_and_scale(x, y, rho);
   const double phi = as.phi, q = as.q;
   const double pmg = pi_minus_g_of(phi);
   const double g = kPi - pmg;
-  const double a_dot = (A0 * al0 + A1 * al1) + A2 * al2;
+  const double a_dot = A0 * al0;
   const double xq = x * q, yq = y * q;
   StepValues v;
   v.phi = phi;
   v.a_dot = a_dot;
   if (Normalize) {
-    const double d0 = al0 - A0, d1 = al1 - A1, d2 = al2 - A2;
-    const double cd = (C0 * d0 + C1 * d1) + C2 * d2;
-    const double dd = (d0 * d0 + d1 * d1) + d2 * d2;
+    const double d0 = al0 - A0;
+    const double cd = C0 * d0 + C1 * al1;
+    const double dd = (d0 * d0 + al1 * al1) + al2 * al2;
     v.loss = ((cd * cd + (kPi - 1.0) * dd) + 2.0 * pmg * a_dot) * kInvFourPi;
     v.a_err_sq = dd;
     const double gm1 = g - 1.0;
     v.g0 = ((cd * C0 + (kPi - 1.0) * al0) - gm1 * A0) * kInvTwoPiR;
-    v.g1 = ((cd * C1 + (kPi - 1.0) * al1) - gm1 * A1) * kInvTwoPiR;
-    v.g2 = ((cd * C2 + (kPi - 1.0) * al2) - gm1 * A2) * kInvTwoPiR;
+    v.g1 = (cd * C1 + (kPi - 1.0) * al1) * kInvTwoPiR;
+    v.g2 = ((kPi - 1.0) * al2) * kInvTwoPiR;
     const double coef = -a_dot * (kPi - phi) * kInvTwoPiR * q * yq;
     v.gx = coef * yq;
     v.gy = -coef * xq;
   } else {
     const double rr = rho * rho_star;
-    const double d0 = rho * al0 - rho_star * A0, d1 = rho * al1 - rho_star * A1, d2 = rho * al2 - rho_star * A2;
-    const double cd = (C0 * d0 + C1 * d1) + C2 * d2;
+    const double d0 = rho * al0 - rho_star * A0, d1 = rho * al1, d2 = rho * al2;
+    const double cd = C0 * d0 + C1 * d1;
     const double dd = (d0 * d0 + d1 * d1) + d2 * d2;
     v.loss = ((cd * cd + (kPi - 1.0) * dd) + 2.0 * rr * pmg * a_dot) * kInvFourPi;
-    const double e0 = al0 - A0, e1 = al1 - A1, e2 = al2 - A2;
-    v.a_err_sq = (e0 * e0 + e1 * e1) + e2 * e2;
-    const double sum_a = (C0 * al0 + C1 * al1) + C2 * al2;
-    const double sum_as = (C0 * A0 + C1 * A1) + C2 * A2;
+    const double e0 = al0 - A0;
+    v.a_err_sq = (e0 * e0 + al1 * al1) + al2 * al2;
+    const double sum_a = C0 * al0 + C1 * al1;
+    const double sum_as = C0 * A0;
     const double sq_a = (al0 * al0 + al1 * al1) + al2 * al2;
     const double r2 = rho * rho, gm1 = g - 1.0;
     v.g0 = (r2 * (sum_a * C0 + (kPi - 1.0) * al0) - rr * (sum_as * C0 + gm1 * A0)) * kInvTwoPiR;
-    v.g1 = (r2 * (sum_a * C1 + (kPi - 1.0) * al1) - rr * (sum_as * C1 + gm1 * A1)) * kInvTwoPiR;
-    v.g2 = (r2 * (sum_a * C2 + (kPi - 1.0) * al2) - rr * (sum_as * C2 + gm1 * A2)) * kInvTwoPiR;
+    v.g1 = (r2 * (sum_a * C1 + (kPi - 1.0) * al1) - rr * (sum_as * C1)) * kInvTwoPiR;
+    v.g2 = (r2 * ((kPi - 1.0) * al2)) * kInvTwoPiR;
     const double cu = sum_a * sum_a + (kPi - 1.0) * sq_a;
     const double sin_phi = std::fabs(y) * q;
     const double c_hat = -rho_star * ((sum_a * sum_as - a_dot) + a_dot * sin_phi);

@@ -141,7 +141,7 @@ class ReducedLanes : public LaneSet {
     y_[l] = 0.0;
     t_[l] = 0.0;
     al0_[l] = al1_[l] = al2_[l] = 0.0;
-    A0_[l] = A1_[l] = A2_[l] = C0_[l] = C1_[l] = C2_[l] = 0.0;
+    A0_[l] = C0_[l] = C1_[l] = 0.0;
     rs_[l] = 1.0;
     x0_[l] = 1.0;
     y0_[l] = om1_[l] = om2_[l] = omp_[l] = 0.0;
@@ -189,12 +189,9 @@ class ReducedLanes : public LaneSet {
     al0_[l] = c.alpha0[0];
     al1_[l] = c.alpha0[1];
     al2_[l] = c.alpha0[2];
-    A0_[l] = c.A[0];
-    A1_[l] = c.A[1];
-    A2_[l] = c.A[2];
+    A0_[l] = c.A[0];  // A = (A0, 0, 0), C = (C0, C1, 0): reduced.hpp, loss_grad
     C0_[l] = c.C[0];
     C1_[l] = c.C[1];
-    C2_[l] = c.C[2];
     rs_[l] = c.rho_star;
     x0_[l] = c.x0;
     y0_[l] = c.y0;
@@ -227,8 +224,7 @@ class ReducedLanes : public LaneSet {
 #pragma omp simd reduction(| : any_stop, any_move)
       for (int l = 0; l < kLanes; ++l) {
         const double x = x_[l], y = y_[l], al0 = al0_[l], al1 = al1_[l], al2 = al2_[l];
-        const reduced::StepValues v = reduced::loss_grad<Normalize>(x, y, al0, al1, al2, A0_[l], A1_[l], A2_[l],
-                                                                    C0_[l], C1_[l], C2_[l], rs_[l]);
+        const reduced::StepValues v = reduced::loss_grad<Normalize>(x, y, al0, al1, al2, A0_[l], C0_[l], C1_[l], rs_[l]);
         const double wx = om1_[l] + (x - x0_[l]), wy = om2_[l] + (y - y0_[l]);
         const double wn2 = (wx * wx + wy * wy) + omp_[l];
         const double an2 = (al0 * al0 + al1 * al1) + al2 * al2;
@@ -352,7 +348,7 @@ class ReducedLanes : public LaneSet {
   reduced::Coordinates coords_[kLanes];
   std::int64_t trial_[kLanes];
   alignas(64) double x_[kLanes], y_[kLanes], al0_[kLanes], al1_[kLanes], al2_[kLanes];
-  alignas(64) double A0_[kLanes], A1_[kLanes], A2_[kLanes], C0_[kLanes], C1_[kLanes], C2_[kLanes], rs_[kLanes];
+  alignas(64) double A0_[kLanes], C0_[kLanes], C1_[kLanes], rs_[kLanes];
   alignas(64) double x0_[kLanes], y0_[kLanes], om1_[kLanes], om2_[kLanes], omp_[kLanes];
   alignas(64) double bx_[kLanes], by_[kLanes], b0_[kLanes], b1_[kLanes], b2_[kLanes];
   alignas(64) double loss_[kLanes], phi_[kLanes], a_dot_[kLanes], wn2_[kLanes], a_err_sq_[kLanes];
