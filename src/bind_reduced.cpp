@@ -7,15 +7,12 @@
 #include <string>
 
 #include "checks.hpp"
-#include "row_scan.hpp"
 #include "engine_binding.hpp"
 #include "shortcutnet/engine_entry.hpp"
 
 namespace py = pybind11;
 using shortcutnet::bind::carray;
 using shortcutnet::bind::fail;
-using shortcutnet::bind::require_finite;
-using shortcutnet::bind::require_trial_rows;
 using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
 using namespace shortcutnet::bind::engine;
@@ -43,13 +40,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + ") or (1, " + std::to_string(k) +
          "), got " + shape_of(a_star));
   const std::int64_t w_star_rows = w_star.shape(0);
-  if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
-  require_finite(s, "s");
-  // One parallel pass per array for finite entries and, with the shift, non-zero filter directions.
-  require_trial_rows(w0, s.data(), "w0", threads);
-  require_trial_rows(a0, nullptr, "a0", threads);
-  require_trial_rows(w_star, s.data(), "w_star", threads);
-  require_trial_rows(a_star, nullptr, "a_star", threads);
+  require_trials(s, w0, a0, w_star, a_star, threads);
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (record_every > 0 && B != 1)

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "row_scan.hpp"
 #include "engine_binding.hpp"
 #include "shortcutnet/angle_math.hpp"
 #include "shortcutnet/engine_entry.hpp"
@@ -25,8 +24,6 @@
 namespace py = pybind11;
 using shortcutnet::bind::carray;
 using shortcutnet::bind::fail;
-using shortcutnet::bind::require_finite;
-using shortcutnet::bind::require_trial_rows;
 using shortcutnet::bind::require_vector;
 using shortcutnet::bind::shape_of;
 using namespace shortcutnet::bind::engine;
@@ -102,13 +99,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + "), got " + shape_of(a_star));
   if (seeds.ndim() != 1 || seeds.shape(0) != B)
     fail("seeds: expected shape (" + std::to_string(B) + ",), got " + shape_of(seeds));
-  if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
-  require_finite(s, "s");
-  // One parallel pass per array for finite entries and, with the shift, non-zero filter directions.
-  require_trial_rows(w0, s.data(), "w0", threads);
-  require_trial_rows(a0, nullptr, "a0", threads);
-  require_trial_rows(w_star, s.data(), "w_star", threads);
-  require_trial_rows(a_star, nullptr, "a_star", threads);
+  require_trials(s, w0, a0, w_star, a_star, threads);
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "row_scan.hpp"
 #include "shortcutnet/engine_entry.hpp"
 #include "shortcutnet/trials.hpp"
 
@@ -68,6 +69,19 @@ inline void set_first_rates(const py::object& rates, const carray<double>& table
   args.rates_first = 0;
   args.n_rates = table.shape(0);
   args.rates_window = gives_windows(rates);
+}
+
+// The checks of the trials' parameters and the thread count shared by both engines: a positive
+// thread count, a finite s, and one parallel pass per array for finite entries and, with the
+// shift, non-zero filter directions (row_scan.hpp).
+inline void require_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
+                           const carray<double>& w_star, const carray<double>& a_star, int threads) {
+  if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
+  require_finite(s, "s");
+  require_trial_rows(w0, s.data(), "w0", threads);
+  require_trial_rows(a0, nullptr, "a0", threads);
+  require_trial_rows(w_star, s.data(), "w_star", threads);
+  require_trial_rows(a_star, nullptr, "a_star", threads);
 }
 
 // The optimizer's kind by the name the Python layer uses.
