@@ -3,6 +3,9 @@
 ``shortcutnet bench [--quick]`` prints, for each group, the median time of every contender, its
 ratio to the fastest one and, for the materialized groups, the fraction of the machine's read
 bandwidth it reaches (the time of a plain sum over the same bytes divided by its own time).
+The contenders of a group are called in turn, round after round, and both ratios are medians
+of the ratios within a round, so a drift of the machine's clock or bandwidth during the run
+(common on shared cloud hosts) does not favour whichever contender ran in a fast phase.
 
 Groups (the pytest-benchmark suite in ``benchmarks/`` times the same callables):
 
@@ -258,6 +261,57 @@ def median_time(fn: Callable, repeats: int = 7, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+# Idle time before each contender's turn in interleaved_times: long enough for the worker threads
+# of the previous contender's runtime (OpenMP, Numba, PyTorch, OpenBLAS), which spin for a while
+# after their work is done, to go to sleep instead of competing for the cores with the next one.
+SETTLE_SECONDS = 0.02
+# A contender whose warm-up call took less than this gets one untimed call again at the start of
+# each turn: after the idle time its threads are asleep and its data may have left the caches,
+# costs that a short call would otherwise count and back-to-back use does not pay.
+REWARM_SECONDS = 0.1
+
+
+def interleaved_times(fns: Dict[str, Callable], rounds: int = 7, warmup: int = 1,
+                      settle: float = SETTLE_SECONDS) -> Dict[str, List[float]]:
+    """Wall times in seconds of every callable over ``rounds`` rounds, each round giving every one
+    a turn (in an order rotated by one place per round) after ``warmup`` untimed calls of each.
+    A turn is ``settle`` idle seconds, an untimed call for contenders shorter than REWARM_SECONDS,
+    and the timed call.
+
+    A cloud host's memory bandwidth and clock drift by up to 2x over seconds; timed one after the
+    other, two contenders can fall into different phases of that drift.  Round by round, every
+    round holds one time of each under the same conditions, so ratios taken within a round
+    compare like with like."""
+    names = list(fns)
+    warm_seconds = {name: 0.0 for name in names}
+    for _ in range(warmup):
+        for name in names:
+            start = time.perf_counter()
+            fns[name]()
+            warm_seconds[name] = time.perf_counter() - start
+    rewarm = {name: warmup > 0 and warm_seconds[name] < REWARM_SECONDS for name in names}
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            if settle > 0:
+                time.sleep(settle)
+            if rewarm[name]:
+                fns[name]()
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median_ratio(numerator: List[float], denominator: List[float]) -> float:
+    """The median over rounds of numerator / denominator; a single time (a contender timed once,
+    outside the rounds) is set against the median of the other side."""
+    if len(numerator) == len(denominator):
+        return statistics.median(a / b for a, b in zip(numerator, denominator))
+    return statistics.median(numerator) / statistics.median(denominator)
+
+
 def contenders(work: Workload, group: str) -> Dict[str, Optional[Callable]]:
     """Name -> callable (None when its library is missing) for one group."""
     from .backends import available
@@ -316,22 +370,26 @@ def run_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
         n = QUICK_N[group]
     repeats = repeats or (3 if quick else 7)
     work = make_workload(n, k, p, dtype=dtype, materialize=materialized)
-    rows = []
-    for name, fn in contenders(work, group).items():
-        if fn is None or any(word in name for word in skip):
-            continue
+    fns = {name: fn for name, fn in contenders(work, group).items()
+           if fn is not None and not any(word in name for word in skip)}
+    times = interleaved_times({name: fn for name, fn in fns.items() if not is_slow_reference(group, name)},
+                              rounds=repeats)
+    for name, fn in fns.items():
         if is_slow_reference(group, name):
-            seconds = median_time(fn, repeats=1, warmup=0)
-        else:
-            seconds = median_time(fn, repeats=repeats)
-        rows.append({"group": group, "name": name, "seconds": seconds})
-    peers = [row["seconds"] for row in rows if not is_reference(row["name"])]
-    fastest = min(peers)
-    bandwidth = min((row["seconds"] for row in rows if is_bandwidth_reference(row["name"])), default=None)
-    for row in rows:
-        row["ratio"] = row["seconds"] / fastest
-        row["bandwidth_percent"] = None if bandwidth is None else 100.0 * bandwidth / row["seconds"]
-        row["n"], row["k"], row["p"] = n, k, p
+            times[name] = [median_time(fn, repeats=1, warmup=0)]
+    # Each contender against one peer round by round; the fastest is the one with the least ratio.
+    peers = [name for name in fns if not is_reference(name)]
+    to_first = {name: median_ratio(times[name], times[peers[0]]) for name in fns}
+    fastest = min(to_first[name] for name in peers)
+    # Per round, the faster of the plain reads stands for the read bandwidth of that moment.
+    reads = [times[name] for name in fns if is_bandwidth_reference(name)]
+    bandwidth = [min(round_times) for round_times in zip(*reads)] if reads else None
+    rows = []
+    for name in fns:
+        rows.append({"group": group, "name": name, "seconds": statistics.median(times[name]),
+                     "ratio": to_first[name] / fastest,
+                     "bandwidth_percent": None if bandwidth is None else 100.0 / median_ratio(times[name], bandwidth),
+                     "n": n, "k": k, "p": p})
     return rows
 
 
@@ -822,8 +880,8 @@ def main(quick: bool = False, groups=None, print_fn=print, figure_dir=None) -> L
     core = f"SIMD {info.get('simd_in_use')}, {info.get('max_threads')} OpenMP threads" if info.get("available") else "not built"
     torch = _torch()
     torch_threads = f"; PyTorch threads: {torch.get_num_threads()} (its default)" if torch is not None else ""
-    print_fn(f"shortcutnet bench{' --quick' if quick else ''}: median (per-unit groups: best) of repeated "
-             f"calls after a warm-up; "
+    print_fn(f"shortcutnet bench{' --quick' if quick else ''}: median of rounds that call every contender "
+             f"in turn, ratios within a round (per-unit groups: best of repeated calls), after a warm-up; "
              f"compiled core: {core}; Numba threads: {numba.get_num_threads()}{torch_threads}")
     print_fn(machine_line())
     rows = []
