@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -56,6 +57,21 @@ class FlushDenormals {
   unsigned saved_;
 #endif
 };
+
+// old where keep, else fresh, as a blend of bits.  Written `x_[l] = keep ? x_[l] : fresh`, GCC
+// turns the lane update into a store only where !keep: a masked store, which AVX2 on AMD cores
+// pays for with a slow microcoded VMASKMOVPD and a test and branch around it.  The blend keeps
+// the store unconditional (every lane writes its own value back).
+inline double keep_or(bool keep, double old, double fresh) {
+  std::uint64_t o, f;
+  std::memcpy(&o, &old, sizeof o);
+  std::memcpy(&f, &fresh, sizeof f);
+  const std::uint64_t mask = std::uint64_t(0) - static_cast<std::uint64_t>(keep);
+  const std::uint64_t out = (o & mask) | (f & ~mask);
+  double result;
+  std::memcpy(&result, &out, sizeof result);
+  return result;
+}
 
 // What the engine needs of one thread's lanes, whatever their template arguments.
 class LaneSet {
@@ -251,18 +267,18 @@ class ReducedLanes : public LaneSet {
           d0 = nesterov ? v.g0 + beta * b0 : b0;
           d1 = nesterov ? v.g1 + beta * b1 : b1;
           d2 = nesterov ? v.g2 + beta * b2 : b2;
-          bx_[l] = hold ? bx_[l] : bx;
-          by_[l] = hold ? by_[l] : by;
-          b0_[l] = hold ? b0_[l] : b0;
-          b1_[l] = hold ? b1_[l] : b1;
-          b2_[l] = hold ? b2_[l] : b2;
+          bx_[l] = keep_or(hold, bx_[l], bx);
+          by_[l] = keep_or(hold, by_[l], by);
+          b0_[l] = keep_or(hold, b0_[l], b0);
+          b1_[l] = keep_or(hold, b1_[l], b1);
+          b2_[l] = keep_or(hold, b2_[l], b2);
         }
-        x_[l] = hold ? x : x - lr_w * dx;
-        y_[l] = hold ? y : y - lr_w * dy;
-        al0_[l] = hold ? al0 : al0 - lr_a * d0;
-        al1_[l] = hold ? al1 : al1 - lr_a * d1;
-        al2_[l] = hold ? al2 : al2 - lr_a * d2;
-        t_[l] = hold ? t : t + 1.0;
+        x_[l] = keep_or(hold, x, x - lr_w * dx);
+        y_[l] = keep_or(hold, y, y - lr_w * dy);
+        al0_[l] = keep_or(hold, al0, al0 - lr_a * d0);
+        al1_[l] = keep_or(hold, al1, al1 - lr_a * d1);
+        al2_[l] = keep_or(hold, al2, al2 - lr_a * d2);
+        t_[l] = keep_or(hold, t, t + 1.0);
         loss_[l] = v.loss;
         phi_[l] = v.phi;
         a_dot_[l] = v.a_dot;
