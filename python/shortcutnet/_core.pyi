@@ -1,5 +1,5 @@
 """Type hints of the compiled core (src/*.cpp)."""
-from typing import Any, Callable, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,9 @@ def run_reduced(
     threads: int,
 ) -> Tuple[npt.NDArray[np.int8], _F64, _F64, npt.NDArray[np.int64], npt.NDArray[np.int64], _F64, _F64, _F64,
            Union[_F64, None]]: ...
+def scan_rows(
+    x: npt.ArrayLike, s: Optional[npt.ArrayLike] = None, threads: int = 1
+) -> Tuple[int, int, float, float]: ...
 def default_threads() -> int: ...
 def engine_simd() -> str: ...
 def _angle_math(y: npt.ArrayLike, x: npt.ArrayLike) -> Tuple[_F64, _F64]: ...
