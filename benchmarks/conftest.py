@@ -2,10 +2,11 @@
 
 Each group times every contender on the same data; ``extra_info`` records, for every row, its
 ratio to the C++ backend and the fraction of the read bandwidth it reaches (the time of the
-faster of ``np.sum`` and ``torch.ones(N).sum()`` over the same bytes divided by its own).  Both references are timed again right after
-each row with ``shortcutnet.bench.median_time``, so a ratio compares measurements taken under
-the same conditions (CPU clock, caches, other load) rather than with a reading from the start of
-the session.
+faster of ``np.sum`` and ``torch.ones(N).sum()`` over the same bytes divided by its own).  After
+each row, the row and its references are timed again in alternation
+(``shortcutnet.bench.interleaved_times``) and each ratio is the median of the ratios within a
+round, so it compares measurements taken under the same conditions (CPU clock, memory bandwidth,
+other load) rather than with a reading from another moment of the session.
 """
 import numpy as np
 import pytest
@@ -57,15 +58,23 @@ def _references(work, *, fused):
     return refs
 
 
-def record(benchmark, refs):
-    """Ratios of this row's median to the references of its group, timed now."""
-    median = benchmark.stats.stats.median
-    benchmark.extra_info["median_ms"] = round(1e3 * median, 3)
+# Rounds of the row and its references in alternation, for the ratios of record().
+RATIO_ROUNDS = 5
+
+
+def record(benchmark, fn, refs):
+    """This row's median, and its ratios to the references of its group timed in alternation
+    with it now."""
+    benchmark.extra_info["median_ms"] = round(1e3 * benchmark.stats.stats.median, 3)
+    reads = {f"read {i}": read for i, read in enumerate(refs.get("read", []))}
+    together = {"row": fn, **({"cpp": refs["cpp"]} if "cpp" in refs else {}), **reads}
+    times = bench.interleaved_times(together, rounds=RATIO_ROUNDS)
     if "cpp" in refs:
-        benchmark.extra_info["ratio_to_cpp"] = round(median / bench.median_time(refs["cpp"]), 3)
-    if "read" in refs:
-        read = min(bench.median_time(fn) for fn in refs["read"])
-        benchmark.extra_info["percent_of_read_bandwidth"] = round(100.0 * read / median, 1)
+        benchmark.extra_info["ratio_to_cpp"] = round(bench.median_ratio(times["row"], times["cpp"]), 3)
+    if reads:
+        bandwidth = [min(round_times) for round_times in zip(*(times[name] for name in reads))]
+        percent = 100.0 / bench.median_ratio(times["row"], bandwidth)
+        benchmark.extra_info["percent_of_read_bandwidth"] = round(percent, 1)
 
 
 @pytest.fixture
@@ -76,7 +85,7 @@ def timed(benchmark):
         if fn is None:
             pytest.skip("the library of this contender is not installed")
         benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup)
-        record(benchmark, refs)
+        record(benchmark, fn, refs)
 
     return run
 
