@@ -13,11 +13,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "shortcutnet/engine.hpp"
+#include "shortcutnet/philox.hpp"
 #include "shortcutnet/reduced.hpp"
 
 #if defined(__SSE2__)
@@ -63,14 +63,9 @@ class FlushDenormals {
 // pays for with a slow microcoded VMASKMOVPD and a test and branch around it.  The blend keeps
 // the store unconditional (every lane writes its own value back).
 inline double keep_or(bool keep, double old, double fresh) {
-  std::uint64_t o, f;
-  std::memcpy(&o, &old, sizeof o);
-  std::memcpy(&f, &fresh, sizeof f);
+  using detail::bits_as;
   const std::uint64_t mask = std::uint64_t(0) - static_cast<std::uint64_t>(keep);
-  const std::uint64_t out = (o & mask) | (f & ~mask);
-  double result;
-  std::memcpy(&result, &out, sizeof result);
-  return result;
+  return bits_as<double>((bits_as<std::uint64_t>(old) & mask) | (bits_as<std::uint64_t>(fresh) & ~mask));
 }
 
 // What the engine needs of one thread's lanes, whatever their template arguments.
