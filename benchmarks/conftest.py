@@ -72,8 +72,7 @@ def record(benchmark, fn, refs):
     if "cpp" in refs:
         benchmark.extra_info["ratio_to_cpp"] = round(bench.median_ratio(times["row"], times["cpp"]), 3)
     if reads:
-        bandwidth = [min(round_times) for round_times in zip(*(times[name] for name in reads))]
-        percent = 100.0 / bench.median_ratio(times["row"], bandwidth)
+        percent = bench.percent_of_read(times["row"], [times[name] for name in reads])
         benchmark.extra_info["percent_of_read_bandwidth"] = round(percent, 1)
 
 

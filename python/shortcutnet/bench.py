@@ -312,6 +312,13 @@ def median_ratio(numerator: List[float], denominator: List[float]) -> float:
     return statistics.median(numerator) / statistics.median(denominator)
 
 
+def percent_of_read(times: List[float], read_times: List[List[float]]) -> float:
+    """The fraction of the read bandwidth, in percent, reached by a contender with these times:
+    per round, the faster of the plain reads stands for the bandwidth of that moment."""
+    bandwidth = [min(round_times) for round_times in zip(*read_times)]
+    return 100.0 / median_ratio(times, bandwidth)
+
+
 def contenders(work: Workload, group: str) -> Dict[str, Optional[Callable]]:
     """Name -> callable (None when its library is missing) for one group."""
     from .backends import available
@@ -381,14 +388,12 @@ def run_group(group: str, *, quick: bool = False, repeats: Optional[int] = None,
     peers = [name for name in fns if not is_reference(name)]
     to_first = {name: median_ratio(times[name], times[peers[0]]) for name in fns}
     fastest = min(to_first[name] for name in peers)
-    # Per round, the faster of the plain reads stands for the read bandwidth of that moment.
     reads = [times[name] for name in fns if is_bandwidth_reference(name)]
-    bandwidth = [min(round_times) for round_times in zip(*reads)] if reads else None
     rows = []
     for name in fns:
         rows.append({"group": group, "name": name, "seconds": statistics.median(times[name]),
                      "ratio": to_first[name] / fastest,
-                     "bandwidth_percent": None if bandwidth is None else 100.0 / median_ratio(times[name], bandwidth),
+                     "bandwidth_percent": percent_of_read(times[name], reads) if reads else None,
                      "n": n, "k": k, "p": p})
     return rows
 
