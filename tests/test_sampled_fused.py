@@ -39,6 +39,25 @@ def test_fused_equals_materialized(backend, case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, p", [(16, 64), (20, 10)])
+def test_batch_larger_than_the_cache_equals_fused(k, p, dtype):
+    """A stored batch of more than 16 MiB is read in the order the memory streams best (rows read
+    ahead one cache line at a time, or short patches' rows copied in groups); the same bits."""
+    backend_or_skip("cpp")
+    model = sn.Model(k, p)
+    w, a, w_star, a_star = make_parameters(model, np.random.default_rng(5))
+    n = (16 << 20) // (model.d * np.dtype(dtype).itemsize) + 13  # a last, partial lane group
+    seed = 99
+    fused = sn.stochastic_loss_grad(model, w, a, w_star, a_star, n, seed, dtype=dtype, backend="cpp")
+    Z = sn.sample_inputs(model, n, seed, dtype=dtype, backend="cpp")
+    y = sn.teacher_labels(model, w_star, a_star, Z, backend="cpp")
+    materialized = sn.sampled_loss_grad(model, w, a, Z, y, backend="cpp")
+    assert fused[0] == materialized[0]
+    np.testing.assert_array_equal(fused[1], materialized[1])
+    np.testing.assert_array_equal(fused[2], materialized[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_backends_agree(dtype):
     rng = np.random.default_rng(29)
     model = make_model("resnet")
