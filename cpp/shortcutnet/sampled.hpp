@@ -859,9 +859,9 @@ inline void lane_group(const Prepared<T>& P, const LaneLayout<T>& layout, const 
 // The samples [begin, end) of a block of n samples with short patches, W rows at a time; a last
 // group of fewer rows repeats its last row in the unused lanes and drops them.  W consecutive rows
 // are first copied in order into the scratch: one stream, which the hardware prefetcher follows,
-// where transposing them in place reads W short streams at once, which it does not (1.5x slower
-// from memory on AMD Zen 4, and fetching the rows ahead by software made it slower still).  Rows
-// picked by index are read in place, the rows two groups ahead fetched meanwhile.
+// where transposing them in place reads W short streams at once, which it does not (the kernel
+// 1.4x slower from memory on AMD Zen 4, and fetching the rows ahead by software made it slower
+// still).  Rows picked by index are read in place, the rows two groups ahead fetched meanwhile.
 template <class T>
 inline void sampled_rows_lanes(const Prepared<T>& P, const T* X, const T* y, const std::int64_t* rows,
                                std::int64_t n, std::int64_t begin, std::int64_t end, Scratch<T>& s, double* acc) {
