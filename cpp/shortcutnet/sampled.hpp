@@ -907,6 +907,21 @@ inline void touch_row(const T* x, std::int64_t d) {
   (void)*static_cast<const volatile T*>(x + d - 1);
 }
 
+// float32 rows from memory are also requested kRowsAhead rows ahead, into the L2 cache, so that
+// the memory works while the rows before are computed: on AMD Zen 3 (AVX2, k = 16, p = 64, two
+// threads) the kernel went from 72% to 87-89% of the read bandwidth.  float64 rows are not: the
+// same request (one or two rows ahead) made them slower in shortcutnet bench, from 76% to 60-68%.
+template <class T>
+constexpr bool kRequestAhead = sizeof(T) == 4;
+constexpr std::int64_t kRowsAhead = 2;
+
+template <class T>
+inline void request_row(const T* x, std::int64_t d) {
+  constexpr std::int64_t line = 64 / sizeof(T);
+  for (std::int64_t e = 0; e < d; e += line) __builtin_prefetch(x + e, 0, 2);
+  __builtin_prefetch(x + d - 1, 0, 2);
+}
+
 // Block b of the materialized kernel: rows rows[i] (rows == nullptr: row i) of X for the
 // samples i of the block, in order.
 template <class T>
@@ -917,7 +932,11 @@ inline void sampled_block(const Prepared<T>& P, const T* X, const T* y, const st
   const bool streamed = n * P.d * static_cast<std::int64_t>(sizeof(T)) > kStreamedBytes;
   for (std::int64_t i = b * kBlock; i < end; ++i) {
     const std::int64_t r = rows == nullptr ? i : rows[i];
-    if (streamed) touch_row(X + r * P.d, P.d);
+    if (streamed) {
+      touch_row(X + r * P.d, P.d);
+      if (kRequestAhead<T> && i + kRowsAhead < n)
+        request_row(X + (rows == nullptr ? i + kRowsAhead : rows[i + kRowsAhead]) * P.d, P.d);
+    }
     accumulate_row(P, X + r * P.d, static_cast<double>(y[r]), s.h.data(), s.c.data(), s.g.data(), acc);
   }
 }
