@@ -169,19 +169,25 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
     tail keeps all 32 bits); ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
     f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f32 and i32 are one
     scratch row (at least 2 L floats) viewed as float32 and int32."""
+    # Three loops, so that LLVM vectorizes each: the bits of U rounded to a float, then K and 2^-K
+    # from them (written over them), then the rest.  Every integer converted to a float is taken
+    # to int32 first: AVX2 converts int32 lanes, int64 ones only one at a time.
     lanes = first.shape[0]
     for lane in range(lanes):
         x = np.int64(first[lane])
-        f32[lane] = np.float32(2 * x + 1 if x < _TAIL_WORDS else 2 * (x >> 8) + 1)
+        f32[lane] = np.float32(np.int32(2 * x + 1 if x < _TAIL_WORDS else 2 * (x >> 8) + 1))
+    for lane in range(lanes):
+        ubits = np.int64(i32[lane])
+        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
+        i32[lane] = np.int32(K)
+        i32[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
     for lane in range(lanes):
         x = np.int64(first[lane])
         tail = x < _TAIL_WORDS
         U = 2 * x + 1 if tail else 2 * (x >> 8) + 1
-        ubits = np.int64(i32[lane])
-        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
-        i32[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
-        f = np.float32(U - (np.int64(1) << K)) * f32[lanes + lane]  # exact
-        e = np.float32(K - 33 if tail else K - 25)
+        K = np.int64(i32[lane])
+        f = np.float32(np.int32(U - (np.int64(1) << K))) * f32[lanes + lane]  # exact
+        e = np.float32(np.int32(K - 33 if tail else K - 25))
         s = f / (_F32_2 + f)
         z = s * s
         w = z * z
@@ -193,7 +199,7 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
         r = np.sqrt(_F32_MINUS_TWO * log_u)
         U1 = 2 * np.int64(second[lane] >> _SHIFT8) + 1
         q = (U1 + (np.int64(1) << 22)) >> 23
-        y = np.float32(U1 - (q << 23)) * _F32_TURN
+        y = np.float32(np.int32(U1 - (q << 23))) * _F32_TURN
         a = y * y
         sy = y * (_S0 + a * (_S1 + a * (_S2 + a * (_S3 + a * _S4))))
         cy = _F32_ONE + a * (_C1 + a * (_C2 + a * (_C3 + a * (_C4 + a * _C5))))
