@@ -260,6 +260,7 @@ def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
     rows, d = out.shape
     blocks = (d + 3) // 4
     total = rows * blocks
+    whole_blocks = 4 * blocks == d
     r0 = 0
     b0 = 0
     for first in range(0, total, LANES):
@@ -275,27 +276,21 @@ def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
                 b = 0
                 r += 1
         _normals_of_lanes(c, k0, k1, single, z, f64)
-        if 4 * blocks == d:  # whole blocks: four entries per lane, no test per entry
-            for lane in range(min(LANES, total - first)):
+        for lane in range(min(LANES, total - first)):
+            j = 4 * b0
+            if whole_blocks:  # four entries per lane, no test per entry
                 row = out[r0]
-                j = 4 * b0
                 row[j] = z[0, lane]
                 row[j + 1] = z[1, lane]
                 row[j + 2] = z[2, lane]
                 row[j + 3] = z[3, lane]
-                b0 += 1
-                if b0 == blocks:
-                    b0 = 0
-                    r0 += 1
-        else:
-            for lane in range(min(LANES, total - first)):
-                j = 4 * b0
+            else:
                 for q in range(min(4, d - j)):
                     out[r0, j + q] = z[q, lane]
-                b0 += 1
-                if b0 == blocks:
-                    b0 = 0
-                    r0 += 1
+            b0 += 1
+            if b0 == blocks:
+                b0 = 0
+                r0 += 1
 
 
 @njit(**_opts)
