@@ -331,13 +331,18 @@ struct StepValues {
   double gx, gy, g0, g1, g2;
 };
 
+// The parts of a step that depend on the filter alone: rho = sqrt(x^2 + y^2), then phi and
+// q = 1/rho from angle_and_scale(x, y, rho), then pmg = pi_minus_g_of(phi).  The engine computes
+// each in a pass of its own over the lanes (reduced_engine.hpp).
+struct FilterAngle {
+  double rho, phi, q, pmg;
+};
+
+// The population loss and gradient at a state and its FilterAngle.
 template <bool Normalize>
 SHORTCUTNET_LANE_INLINE StepValues loss_grad(double x, double y, double al0, double al1, double al2, double A0,
-                                             double C0, double C1, double rho_star) {
-  const double rho = std::sqrt(x * x + y * y);
-  const AngleAndScale as = angle_and_scale(x, y, rho);
-  const double phi = as.phi, q = as.q;
-  const double pmg = pi_minus_g_of(phi);
+                                             double C0, double C1, double rho_star, const FilterAngle& fa) {
+  const double rho = fa.rho, phi = fa.phi, q = fa.q, pmg = fa.pmg;
   const double g = kPi - pmg;
   const double a_dot = A0 * al0;
   const double xq = x * q, yq = y * q;
