@@ -301,12 +301,13 @@ SHORTCUTNET_LANE_INLINE double pi_minus_g_of(double phi) {
 
 // The angle of (x, |y|) and the reciprocal of rho = |(x, y)| from one division: the atan2 of
 // angle_math.hpp (reduced to |t| <= tan(pi/8), base angle carried as hi + lo), with the quotient
-// num/den and 1/rho both taken from 1/(den rho).
-struct AngleAndScale {
-  double phi, q;  // q = 1/rho
+// num/den and 1/rho both taken from 1/(den rho).  In two parts, the reduction with its division
+// (angle_argument) and the polynomial (angle_of), which the engine runs in passes of their own.
+struct AngleArgument {
+  double arg, base_hi, base_lo, q;  // q = 1/rho
 };
 
-SHORTCUTNET_LANE_INLINE AngleAndScale angle_and_scale(double x, double y, double rho) {
+SHORTCUTNET_LANE_INLINE AngleArgument angle_argument(double x, double y, double rho) {
   const double ay = std::fabs(y), ax = std::fabs(x);
   const bool swap = ay > ax;
   const bool negative = x < 0.0;
@@ -320,8 +321,10 @@ SHORTCUTNET_LANE_INLINE AngleAndScale angle_and_scale(double x, double y, double
   const double arg0 = hi == 0.0 ? 0.0 : quotient;
   const double arg = swap != negative ? -arg0 : arg0;
   const shortcutnet::detail::BaseAngle base = shortcutnet::detail::atan2_base(swap, negative, mid);
-  return {base.hi + (atan_small(arg) + base.lo), den * inv};
+  return {arg, base.hi, base.lo, den * inv};
 }
+
+SHORTCUTNET_LANE_INLINE double angle_of(const AngleArgument& t) { return t.base_hi + (atan_small(t.arg) + t.base_lo); }
 
 // The population loss and gradient at a state, in coordinates (docs/reduced.md section 3), with
 // the teacher's coordinates A = (A0, 0, 0) and C = (C0, C1, 0) (set_up_teacher, set_up_trial): the
@@ -332,7 +335,7 @@ struct StepValues {
 };
 
 // The parts of a step that depend on the filter alone: rho = sqrt(x^2 + y^2), then phi and
-// q = 1/rho from angle_and_scale(x, y, rho), then pmg = pi_minus_g_of(phi).  The engine computes
+// q = 1/rho from angle_argument(x, y, rho) and angle_of, then pmg = pi_minus_g_of(phi).  The engine computes
 // each in a pass of its own over the lanes (reduced_engine.hpp).
 struct FilterAngle {
   double rho, phi, q, pmg;
