@@ -179,27 +179,22 @@ inline void sincos_turn33(std::uint32_t x, double& c, double& s) {
   rotate_quarters(q, cy, sy, c, s);
 }
 
-// One Box-Muller pair from two Philox words.
-inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, float& z_cos, float& z_sin) {
+// A Box-Muller pair from two Philox words in parts: ln u0 from the first word (log_of_first), the
+// radius r = sqrt(-2 ln u0), and (cos, sin) of the angle from the second word.  The pair is
+// (r cos, r sin).
+inline float log_of_first(std::uint32_t x_first, float) {
   const bool tail = x_first < (1u << 23);
   const std::int32_t U0 = static_cast<std::int32_t>(((tail ? x_first : x_first >> 8) << 1) | 1u);
-  const std::int32_t U1 = static_cast<std::int32_t>(((x_second >> 8) << 1) | 1u);
-  const float r = __builtin_sqrtf(-2.0f * log_u25(U0, tail ? 33 : 25));
-  float c, s;
-  sincos_turn25(U1, c, s);
-  z_cos = r * c;
-  z_sin = r * s;
+  return log_u25(U0, tail ? 33 : 25);
 }
+inline double log_of_first(std::uint32_t x_first, double) { return log_u33(x_first); }
+inline float radius_of_log(float ln_u) { return __builtin_sqrtf(-2.0f * ln_u); }
+inline double radius_of_log(double ln_u) { return __builtin_sqrt(-2.0 * ln_u); }
 
-inline void box_muller(std::uint32_t x_first, std::uint32_t x_second, double& z_cos, double& z_sin) {
-  const double r = __builtin_sqrt(-2.0 * log_u33(x_first));
-  double c, s;
-  sincos_turn33(x_second, c, s);
-  z_cos = r * c;
-  z_sin = r * s;
+inline void angle_of_second(std::uint32_t x_second, float& c, float& s) {
+  sincos_turn25(static_cast<std::int32_t>(((x_second >> 8) << 1) | 1u), c, s);
 }
-
-
+inline void angle_of_second(std::uint32_t x_second, double& c, double& s) { sincos_turn33(x_second, c, s); }
 
 // Philox in 32-bit lanes: W counters per native vector (16 on AVX-512, 8 on AVX2, 4 on SSE2),
 // word q of counter l in lane l of vector q.  x86 has no 32x32 -> 64 multiply of every lane:
@@ -310,17 +305,24 @@ inline void philox_rounds(std::uint32_t* c0, std::uint32_t* c1, std::uint32_t* c
 }
 
 // The four normals of each of the L counters' Philox words: z[4 l + q] = entry q of block l.
+// Logarithms, radii, angles and products in passes of their own over the lanes: a short loop body
+// lets the core overlap the long dependency chains (a division, a square root, polynomials) of
+// many lanes, where one loop over whole pairs left it waiting (8% slower on Zen 3).
 template <class T, int L>
 inline void normals_of_words(const std::uint32_t* x0, const std::uint32_t* x1, const std::uint32_t* x2,
                              const std::uint32_t* x3, T* z) {
-  T z0[L], z1[L], z2[L], z3[L];
-  for (int l = 0; l < L; ++l) box_muller(x0[l], x1[l], z0[l], z1[l]);
-  for (int l = 0; l < L; ++l) box_muller(x2[l], x3[l], z2[l], z3[l]);
+  T r0[L], r2[L], c1[L], s1[L], c3[L], s3[L];
+  for (int l = 0; l < L; ++l) r0[l] = log_of_first(x0[l], T{});
+  for (int l = 0; l < L; ++l) r2[l] = log_of_first(x2[l], T{});
+  for (int l = 0; l < L; ++l) r0[l] = radius_of_log(r0[l]);
+  for (int l = 0; l < L; ++l) r2[l] = radius_of_log(r2[l]);
+  for (int l = 0; l < L; ++l) angle_of_second(x1[l], c1[l], s1[l]);
+  for (int l = 0; l < L; ++l) angle_of_second(x3[l], c3[l], s3[l]);
   for (int l = 0; l < L; ++l) {
-    z[4 * l + 0] = z0[l];
-    z[4 * l + 1] = z1[l];
-    z[4 * l + 2] = z2[l];
-    z[4 * l + 3] = z3[l];
+    z[4 * l + 0] = r0[l] * c1[l];
+    z[4 * l + 1] = r0[l] * s1[l];
+    z[4 * l + 2] = r2[l] * c3[l];
+    z[4 * l + 3] = r2[l] * s3[l];
   }
 }
 
