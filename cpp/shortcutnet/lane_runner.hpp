@@ -420,6 +420,19 @@ class LaneRunner {
     }
   }
 
+  // update_layers for the step's kind of optimizer and of gradient.
+  template <bool AnyFirst>
+  void update_layers_of(const V* rate_w, const V* rate_a, const V* r2, const M* first, const V* cw,
+                        const V* sum_diff0, const V* g1) {
+    if (Opt == kMomentum && opt_.nesterov) {
+      if (rescaled_) update_layers<true, true, AnyFirst>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+      else update_layers<true, false, AnyFirst>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    } else {
+      if (rescaled_) update_layers<false, true, AnyFirst>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+      else update_layers<false, false, AnyFirst>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    }
+  }
+
   // The update of every lane, as in the step loop (engine.hpp), and the squared norms after it.
   // The gradient entries are formed here from step_all's per-lane factors (the same operations as
   // population_loss_grad, so the same bits) rather than stored and read back; each entry then
@@ -434,11 +447,13 @@ class LaneRunner {
     double* ra = reinterpret_cast<double*>(rate_a);
     double* rr = reinterpret_cast<double*>(r2);
     std::int64_t* fm = reinterpret_cast<std::int64_t*>(first);
+    bool any_first = false;
     for (int l = 0; l < L; ++l) {
       rw[l] = lr_w[l];
       ra[l] = lr_a[l];
       rr[l] = 1.0;
       fm[l] = step_[l] == 0 ? -1 : 0;
+      any_first = any_first || step_[l] == 0;
     }
     if (Opt == kAdam) {
       // Branch-free over the lanes: every lane's corrections, kept for the live ones only.
@@ -459,12 +474,10 @@ class LaneRunner {
       sum_diff0[r] = lv(sum_diff_)[r];
       g1[r] = lv(g_)[r] - 1.0;
     }
-    if (Opt == kMomentum && opt_.nesterov) {
-      if (rescaled_) update_layers<true, true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
-      else update_layers<true, false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+    if (Opt == kMomentum && any_first) {
+      update_layers_of<true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
     } else {
-      if (rescaled_) update_layers<false, true>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
-      else update_layers<false, false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
+      update_layers_of<false>(rate_w, rate_a, r2, first, cw, sum_diff0, g1);
     }
     // |w|^2 and |a|^2 (the step loop's run-away test) only when a bound from the sums just formed
     // cannot settle it: |w|^2 <= 2 |w + s|^2 + 2 |s|^2 and |a|^2 <= 2 |a - a*|^2 + 2 |a*|^2, the
@@ -499,12 +512,13 @@ class LaneRunner {
   }
 
   // One entry's update by the optimizer's element rule (x: the parameter, b / v: its state).
-  template <bool Nesterov>
+  // AnyFirst: some lane takes its first step (the others' b = beta b + g needs no select).
+  template <bool Nesterov, bool AnyFirst>
   SHORTCUTNET_LANE_INLINE static V update_entry(V x, V grad, V& b, V& v, V rate, V r2, M first, V beta, V beta1,
                                                 V beta2, V eps) {
     if (Opt == kMomentum) {
       // momentum_direction
-      b = first ? grad : beta * b + grad;
+      b = AnyFirst ? (first ? grad : beta * b + grad) : beta * b + grad;
       const V d = Nesterov ? grad + beta * b : b;
       return x - rate * d;
     } else if (Opt == kAdam) {
@@ -519,7 +533,7 @@ class LaneRunner {
   }
 
   // Rescaled: some lane's gradient in w carries the factor grad_scale_ (rescaled_lane).
-  template <bool Nesterov, bool Rescaled>
+  template <bool Nesterov, bool Rescaled, bool AnyFirst>
   void update_layers(const V* rate_w, const V* rate_a, const V* r2, const M* first, const V* cw, const V* sum_diff0,
                      const V* g1) {
     const double* __restrict s = arch_.s;
@@ -544,7 +558,7 @@ class LaneRunner {
         for (int r = 0; r < R; ++r) {
           const std::int64_t at = i * R + r;
           const V gw = Rescaled ? (cw[r] * perp[at]) * lv(grad_scale_)[r] : cw[r] * perp[at];
-          const V wi = update_entry<Nesterov>(w[at], gw, Opt == kGd ? dummy : mw[at], Opt == kAdam ? vw[at] : dummy,
+          const V wi = update_entry<Nesterov, AnyFirst>(w[at], gw, Opt == kGd ? dummy : mw[at], Opt == kAdam ? vw[at] : dummy,
                                               rate_w[r], r2[r], first[r], beta, beta1, beta2, eps);
           w[at] = wi;
           const V ui = wi + si;
@@ -566,7 +580,7 @@ class LaneRunner {
           const std::int64_t at = j * R + r;
           const V x = a[at], y = as[at];
           const V ga = (sum_diff0[r] + (kPi - 1.0) * x - g1[r] * y) * kInvTwoPi;
-          const V aj = update_entry<Nesterov>(x, ga, Opt == kGd ? dummy : ma[at], Opt == kAdam ? va[at] : dummy,
+          const V aj = update_entry<Nesterov, AnyFirst>(x, ga, Opt == kGd ? dummy : ma[at], Opt == kAdam ? va[at] : dummy,
                                               rate_a[r], r2[r], first[r], beta, beta1, beta2, eps);
           a[at] = aj;
           a_dot[r] += aj * y;
