@@ -96,7 +96,7 @@ def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
     of the Philox words ``first``, ``second``: the float32 transform when ``single``, else float64.
     f64 (4, L) is scratch and i64 the same memory viewed as int64."""
     if single:
-        _box_muller_lanes_f32(first, second, z_cos, z_sin, f64[0].view(np.float32), f64[0].view(np.int32))
+        _box_muller_lanes_f32(first, second, z_cos, z_sin, f64)
     else:
         _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64)
 
@@ -163,31 +163,39 @@ _C1, _C2, _C3, _C4, _C5 = (np.float32(c) for c in (-19.739208, 64.93939, -85.456
 
 
 @njit(**_opts)
-def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
+def _box_muller_lanes_f32(first, second, z_cos, z_sin, f64):
     """The float32 transform of philox.hpp, every operation in float32: u = U 2^-25 with
     U = 2 (x >> 8) + 1 odd, but u = U 2^-33 with U = 2 x + 1 for the radius's word below 2^23 (the
     tail keeps all 32 bits); ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
-    f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f32 and i32 are one
-    scratch row (at least 2 L floats) viewed as float32 and int32."""
-    # Three loops, so that LLVM vectorizes each: the bits of U rounded to a float, then K and 2^-K
-    # from them (written over them), then the rest.  Every integer converted to a float is taken
-    # to int32 first: AVX2 converts int32 lanes, int64 ones only one at a time.
+    f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f64 (4, L) is scratch:
+    its rows viewed as 2 L int32 or float32 words each."""
+    # Loops that LLVM vectorizes in 8 float32 lanes: no value in them is 64 bits wide (the widest
+    # type sets the lane count), so the Philox words are first narrowed to int32, every integer
+    # operation after that is cast back to int32, and the normals leave in float32.
+    # Scratch rows of 2 L words: words = [U, B], split = [U', the float of U, then 2^K's bits],
+    # powers = [K, 2^-K's bits], normals = [r cos, r sin].
     lanes = first.shape[0]
-    for lane in range(lanes):
-        x = np.int64(first[lane])
-        f32[lane] = np.float32(np.int32(2 * x + 1 if x < _TAIL_WORDS else 2 * (x >> 8) + 1))
-    for lane in range(lanes):
-        ubits = np.int64(i32[lane])
-        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
-        i32[lane] = np.int32(K)
-        i32[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
+    words, split, powers = f64[0].view(np.int32), f64[1].view(np.int32), f64[2].view(np.int32)
+    as_float, normals = f64[1].view(np.float32), f64[3].view(np.float32)
     for lane in range(lanes):
         x = np.int64(first[lane])
         tail = x < _TAIL_WORDS
         U = 2 * x + 1 if tail else 2 * (x >> 8) + 1
-        K = np.int64(i32[lane])
-        f = np.float32(np.int32(U - (np.int64(1) << K))) * f32[lanes + lane]  # exact
-        e = np.float32(np.int32(K - 33 if tail else K - 25))
+        words[lane] = np.int32(U)
+        words[lanes + lane] = np.int32(33 if tail else 25)  # the uniform's exponent B, u = U 2^-B
+        split[lane] = np.int32(2 * np.int64(second[lane] >> _SHIFT8) + 1)
+        as_float[lanes + lane] = np.float32(np.int32(U))
+    for lane in range(lanes):
+        ubits = split[lanes + lane]
+        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
+        powers[lane] = np.int32(K)
+        powers[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
+        split[lanes + lane] = np.int32((127 + K) << 23)  # 2^K as a float: no variable shift
+    scale = f64[2].view(np.float32)
+    for lane in range(lanes):
+        K = powers[lane]
+        f = np.float32(np.int32(words[lane] - np.int32(as_float[lanes + lane]))) * scale[lanes + lane]  # exact
+        e = np.float32(np.int32(K - words[lanes + lane]))
         s = f / (_F32_2 + f)
         z = s * s
         w = z * z
@@ -197,19 +205,22 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f32, i32):
         hfsq = _F32_HALF * f * f
         log_u = e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
         r = np.sqrt(_F32_MINUS_TWO * log_u)
-        U1 = 2 * np.int64(second[lane] >> _SHIFT8) + 1
-        q = (U1 + (np.int64(1) << 22)) >> 23
-        y = np.float32(np.int32(U1 - (q << 23))) * _F32_TURN
+        U1 = split[lane]
+        q = np.int32(np.int32(U1 + np.int32(1 << 22)) >> np.int32(23))
+        y = np.float32(np.int32(U1 - np.int32(q << np.int32(23)))) * _F32_TURN
         a = y * y
         sy = y * (_S0 + a * (_S1 + a * (_S2 + a * (_S3 + a * _S4))))
         cy = _F32_ONE + a * (_C1 + a * (_C2 + a * (_C3 + a * (_C4 + a * _C5))))
-        swap = (q & 1) != 0
+        swap = np.int32(q & np.int32(1)) != np.int32(0)
         c1 = sy if swap else cy
         s1 = cy if swap else sy
-        c = -c1 if ((q + 1) & 2) != 0 else c1
-        s_ = -s1 if (q & 2) != 0 else s1
-        z_cos[lane] = np.float64(r * c)
-        z_sin[lane] = np.float64(r * s_)
+        c = -c1 if np.int32(np.int32(q + np.int32(1)) & np.int32(2)) != np.int32(0) else c1
+        s_ = -s1 if np.int32(q & np.int32(2)) != np.int32(0) else s1
+        normals[lane] = r * c
+        normals[lanes + lane] = r * s_
+    for lane in range(lanes):
+        z_cos[lane] = np.float64(normals[lane])
+        z_sin[lane] = np.float64(normals[lanes + lane])
 
 
 @njit(**_opts)
@@ -264,30 +275,39 @@ def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
     r0 = 0
     b0 = 0
     for first in range(0, total, LANES):
-        r, b = r0, b0
-        for lane in range(LANES):
+        # The lanes a row's blocks take form one run: counters and copies go a run at a time, with
+        # no test per lane.
+        r, b, lane = r0, b0, 0
+        while lane < LANES:
+            run = min(LANES - lane, blocks - b)
             i = np.uint64(i0 + r)
-            c[0, lane] = np.uint64(b)  # b < LANES: the high word is 0
-            c[1, lane] = 0
-            c[2, lane] = i & _MASK
-            c[3, lane] = i >> _SHIFT
-            b += 1
-            if b == blocks:
-                b = 0
-                r += 1
+            for l in range(run):
+                c[0, lane + l] = np.uint64(b + l)  # b + l < LANES: the high word is 0
+                c[1, lane + l] = 0
+                c[2, lane + l] = i & _MASK
+                c[3, lane + l] = i >> _SHIFT
+            lane += run
+            b = 0
+            r += 1
         _normals_of_lanes(c, k0, k1, single, z, f64)
-        for lane in range(min(LANES, total - first)):
-            j = 4 * b0
+        lane, count = 0, min(LANES, total - first)
+        while lane < count:
+            run = min(count - lane, blocks - b0)
+            row = out[r0]
             if whole_blocks:  # four entries per lane, no test per entry
-                row = out[r0]
-                row[j] = z[0, lane]
-                row[j + 1] = z[1, lane]
-                row[j + 2] = z[2, lane]
-                row[j + 3] = z[3, lane]
+                for l in range(run):
+                    j = 4 * (b0 + l)
+                    row[j] = z[0, lane + l]
+                    row[j + 1] = z[1, lane + l]
+                    row[j + 2] = z[2, lane + l]
+                    row[j + 3] = z[3, lane + l]
             else:
-                for q in range(min(4, d - j)):
-                    out[r0, j + q] = z[q, lane]
-            b0 += 1
+                for l in range(run):
+                    j = 4 * (b0 + l)
+                    for q in range(min(4, d - j)):
+                        row[j + q] = z[q, lane + l]
+            lane += run
+            b0 += run
             if b0 == blocks:
                 b0 = 0
                 r0 += 1
@@ -511,10 +531,7 @@ def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk
         group = rows[: min(rows.shape[0], stop - i0)]
         fill_rows(group, i0, k0, k1, single, counters, normals, temps)
         for r in range(group.shape[0]):
-            x = group[r]
-            if single:  # the float32 values sample_inputs stores
-                for j in range(d):
-                    x[j] = np.float64(np.float32(x[j]))
+            x = group[r]  # with single, float32 values already (the float32 transform's)
             y = forward(x, v_star, a_star, k, p, stride, h)
             if single:  # the label predict() would store for this row
                 y = np.float64(np.float32(y))
