@@ -512,7 +512,7 @@ class LaneRunner {
   }
 
   // One entry's update by the optimizer's element rule (x: the parameter, b / v: its state).
-  // AnyFirst: some lane takes its first step (the others' b = beta b + g needs no select).
+  // AnyFirst: some lane takes its first step; without one, b = beta b + g needs no select.
   template <bool Nesterov, bool AnyFirst>
   SHORTCUTNET_LANE_INLINE static V update_entry(V x, V grad, V& b, V& v, V rate, V r2, M first, V beta, V beta1,
                                                 V beta2, V eps) {
@@ -558,8 +558,9 @@ class LaneRunner {
         for (int r = 0; r < R; ++r) {
           const std::int64_t at = i * R + r;
           const V gw = Rescaled ? (cw[r] * perp[at]) * lv(grad_scale_)[r] : cw[r] * perp[at];
-          const V wi = update_entry<Nesterov, AnyFirst>(w[at], gw, Opt == kGd ? dummy : mw[at], Opt == kAdam ? vw[at] : dummy,
-                                              rate_w[r], r2[r], first[r], beta, beta1, beta2, eps);
+          const V wi = update_entry<Nesterov, AnyFirst>(w[at], gw, Opt == kGd ? dummy : mw[at],
+                                                        Opt == kAdam ? vw[at] : dummy, rate_w[r], r2[r], first[r],
+                                                        beta, beta1, beta2, eps);
           w[at] = wi;
           const V ui = wi + si;
           u[at] = ui;
@@ -580,8 +581,9 @@ class LaneRunner {
           const std::int64_t at = j * R + r;
           const V x = a[at], y = as[at];
           const V ga = (sum_diff0[r] + (kPi - 1.0) * x - g1[r] * y) * kInvTwoPi;
-          const V aj = update_entry<Nesterov, AnyFirst>(x, ga, Opt == kGd ? dummy : ma[at], Opt == kAdam ? va[at] : dummy,
-                                              rate_a[r], r2[r], first[r], beta, beta1, beta2, eps);
+          const V aj = update_entry<Nesterov, AnyFirst>(x, ga, Opt == kGd ? dummy : ma[at],
+                                                        Opt == kAdam ? va[at] : dummy, rate_a[r], r2[r], first[r],
+                                                        beta, beta1, beta2, eps);
           a[at] = aj;
           a_dot[r] += aj * y;
           const V d = aj - y;

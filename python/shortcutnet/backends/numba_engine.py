@@ -123,10 +123,7 @@ def make_training_set(s, w_star, a_star, stride, normalize, seed, single, Z, y):
     v_star, _ = _smp.filter_direction(s, w_star, normalize)
     h = np.empty(k)
     for i in range(Z.shape[0]):
-        x = Z[i]
-        if single:
-            for j in range(x.shape[0]):
-                x[j] = np.float64(np.float32(x[j]))
+        x = Z[i]  # with single, float32 values already (the float32 transform's)
         label = _smp.forward(x, v_star, a_star, k, p, stride, h)
         y[i] = np.float64(np.float32(label)) if single else label
 

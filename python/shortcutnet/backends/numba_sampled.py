@@ -176,7 +176,7 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f64):
     # powers = [K, 2^-K's bits], normals = [r cos, r sin].
     lanes = first.shape[0]
     words, split, powers = f64[0].view(np.int32), f64[1].view(np.int32), f64[2].view(np.int32)
-    as_float, normals = f64[1].view(np.float32), f64[3].view(np.float32)
+    as_float, scale, normals = f64[1].view(np.float32), f64[2].view(np.float32), f64[3].view(np.float32)
     for lane in range(lanes):
         x = np.int64(first[lane])
         tail = x < _TAIL_WORDS
@@ -191,7 +191,6 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f64):
         powers[lane] = np.int32(K)
         powers[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
         split[lanes + lane] = np.int32((127 + K) << 23)  # 2^K as a float: no variable shift
-    scale = f64[2].view(np.float32)
     for lane in range(lanes):
         K = powers[lane]
         f = np.float32(np.int32(words[lane] - np.int32(as_float[lanes + lane]))) * scale[lanes + lane]  # exact
