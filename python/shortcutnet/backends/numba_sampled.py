@@ -76,18 +76,19 @@ _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def philox_lanes(c, k0, k1):
     """Philox4x32-10 (Random123 constants) in place on the counters in the columns of c (4, L),
     32-bit words held in uint64, under the key (k0, k1)."""
-    for _ in range(10):
-        for lane in range(c.shape[1]):
-            p0 = _M0 * (c[0, lane] & _MASK)
-            p1 = _M1 * (c[2, lane] & _MASK)
-            n0 = (p1 >> _SHIFT) ^ c[1, lane] ^ k0
-            n2 = (p0 >> _SHIFT) ^ c[3, lane] ^ k1
-            c[1, lane] = p1 & _MASK
-            c[3, lane] = p0 & _MASK
-            c[0, lane] = n0
-            c[2, lane] = n2
-        k0 = (k0 + _W0) & _MASK  # the bump after the last round is never used
-        k1 = (k1 + _W1) & _MASK
+    # The ten rounds inside the loop over lanes: LLVM unrolls them and vectorizes the lanes with
+    # the words in registers (rounds outside it load and store every word each round, 3x slower).
+    for lane in range(c.shape[1]):
+        x0, x1, x2, x3 = c[0, lane], c[1, lane], c[2, lane], c[3, lane]
+        r0, r1 = k0, k1
+        for _ in range(10):
+            p0 = _M0 * (x0 & _MASK)
+            p1 = _M1 * (x2 & _MASK)
+            x0, x2 = (p1 >> _SHIFT) ^ x1 ^ r0, (p0 >> _SHIFT) ^ x3 ^ r1
+            x1, x3 = p1 & _MASK, p0 & _MASK
+            r0 = (r0 + _W0) & _MASK  # the bump after the last round is never used
+            r1 = (r1 + _W1) & _MASK
+        c[0, lane], c[1, lane], c[2, lane], c[3, lane] = x0, x1, x2, x3
 
 
 @njit(**_opts)
