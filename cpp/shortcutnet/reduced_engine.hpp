@@ -75,6 +75,7 @@ class LaneSet {
   virtual bool busy() const = 0;
   // True while a lane holds a trial that the rates at hand take further.
   virtual bool can_advance() const = 0;
+  // Steps and refills for about budget_ns of wall time.
   virtual void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) = 0;
   // The rates of the steps cfg.rates_first .. cfg.rates_last (engine.hpp, EngineConfig).
   virtual void set_rates(const EngineConfig& cfg) = 0;
@@ -128,26 +129,41 @@ class ReducedLanes : public LaneSet {
     copy_rate_rows(cfg, cfg_);
   }
 
-  // About budget_ns of work: lockstep steps of the lanes, refilling them from the shared cursor.
-  // rows (one trial only) receives the trajectory every record_every steps and at the last one.
+  // About budget_ns of wall time: lockstep steps of the lanes, refilling them from the shared
+  // cursor.  rows (one trial only) receives the trajectory every record_every steps and at the
+  // last one.  The clock, not a cost estimate, ends the chunk, so that the threads' chunks end
+  // together however long the set-up of trials takes (at k = 1000, refilling the lanes takes as
+  // long as a thousand lockstep steps: sized by estimates, the chunk of a thread that refilled
+  // ended early and the thread waited for the other).
   void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) override {
-    fill_empty_lanes(budget_ns);
-    while (budget_ns > 0.0 && can_advance()) {
-      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, budget_ns / kGroupStepNs));
+    const auto start = Clock::now();
+    fill_empty_lanes();
+    for (;;) {
+      const double left = budget_ns - nanoseconds_since(start);
+      if (!(left > 0.0) || !can_advance()) return;
+      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, std::min(1e15, left / group_step_ns_)));
+      if (!step_timed_) steps = std::min(steps, kProbeGroupSteps);
       if (rows != nullptr) {
         const std::int64_t room = rows->capacity - rows->count - 2;
         if (room < 1) return;
         steps = std::min(steps, room * record_every);
       }
+      const auto before = Clock::now();
       const std::int64_t done_steps = step_until_a_lane_stops(steps, rows, record_every);
-      budget_ns -= static_cast<double>(done_steps) * kGroupStepNs;
-      finish_stopped_lanes(budget_ns);
+      if (done_steps > 0) {
+        group_step_ns_ = std::max(1.0, nanoseconds_since(before) / static_cast<double>(done_steps));
+        step_timed_ = true;
+      }
+      finish_stopped_lanes();
     }
   }
 
  private:
-  // Estimated cost of one lockstep step of all lanes (chunk sizing only: results do not depend on it).
-  static constexpr double kGroupStepNs = kLanes * 3.0;
+  // The time of one lockstep step of all lanes (chunk sizing only: results do not depend on it):
+  // an estimate until kProbeGroupSteps steps have been timed.
+  static constexpr std::int64_t kProbeGroupSteps = 64;
+  double group_step_ns_ = kLanes * 3.0;
+  bool step_timed_ = false;
 
   // An empty lane: harmless finite values, never finished again.
   void park(int l) {
@@ -165,12 +181,12 @@ class ReducedLanes : public LaneSet {
     stop_[l] = 0.0;
   }
 
-  void fill_empty_lanes(double& budget_ns) {
+  void fill_empty_lanes() {
     for (int l = 0; l < kLanes; ++l)
-      if (trial_[l] < 0) take_next_trial(l, budget_ns);
+      if (trial_[l] < 0) take_next_trial(l);
   }
 
-  void take_next_trial(int l, double& budget_ns) {
+  void take_next_trial(int l) {
     if (cfg_.rates_first > 0) {  // the window no longer holds step 0
       park(l);
       return;
@@ -217,7 +233,6 @@ class ReducedLanes : public LaneSet {
     bx_[l] = by_[l] = b0_[l] = b1_[l] = b2_[l] = 0.0;
     t_[l] = 0.0;
     stop_[l] = 0.0;
-    budget_ns -= 10.0 * static_cast<double>(block_size());
   }
 
   // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops, every
@@ -357,7 +372,7 @@ class ReducedLanes : public LaneSet {
     return o;
   }
 
-  void finish_stopped_lanes(double& budget_ns) {
+  void finish_stopped_lanes() {
     for (int l = 0; l < kLanes; ++l) {
       if (stop_[l] == 0.0 || trial_[l] < 0) continue;
       const std::int64_t b = trial_[l];
@@ -374,7 +389,7 @@ class ReducedLanes : public LaneSet {
       const double* block = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(block_size());
       reduced::rebuild(c, e1_[l], block + p_, f_[l], block + 2 * p_ + 2 * k_, k_, p_, x_[l], y_[l], alpha,
                        cfg_.w0 + b * p_, cfg_.a0 + b * k_, cfg_.w + b * p_, cfg_.a + b * k_);
-      take_next_trial(l, budget_ns);
+      take_next_trial(l);
     }
   }
 
