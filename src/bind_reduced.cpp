@@ -25,7 +25,7 @@ namespace {
 py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<double>& w0, const carray<double>& a0,
                       const carray<double>& w_star, const carray<double>& a_star, const py::object& rates,
                       std::int64_t n_steps, double tol, const py::tuple& thresholds, const py::tuple& optimizer,
-                      std::int64_t record_every, int threads) {
+                      std::int64_t record_every, int threads, bool scanned) {
   if (w0.ndim() != 2 || w0.shape(0) < 1 || w0.shape(1) < 1)
     fail("w0: expected a 2-D array of shape (B, p) with B, p >= 1, got shape " + shape_of(w0));
   const std::int64_t B = w0.shape(0), p = w0.shape(1);
@@ -40,7 +40,7 @@ py::tuple run_reduced(const carray<double>& s, bool normalize, const carray<doub
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + ") or (1, " + std::to_string(k) +
          "), got " + shape_of(a_star));
   const std::int64_t w_star_rows = w_star.shape(0);
-  require_trials(s, w0, a0, w_star, a_star, threads);
+  require_trials(s, w0, a0, w_star, a_star, threads, scanned);
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
   if (record_every > 0 && B != 1)
@@ -94,7 +94,9 @@ void register_reduced(py::module_& m) {
   m.def("run_reduced", &run_reduced, py::arg("s"), py::arg("normalize"), py::arg("w0"), py::arg("a0"),
         py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
         py::arg("thresholds"), py::arg("optimizer"), py::arg("record_every"), py::arg("threads"),
+        py::arg("scanned") = false,
         "B trials of population gd or momentum on the non-overlapping model in the reduced engine; rates as "
-        "for run_engine (a table or a callable giving windows); returns "
+        "for run_engine (a table or a callable giving windows); scanned=True: the caller has checked the "
+        "trials' entries with scan_rows; returns "
         "(outcome, phi, loss, steps_to_tol, steps, w, a, train_loss, history or None).");
 }

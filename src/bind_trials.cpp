@@ -85,7 +85,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
                      const py::object& rates, std::int64_t n_steps, double tol, const py::tuple& thresholds,
                      const py::tuple& optimizer, const std::string& gradient, std::int64_t batch_size,
                      std::int64_t n_train, const carray<std::uint64_t>& seeds, const std::string& dtype,
-                     std::int64_t record_every, int threads) {
+                     std::int64_t record_every, int threads, bool scanned) {
   if (w0.ndim() != 2 || w0.shape(0) < 1 || w0.shape(1) < 1)
     fail("w0: expected a 2-D array of shape (B, p) with B, p >= 1, got shape " + shape_of(w0));
   const std::int64_t B = w0.shape(0), p = w0.shape(1);
@@ -99,7 +99,7 @@ py::tuple run_engine(const carray<double>& s, std::int64_t stride, bool normaliz
     fail("a_star: expected shape (" + std::to_string(B) + ", " + std::to_string(k) + "), got " + shape_of(a_star));
   if (seeds.ndim() != 1 || seeds.shape(0) != B)
     fail("seeds: expected shape (" + std::to_string(B) + ",), got " + shape_of(seeds));
-  require_trials(s, w0, a0, w_star, a_star, threads);
+  require_trials(s, w0, a0, w_star, a_star, threads, scanned);
   if (stride < 1) fail("stride: expected a positive integer, got " + std::to_string(stride));
   if (std::isnan(tol)) fail("tol: expected a number, got nan");
   if (record_every < 0) fail("record_every: expected an integer >= 0, got " + std::to_string(record_every));
@@ -161,10 +161,11 @@ void register_trials(py::module_& m) {
   m.def("run_engine", &run_engine, py::arg("s"), py::arg("stride"), py::arg("normalize"), py::arg("w0"),
         py::arg("a0"), py::arg("w_star"), py::arg("a_star"), py::arg("rates"), py::arg("steps"), py::arg("tol"),
         py::arg("thresholds"), py::arg("optimizer"), py::arg("gradient"), py::arg("batch_size"), py::arg("n_train"),
-        py::arg("seeds"), py::arg("dtype"), py::arg("record_every"), py::arg("threads"),
+        py::arg("seeds"), py::arg("dtype"), py::arg("record_every"), py::arg("threads"), py::arg("scanned") = false,
         "B independent trials of any optimizer and gradient source; rates: an (n, 2) table whose last row "
-        "repeats, or a callable first -> the table's rows from step first on (asked for as the trials reach them); returns (outcome, phi, loss, steps_to_tol, "
-        "steps, w, a, train_loss, history or None).");
+        "repeats, or a callable first -> the table's rows from step first on (asked for as the trials reach them); "
+        "scanned=True: the caller has checked the trials' entries with scan_rows; returns (outcome, phi, loss, "
+        "steps_to_tol, steps, w, a, train_loss, history or None).");
   m.def("default_threads", &default_threads, "Threads the engine uses when none are given.");
   m.def("_angle_math", &angle_math, py::arg("y"), py::arg("x"),
         "Elementwise (atan2(y, x), pi - g(phi)) as the engine computes them (accuracy tests).");

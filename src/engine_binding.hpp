@@ -73,11 +73,15 @@ inline void set_first_rates(const py::object& rates, const carray<double>& table
 
 // The checks of the trials' parameters and the thread count shared by both engines: a positive
 // thread count, a finite s, and one parallel pass per array for finite entries and, with the
-// shift, non-zero filter directions (row_scan.hpp).
+// shift, non-zero filter directions (row_scan.hpp).  scanned: the caller has run scan_rows over
+// these arrays and acted on its answer, as the Python layer does before it calls a backend
+// (backends/__init__.py: backends get validated arrays), so their entries are not read again; a
+// second pass over B (k + p) entries costs as much as the set-up of the reduced engine's trials.
 inline void require_trials(const carray<double>& s, const carray<double>& w0, const carray<double>& a0,
-                           const carray<double>& w_star, const carray<double>& a_star, int threads) {
+                           const carray<double>& w_star, const carray<double>& a_star, int threads, bool scanned) {
   if (threads < 1) fail("threads: expected an integer >= 1, got " + std::to_string(threads));
   require_finite(s, "s");
+  if (scanned) return;
   require_trial_rows(w0, s.data(), "w0", threads);
   require_trial_rows(a0, nullptr, "a0", threads);
   require_trial_rows(w_star, s.data(), "w_star", threads);

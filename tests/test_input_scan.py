@@ -106,32 +106,38 @@ def test_compiled_scan_gives_one_answer_for_any_threads():
         scan(x, s, threads=0)
 
 
+def _engine_binding_call(engine, s):
+    """A call of the compiled engine binding `engine` on (w0, a0) for one step of gd, teachers of
+    ones; keyword arguments go to the binding."""
+    from shortcutnet import _core
+
+    model = sn.Model(3, 2, shortcut=s)
+    opt = sn.optim.gd(0.1)
+    thresholds = sn.Thresholds().as_tuple()
+    rates = np.full((1, 2), 0.1)
+
+    def call(w0, a0, threads, **options):
+        B = w0.shape[0]
+        w_star, a_star = np.ones((B, 2)), np.ones((B, 3))
+        if engine == "run_reduced":
+            return _core.run_reduced(model.s, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
+                                     opt.engine_spec(), 0, threads, **options)
+        return _core.run_engine(model.s, 1, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
+                                opt.engine_spec(), "population", 0, 0, np.zeros(B, dtype=np.uint64), "float64", 0,
+                                threads, **options)
+
+    return call
+
+
 @pytest.mark.parametrize("engine", ["run_reduced", "run_engine"])
 def test_engine_bindings_check_their_rows(engine):
     """The compiled engines' bindings refuse what run_trials' scan refuses, on any threads, so that
     a direct caller gets the same message."""
     if not available("cpp"):
         pytest.skip("cpp backend not available")
-    from shortcutnet import _core
-
     x, bad, s = _blocks_with_faults()
-    B = x.shape[0]
-    model = sn.Model(3, 2, shortcut=s)
-    rng = np.random.default_rng(1)
-    a0 = rng.normal(size=(B, 3))
-    w_star, a_star = np.ones((B, 2)), np.ones((B, 3))
-    opt = sn.optim.gd(0.1)
-    thresholds = sn.Thresholds().as_tuple()
-
-    def call(w0, a0, threads):
-        rates = np.full((1, 2), 0.1)
-        if engine == "run_reduced":
-            return _core.run_reduced(model.s, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
-                                     opt.engine_spec(), 0, threads)
-        return _core.run_engine(model.s, 1, True, w0, a0, w_star, a_star, rates, 1, 0.0, thresholds,
-                                opt.engine_spec(), "population", 0, 0, np.zeros(B, dtype=np.uint64), "float64", 0,
-                                threads)
-
+    a0 = np.random.default_rng(1).normal(size=(x.shape[0], 3))
+    call = _engine_binding_call(engine, s)
     for threads in (1, 2, 3):
         with pytest.raises(ValueError, match=r"w0: expected w0 \+ s != 0 .* in trial 40000$"):
             call(x, a0, threads)
@@ -141,3 +147,27 @@ def test_engine_bindings_check_their_rows(engine):
         a_bad[[30000, 60000], 2] = -math.inf
         with pytest.raises(ValueError, match=r"a0: expected finite values, got -inf at flat index 90002$"):
             call(x + 1.0, a_bad, threads)
+
+
+@pytest.mark.parametrize("engine", ["run_reduced", "run_engine"])
+def test_engine_bindings_skip_the_scan_their_caller_ran(engine):
+    """scanned=True, as the cpp backend passes after run_trials' scan: the same results on rows that
+    pass the scan, and the rows are not scanned again, so a faulty one runs (to non-finite results
+    in its own trial only) instead of raising."""
+    if not available("cpp"):
+        pytest.skip("cpp backend not available")
+    x, bad, s = _blocks_with_faults()
+    good = x[:1000] + 1.0
+    a0 = np.random.default_rng(1).normal(size=(good.shape[0], 3))
+    call = _engine_binding_call(engine, s)
+    checked, trusted = call(good, a0, 2), call(good, a0, 2, scanned=True)
+    for want, got in zip(checked[:8], trusted[:8]):
+        np.testing.assert_array_equal(got, want)
+    faulty = good.copy()
+    faulty[10, 1] = math.nan
+    out = call(faulty, a0, 2, scanned=True)
+    w, a = out[5], out[6]
+    assert not np.isfinite(w[10]).all()
+    rest = np.arange(good.shape[0]) != 10
+    np.testing.assert_array_equal(w[rest], checked[5][rest])
+    np.testing.assert_array_equal(a[rest], checked[6][rest])

@@ -34,14 +34,14 @@ def run_engine(
     a_star: npt.ArrayLike, rates: Union[npt.ArrayLike, Callable[[int], npt.ArrayLike]], steps: int, tol: float,
     thresholds: Tuple[float, ...],
     optimizer: Tuple[str, float, bool, float, float, float], gradient: str, batch_size: int, n_train: int,
-    seeds: npt.ArrayLike, dtype: str, record_every: int, threads: int,
+    seeds: npt.ArrayLike, dtype: str, record_every: int, threads: int, scanned: bool = False,
 ) -> Tuple[npt.NDArray[np.int8], _F64, _F64, npt.NDArray[np.int64], npt.NDArray[np.int64], _F64, _F64, _F64,
            Union[_F64, None]]: ...
 def run_reduced(
     s: npt.ArrayLike, normalize: bool, w0: npt.ArrayLike, a0: npt.ArrayLike, w_star: npt.ArrayLike,
     a_star: npt.ArrayLike, rates: Union[npt.ArrayLike, Callable[[int], npt.ArrayLike]], steps: int, tol: float,
     thresholds: Tuple[float, ...], optimizer: Tuple[str, float, bool, float, float, float], record_every: int,
-    threads: int,
+    threads: int, scanned: bool = False,
 ) -> Tuple[npt.NDArray[np.int8], _F64, _F64, npt.NDArray[np.int64], npt.NDArray[np.int64], _F64, _F64, _F64,
            Union[_F64, None]]: ...
 def scan_rows(

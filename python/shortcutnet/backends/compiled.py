@@ -1,4 +1,8 @@
-"""The C++ backend: thin adaptors over the compiled module ``shortcutnet._core``."""
+"""The C++ backend: thin adaptors over the compiled module ``shortcutnet._core``.
+
+Its arrays are validated (backends/__init__.py): the engines' entries have been checked by the
+caller's scan_rows, so the engines are told not to read them a second time (``scanned=True``).
+"""
 from __future__ import annotations
 
 from .. import _core
@@ -26,7 +30,8 @@ def run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, 
     if threads is None:
         threads = _core.default_threads()
     return _core.run_engine(s, stride, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer,
-                            gradient, batch_size, n_train, seeds, _dtype_name(dtype), record_every, threads)
+                            gradient, batch_size, n_train, seeds, _dtype_name(dtype), record_every, threads,
+                            scanned=True)
 
 
 def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer, record_every, threads):
@@ -35,7 +40,7 @@ def run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresho
     if threads is None:
         threads = _core.default_threads()
     return _core.run_reduced(s, normalize, w0, a0, w_star, a_star, rates, steps, tol, thresholds, optimizer,
-                             record_every, threads)
+                             record_every, threads, scanned=True)
 
 
 def scan_rows(x, s=None, threads=None):
