@@ -28,8 +28,9 @@ def test_numba_philox_known_answers(counter, key, expected):
     # The same counter in every lane, with other counters around it: lanes must not mix.
     lanes = np.arange(4 * numba_sampled.LANES, dtype=np.uint64).reshape(4, numba_sampled.LANES)
     lanes[:, 5] = counter
-    numba_sampled.philox_lanes(lanes, *(np.uint64(k) for k in key))
-    assert tuple(int(x) for x in lanes[:, 5]) == expected
+    words = np.empty(lanes.shape, dtype=np.uint32)
+    numba_sampled.philox_lanes(lanes, *(np.uint64(k) for k in key), words)
+    assert tuple(int(x) for x in words[:, 5]) == expected
 
 
 def test_reference_follows_the_construction():
@@ -162,10 +163,9 @@ def test_extreme_words_reach_the_tail(dtype):
     first = np.array([0, 1, 2**23 - 1, 2**23, 2**23 + 255, 2**32 - 1] + [7] * (numba_sampled.LANES - 6), dtype=np.uint64)
     second = np.zeros_like(first)  # angle 2 pi u' with u' the smallest uniform: cos close to 1
     z_ref = reference_sampled.normals_of_words(first, second, first, second, dtype)
-    z_cos, z_sin = np.empty(first.shape[0]), np.empty(first.shape[0])
-    scratch = np.empty((4, numba_sampled.LANES))
-    numba_sampled.box_muller_lanes(first, second, np.dtype(dtype) == np.float32, z_cos, z_sin, scratch,
-                                   scratch.view(np.int64))
+    z_cos, z_sin = np.empty(first.shape[0], dtype), np.empty(first.shape[0], dtype)
+    transform = numba_sampled.box_muller_lanes_f32 if np.dtype(dtype) == np.float32 else numba_sampled.box_muller_lanes_f64
+    transform(first.astype(np.uint32), second.astype(np.uint32), z_cos, z_sin)
     np.testing.assert_array_equal(z_cos.astype(dtype).view(np.uint8), z_ref[0].astype(dtype).view(np.uint8))
     np.testing.assert_array_equal(z_sin.astype(dtype).view(np.uint8), z_ref[1].astype(dtype).view(np.uint8))
     x = first.astype(np.float64)

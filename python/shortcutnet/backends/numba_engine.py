@@ -48,7 +48,7 @@ LOSS, TRAIN_LOSS, P1, P2 = range(4)
 
 # --------------------------------------------------------------------------- seeds (section 1)
 # The generator's constants (Philox4x32-10, Random123) as the sampled kernels hold them.
-_MASK, _SHIFT, _M0, _M1, _W0, _W1 = _smp._MASK, _smp._SHIFT, _smp._M0, _smp._M1, _smp._W0, _smp._W1
+_MASK, _SHIFT = _smp._MASK, _smp._SHIFT
 TAG_STEP = np.uint64(0x7374 << 16)
 TAG_EPOCH = np.uint64(0x6570 << 16)
 
@@ -57,20 +57,8 @@ TAG_EPOCH = np.uint64(0x6570 << 16)
 def philox_word64(seed, c0, c1, c2, c3):
     """word64 of Philox4x32-10 of the counter (c0, c1, c2, c3) (32-bit words in uint64) under the
     key (seed mod 2^32, seed >> 32): x0 + 2^32 x1."""
-    k0 = seed & _MASK
-    k1 = seed >> _SHIFT
-    for _ in range(10):
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        n0 = (p1 >> _SHIFT) ^ c1 ^ k0
-        n2 = (p0 >> _SHIFT) ^ c3 ^ k1
-        c1 = p1 & _MASK
-        c3 = p0 & _MASK
-        c0 = n0
-        c2 = n2
-        k0 = (k0 + _W0) & _MASK
-        k1 = (k1 + _W1) & _MASK
-    return c0 + (c1 << _SHIFT)
+    x0, x1, _, _ = _smp.philox_block(c0, c1, c2, c3, seed & _MASK, seed >> _SHIFT)
+    return x0 + (x1 << _SHIFT)
 
 
 @njit(**_opts)
@@ -118,8 +106,8 @@ def make_training_set(s, w_star, a_star, stride, normalize, seed, single, Z, y):
     p = w_star.shape[0]
     k0 = np.uint64(seed) & _MASK
     k1 = np.uint64(seed) >> _SHIFT
-    c, z, f64 = _smp.generator_scratch()
-    _smp.fill_rows(Z, 0, k0, k1, single, c, z, f64)
+    c, z, words, z32 = _smp.generator_scratch()
+    _smp.fill_rows(Z, 0, k0, k1, single, c, z, words, z32)
     v_star, _ = _smp.filter_direction(s, w_star, normalize)
     h = np.empty(k)
     for i in range(Z.shape[0]):

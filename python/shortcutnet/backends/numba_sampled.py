@@ -48,13 +48,13 @@ import numpy as np
 from numba import njit, prange
 
 from . import numba_cache  # noqa: F401  (before any kernel: its cache stamps every backend source)
+from .numba_bits import bits_float, float_bits
 from .numba_population import pow2_normalizer
 
 BLOCK = 256  # samples per block of the ordered reduction; fixed, so results never depend on threads
 
 _MASK = np.uint64(0xFFFFFFFF)
 _SHIFT = np.uint64(32)
-_SHIFT8 = np.uint64(8)
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
 _W0 = np.uint64(0x9E3779B9)
@@ -68,56 +68,60 @@ _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
 # --------------------------------------------------------------------------- the generator
-# Written as loops over LANES counters with no calls and no branches inside, which LLVM
-# vectorizes: ln and cos/sin are the polynomial kernels of cpp/shortcutnet/philox.hpp, in float32
-# for float32 batches and in float64 otherwise, operation for operation, so the bits are the
-# compiled backend's (libm calls would also run one lane at a time).
+# Written as loops over LANES counters with no calls (philox_block is inlined) and no branches
+# inside, which LLVM vectorizes: ln and cos/sin are the polynomial kernels of
+# cpp/shortcutnet/philox.hpp, in float32 for float32 batches and in float64 otherwise, operation
+# for operation, so the bits are the compiled backend's (libm calls would also run one lane at a
+# time).
+@njit(inline="always", **_opts)
+def philox_block(x0, x1, x2, x3, k0, k1):
+    """Philox4x32-10 (Random123 constants) of the counter (x0, x1, x2, x3) under the key (k0, k1),
+    32-bit words held in uint64: the four words of the block.  Inlined by Numba where it is called
+    (LLVM does not inline across Numba's functions, and a call per lane would not vectorize)."""
+    for _ in range(10):
+        p0 = _M0 * (x0 & _MASK)
+        p1 = _M1 * (x2 & _MASK)
+        x0, x2 = (p1 >> _SHIFT) ^ x1 ^ k0, (p0 >> _SHIFT) ^ x3 ^ k1
+        x1, x3 = p1 & _MASK, p0 & _MASK
+        k0 = (k0 + _W0) & _MASK  # the bump after the last round is never used
+        k1 = (k1 + _W1) & _MASK
+    return x0, x1, x2, x3
+
+
 @njit(**_opts)
-def philox_lanes(c, k0, k1):
-    """Philox4x32-10 (Random123 constants) in place on the counters in the columns of c (4, L),
-    32-bit words held in uint64, under the key (k0, k1)."""
+def philox_lanes(c, k0, k1, words):
+    """words[:, l] = Philox4x32-10 under the key (k0, k1) of the counter in column l of c (4, L),
+    32-bit words held in uint64; words (4, L) uint32."""
     # The ten rounds inside the loop over lanes: LLVM unrolls them and vectorizes the lanes with
     # the words in registers (rounds outside it load and store every word each round, 3x slower).
     for lane in range(c.shape[1]):
-        x0, x1, x2, x3 = c[0, lane], c[1, lane], c[2, lane], c[3, lane]
-        r0, r1 = k0, k1
-        for _ in range(10):
-            p0 = _M0 * (x0 & _MASK)
-            p1 = _M1 * (x2 & _MASK)
-            x0, x2 = (p1 >> _SHIFT) ^ x1 ^ r0, (p0 >> _SHIFT) ^ x3 ^ r1
-            x1, x3 = p1 & _MASK, p0 & _MASK
-            r0 = (r0 + _W0) & _MASK  # the bump after the last round is never used
-            r1 = (r1 + _W1) & _MASK
-        c[0, lane], c[1, lane], c[2, lane], c[3, lane] = x0, x1, x2, x3
+        x0, x1, x2, x3 = philox_block(c[0, lane], c[1, lane], c[2, lane], c[3, lane], k0, k1)
+        words[0, lane] = np.uint32(x0)
+        words[1, lane] = np.uint32(x1)
+        words[2, lane] = np.uint32(x2)
+        words[3, lane] = np.uint32(x3)
 
 
 @njit(**_opts)
-def box_muller_lanes(first, second, single, z_cos, z_sin, f64, i64):
+def box_muller_lanes_f64(first, second, z_cos, z_sin):
     """z_cos, z_sin = r cos(2 pi u'), r sin(2 pi u') with r = sqrt(-2 ln u), for the uniforms u, u'
-    of the Philox words ``first``, ``second``: the float32 transform when ``single``, else float64.
-    f64 (4, L) is scratch and i64 the same memory viewed as int64."""
-    if single:
-        _box_muller_lanes_f32(first, second, z_cos, z_sin, f64)
-    else:
-        _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64)
-
-
-@njit(**_opts)
-def _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64):
-    """The float64 transform of philox.hpp: u = U 2^-33 with U = 2 x + 1 odd, so both the split
-    u = 2^e (1 + f) and the reduction by quarter turns are exact."""
-    lanes = first.shape[0]
-    for lane in range(lanes):
-        f64[0, lane] = np.float64(2 * np.int64(first[lane]) + 1)
-    # ln u = (K - 33) ln 2 + ln(1 + f), U 2^-K = 1 + f in [sqrt(1/2), sqrt(2)): fdlibm's log kernel.
-    for lane in range(lanes):
-        exponent_bits = i64[0, lane]
+    of the Philox words ``first``, ``second`` (uint32): the float64 transform of philox.hpp.
+    u = U 2^-33 with U = 2 x + 1 odd, so both the split u = 2^e (1 + f) and the reduction by
+    quarter turns are exact."""
+    # Integers reach floats only from 32 bits (U = 2 x + 1 exactly as 2.0 x + 1.0): AVX2 has no
+    # vector conversion of int64.  Three short loops (the split, the log, the angle) with the
+    # intermediate values in z_cos and z_sin: as one loop the transform ran 1.25 times slower on
+    # Zen 4 (AVX-512).
+    for lane in range(first.shape[0]):
+        U = 2.0 * np.float64(first[lane]) + 1.0
+        # ln u = (K - 33) ln 2 + ln(1 + f), U 2^-K = 1 + f in [sqrt(1/2), sqrt(2)): fdlibm's log kernel.
+        exponent_bits = float_bits(U)
         K = (exponent_bits >> 52) - 1023 + (1 if (exponent_bits & _MANTISSA) > _SQRT2_MANTISSA else 0)
-        i64[1, lane] = (1023 - K) << 52  # 2^-K
-        f64[2, lane] = np.float64(K - 33)
-    for lane in range(lanes):
-        f = f64[0, lane] * f64[1, lane] - 1.0
-        e = f64[2, lane]
+        z_cos[lane] = U * bits_float((1023 - K) << 52) - 1.0  # f and e, until the next loop
+        z_sin[lane] = np.float64(np.int32(K - 33))
+    for lane in range(first.shape[0]):
+        f = z_cos[lane]
+        e = z_sin[lane]
         s = f / (2.0 + f)
         z = s * s
         w = z * z
@@ -126,12 +130,12 @@ def _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64):
                   + w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
         hfsq = 0.5 * f * f
         log_u = e * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + (t2 + t1)) + e * 1.90821492927058770002e-10)) - f)
-        f64[3, lane] = math.sqrt(-2.0 * log_u)
+        z_cos[lane] = math.sqrt(-2.0 * log_u)  # r, until the second loop
     # cos, sin of 2 pi u': q the nearest quarter turn, y = u' - q/4 exact (|y| <= 1/8), Taylor in y.
-    for lane in range(lanes):
-        U = 2 * np.int64(second[lane]) + 1
-        q = (U + (np.int64(1) << 30)) >> 31
-        y = np.float64(U - (q << 31)) * 2.0**-33
+    for lane in range(first.shape[0]):
+        U1 = 2 * np.int64(second[lane]) + 1
+        q = (U1 + (np.int64(1) << 30)) >> 31
+        y = np.float64(np.int32(U1 - (q << 31))) * 2.0**-33  # |U1 - q 2^31| <= 2^30
         a = y * y
         sy = y * (6.283185307179586 + a * (-41.34170224039976 + a * (81.60524927607506 + a * (
             -76.70585975306139 + a * (42.058693944897655 + a * (-15.09464257682299 + a * (
@@ -144,19 +148,22 @@ def _box_muller_lanes_f64(first, second, z_cos, z_sin, f64, i64):
         s1 = cy if swap else sy
         c = -c1 if ((q + 1) & 2) != 0 else c1
         s_ = -s1 if (q & 2) != 0 else s1
-        r = f64[3, lane]
+        r = z_cos[lane]
         z_cos[lane] = r * c
         z_sin[lane] = r * s_
 
 
 # float32 constants of the float32 transform (philox.hpp log_u25, sincos_turn25): Numba keeps
-# arithmetic on float32 values in float32 only when every operand is one.
+# arithmetic on float32 values in float32 only when every operand is one, and integer arithmetic
+# in int32 only when every operand is an int32 (hence the casts of every intermediate).
+_I32 = np.int32
 _F32_2 = np.float32(2.0)
 _F32_HALF = np.float32(0.5)
 _F32_ONE = np.float32(1.0)
 _F32_MINUS_TWO = np.float32(-2.0)
 _F32_TURN = np.float32(2.0**-25)
-_TAIL_WORDS = np.int64(1 << 23)  # radius words below this keep all 32 bits
+_TAIL_WORDS = np.uint32(1 << 23)  # radius words below this keep all 32 bits
+_U32_SHIFT8 = np.uint32(8)
 _LG1, _LG2, _LG3, _LG4 = (np.float32(c) for c in (0.40000972152, 0.24279078841, 0.66666662693, 0.28498786688))
 _LN2_HI, _LN2_LO = np.float32(6.9313812256e-01), np.float32(9.0580006145e-06)
 _S0, _S1, _S2, _S3, _S4 = (np.float32(c) for c in (6.2831855, -41.3417, 81.60525, -76.70586, 42.058693))
@@ -164,38 +171,25 @@ _C1, _C2, _C3, _C4, _C5 = (np.float32(c) for c in (-19.739208, 64.93939, -85.456
 
 
 @njit(**_opts)
-def _box_muller_lanes_f32(first, second, z_cos, z_sin, f64):
-    """The float32 transform of philox.hpp, every operation in float32: u = U 2^-25 with
-    U = 2 (x >> 8) + 1 odd, but u = U 2^-33 with U = 2 x + 1 for the radius's word below 2^23 (the
-    tail keeps all 32 bits); ln u from the split U = 2^K (1 + f) (K read off U rounded to a float,
-    f exact), cos and sin of 2 pi u' by the exact quarter-turn reduction.  f64 (4, L) is scratch:
-    its rows viewed as 2 L int32 or float32 words each."""
-    # Loops that LLVM vectorizes in 8 float32 lanes: no value in them is 64 bits wide (the widest
-    # type sets the lane count), so the Philox words are first narrowed to int32, every integer
-    # operation after that is cast back to int32, and the normals leave in float32.
-    # Scratch rows of 2 L words: words = [U, B], split = [U', the float of U, then 2^K's bits],
-    # powers = [K, 2^-K's bits], normals = [r cos, r sin].
-    lanes = first.shape[0]
-    words, split, powers = f64[0].view(np.int32), f64[1].view(np.int32), f64[2].view(np.int32)
-    as_float, scale, normals = f64[1].view(np.float32), f64[2].view(np.float32), f64[3].view(np.float32)
-    for lane in range(lanes):
-        x = np.int64(first[lane])
+def box_muller_lanes_f32(first, second, z_cos, z_sin):
+    """The float32 transform of philox.hpp, every operation in float32, from the words ``first``,
+    ``second`` (uint32) into z_cos, z_sin (float32): u = U 2^-25 with U = 2 (x >> 8) + 1 odd, but
+    u = U 2^-33 with U = 2 x + 1 for the radius's word below 2^23 (the tail keeps all 32 bits);
+    ln u from the split U = 2^K (1 + f) (K read off U rounded to a float, f exact), cos and sin of
+    2 pi u' by the exact quarter-turn reduction."""
+    # No value in the loops is 64 bits wide (the widest type sets the lane count): they run in 16
+    # float32 lanes on AVX-512, 8 on AVX2.  The radius waits in z_cos for the angle's loop.
+    for lane in range(first.shape[0]):
+        x = first[lane]
         tail = x < _TAIL_WORDS
-        U = 2 * x + 1 if tail else 2 * (x >> 8) + 1
-        words[lane] = np.int32(U)
-        words[lanes + lane] = np.int32(33 if tail else 25)  # the uniform's exponent B, u = U 2^-B
-        split[lane] = np.int32(2 * np.int64(second[lane] >> _SHIFT8) + 1)
-        as_float[lanes + lane] = np.float32(np.int32(U))
-    for lane in range(lanes):
-        ubits = split[lanes + lane]
-        K = ((ubits >> 23) - 127) + (1 if (ubits & 0x7FFFFF) > 0x3504F3 else 0)
-        powers[lane] = np.int32(K)
-        powers[lanes + lane] = np.int32((127 - K) << 23)  # 2^-K
-        split[lanes + lane] = np.int32((127 + K) << 23)  # 2^K as a float: no variable shift
-    for lane in range(lanes):
-        K = powers[lane]
-        f = np.float32(np.int32(words[lane] - np.int32(as_float[lanes + lane]))) * scale[lanes + lane]  # exact
-        e = np.float32(np.int32(K - words[lanes + lane]))
+        U = _I32(_I32(2) * _I32(x if tail else x >> _U32_SHIFT8) + _I32(1))
+        B = _I32(33) if tail else _I32(25)  # the uniform's exponent, u = U 2^-B
+        ubits = float_bits(np.float32(U))
+        K = _I32(_I32(_I32(ubits >> _I32(23)) - _I32(127)) + (_I32(1) if _I32(ubits & _I32(0x7FFFFF)) > _I32(0x3504F3)
+                                                               else _I32(0)))
+        two_to_k = bits_float(_I32(_I32(_I32(127) + K) << _I32(23)))  # no variable shift
+        f = np.float32(_I32(U - _I32(two_to_k))) * bits_float(_I32(_I32(_I32(127) - K) << _I32(23)))  # exact
+        e = np.float32(_I32(K - B))
         s = f / (_F32_2 + f)
         z = s * s
         w = z * z
@@ -204,42 +198,49 @@ def _box_muller_lanes_f32(first, second, z_cos, z_sin, f64):
         R = t2 + t1
         hfsq = _F32_HALF * f * f
         log_u = e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
-        r = np.sqrt(_F32_MINUS_TWO * log_u)
-        U1 = split[lane]
-        q = np.int32(np.int32(U1 + np.int32(1 << 22)) >> np.int32(23))
-        y = np.float32(np.int32(U1 - np.int32(q << np.int32(23)))) * _F32_TURN
+        z_cos[lane] = np.sqrt(_F32_MINUS_TWO * log_u)  # r, until the second loop
+    for lane in range(first.shape[0]):
+        U1 = _I32(_I32(2) * _I32(second[lane] >> _U32_SHIFT8) + _I32(1))
+        q = _I32(_I32(U1 + _I32(1 << 22)) >> _I32(23))
+        y = np.float32(_I32(U1 - _I32(q << _I32(23)))) * _F32_TURN
         a = y * y
         sy = y * (_S0 + a * (_S1 + a * (_S2 + a * (_S3 + a * _S4))))
         cy = _F32_ONE + a * (_C1 + a * (_C2 + a * (_C3 + a * (_C4 + a * _C5))))
-        swap = np.int32(q & np.int32(1)) != np.int32(0)
+        swap = _I32(q & _I32(1)) != _I32(0)
         c1 = sy if swap else cy
         s1 = cy if swap else sy
-        c = -c1 if np.int32(np.int32(q + np.int32(1)) & np.int32(2)) != np.int32(0) else c1
-        s_ = -s1 if np.int32(q & np.int32(2)) != np.int32(0) else s1
-        normals[lane] = r * c
-        normals[lanes + lane] = r * s_
-    for lane in range(lanes):
-        z_cos[lane] = np.float64(normals[lane])
-        z_sin[lane] = np.float64(normals[lanes + lane])
+        c = -c1 if _I32(_I32(q + _I32(1)) & _I32(2)) != _I32(0) else c1
+        s_ = -s1 if _I32(q & _I32(2)) != _I32(0) else s1
+        r = z_cos[lane]
+        z_cos[lane] = r * c
+        z_sin[lane] = r * s_
 
 
 @njit(**_opts)
 def generator_scratch():
-    """The scratch of fill_rows: counters (4, LANES) uint64, normals and temporaries (4, LANES)."""
-    return np.empty((4, LANES), np.uint64), np.empty((4, LANES)), np.empty((4, LANES))
+    """The scratch of fill_rows: counters (4, LANES) uint64, normals (4, LANES) float64, Philox
+    words (4, LANES) uint32 and float32 normals (4, LANES)."""
+    return (np.empty((4, LANES), np.uint64), np.empty((4, LANES)), np.empty((4, LANES), np.uint32),
+            np.empty((4, LANES), np.float32))
 
 
 @njit(**_opts)
-def _normals_of_lanes(c, k0, k1, single, z, f64):
-    """z[q, l] = entry 4 b + q of row i for the counter (b, i) in column l of c (overwritten)."""
-    i64 = f64.view(np.int64)
-    philox_lanes(c, k0, k1)
-    box_muller_lanes(c[0], c[1], single, z[0], z[1], f64, i64)
-    box_muller_lanes(c[2], c[3], single, z[2], z[3], f64, i64)
+def _normals_of_lanes(c, k0, k1, single, z, words, z32):
+    """z[q, l] = entry 4 b + q of row i for the counter (b, i) in column l of c."""
+    philox_lanes(c, k0, k1, words)
+    if single:
+        box_muller_lanes_f32(words[0], words[1], z32[0], z32[1])
+        box_muller_lanes_f32(words[2], words[3], z32[2], z32[3])
+        for q in range(4):
+            for lane in range(z.shape[1]):
+                z[q, lane] = np.float64(z32[q, lane])
+    else:
+        box_muller_lanes_f64(words[0], words[1], z[0], z[1])
+        box_muller_lanes_f64(words[2], words[3], z[2], z[3])
 
 
 @njit(**_opts)
-def _fill_long_row(out, i, k0, k1, single, c, z, f64):
+def _fill_long_row(out, i, k0, k1, single, c, z, words, z32):
     """Row i (at least LANES blocks long), LANES consecutive blocks at a time."""
     d = out.shape[0]
     blocks = (d + 3) // 4
@@ -251,7 +252,7 @@ def _fill_long_row(out, i, k0, k1, single, c, z, f64):
             c[1, lane] = b >> _SHIFT
             c[2, lane] = row & _MASK
             c[3, lane] = row >> _SHIFT
-        _normals_of_lanes(c, k0, k1, single, z, f64)
+        _normals_of_lanes(c, k0, k1, single, z, words, z32)
         used = min(LANES, blocks - b0)
         whole = used if 4 * (b0 + used) <= d else used - 1
         seg = out[4 * b0 : 4 * (b0 + whole)]
@@ -265,7 +266,7 @@ def _fill_long_row(out, i, k0, k1, single, c, z, f64):
 
 
 @njit(**_opts)
-def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
+def _fill_short_rows(out, i0, k0, k1, single, c, z, words, z32):
     """Rows shorter than LANES blocks share the lanes: lane l takes the l-th (row, block) pair in
     row-major order, so no lane is wasted on short rows."""
     rows, d = out.shape
@@ -289,7 +290,7 @@ def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
             lane += run
             b = 0
             r += 1
-        _normals_of_lanes(c, k0, k1, single, z, f64)
+        _normals_of_lanes(c, k0, k1, single, z, words, z32)
         lane, count = 0, min(LANES, total - first)
         while lane < count:
             run = min(count - lane, blocks - b0)
@@ -314,14 +315,15 @@ def _fill_short_rows(out, i0, k0, k1, single, c, z, f64):
 
 
 @njit(**_opts)
-def fill_rows(out, i0, k0, k1, single, c, z, f64):
+def fill_rows(out, i0, k0, k1, single, c, z, words, z32):
     """out[r, j] = normal (seed, i0 + r, j) for the 2-D out, with key (k0, k1) = the seed's 32-bit
-    halves and the scratch (c, z, f64) of generator_scratch(); a float32 out rounds each value once."""
+    halves and the scratch (c, z, words, z32) of generator_scratch(); a float32 out rounds each
+    value once."""
     if (out.shape[1] + 3) // 4 >= LANES:
         for r in range(out.shape[0]):
-            _fill_long_row(out[r], i0 + r, k0, k1, single, c, z, f64)
+            _fill_long_row(out[r], i0 + r, k0, k1, single, c, z, words, z32)
     else:
-        _fill_short_rows(out, i0, k0, k1, single, c, z, f64)
+        _fill_short_rows(out, i0, k0, k1, single, c, z, words, z32)
 
 
 @njit(**_opts)
@@ -333,8 +335,8 @@ def _split_seed(seed):
 @njit(**_opts)
 def _sample_block(X, blk, k0, k1, single):
     stop = min(X.shape[0], (blk + 1) * BLOCK)
-    c, z, f64 = generator_scratch()
-    fill_rows(X[blk * BLOCK : stop], blk * BLOCK, k0, k1, single, c, z, f64)
+    c, z, words, z32 = generator_scratch()
+    fill_rows(X[blk * BLOCK : stop], blk * BLOCK, k0, k1, single, c, z, words, z32)
 
 
 @njit(parallel=True, **_opts)
@@ -524,12 +526,12 @@ def _stochastic_block(v, v_star, a, a_star, n, k, p, stride, k0, k1, single, blk
     g = np.empty(p)
     gv = np.zeros(p)
     ga = np.zeros(k)
-    counters, normals, temps = generator_scratch()
+    counters, normals, words, normals32 = generator_scratch()
     acc = 0.0
     stop = min(n, (blk + 1) * BLOCK)
     for i0 in range(blk * BLOCK, stop, rows.shape[0]):
         group = rows[: min(rows.shape[0], stop - i0)]
-        fill_rows(group, i0, k0, k1, single, counters, normals, temps)
+        fill_rows(group, i0, k0, k1, single, counters, normals, words, normals32)
         for r in range(group.shape[0]):
             x = group[r]  # with single, float32 values already (the float32 transform's)
             y = forward(x, v_star, a_star, k, p, stride, h)
