@@ -133,37 +133,36 @@ class ReducedLanes : public LaneSet {
   // cursor.  rows (one trial only) receives the trajectory every record_every steps and at the
   // last one.  The clock, not a cost estimate, ends the chunk, so that the threads' chunks end
   // together however long the set-up of trials takes (at k = 1000, refilling the lanes takes as
-  // long as a thousand lockstep steps: sized by estimates, the chunk of a thread that refilled
-  // ended early and the thread waited for the other).
+  // long as a thousand lockstep steps: a chunk sized by estimates would end early for a thread
+  // that refills, which would then wait for the other).
   void run(double budget_ns, RowBuffer* rows, std::int64_t record_every) override {
     const auto start = Clock::now();
     fill_empty_lanes();
     for (;;) {
-      const double left = budget_ns - nanoseconds_since(start);
+      const auto before = Clock::now();
+      const double left = budget_ns - std::chrono::duration<double, std::nano>(before - start).count();
       if (!(left > 0.0) || !can_advance()) return;
-      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, std::min(1e15, left / group_step_ns_)));
-      if (!step_timed_) steps = std::min(steps, kProbeGroupSteps);
+      const double step_ns = group_step_ns_ > 0.0 ? group_step_ns_ : kGroupStepEstimateNs;
+      std::int64_t steps = static_cast<std::int64_t>(std::max(1.0, std::min(1e15, left / step_ns)));
+      if (!(group_step_ns_ > 0.0)) steps = std::min(steps, kProbeGroupSteps);
       if (rows != nullptr) {
         const std::int64_t room = rows->capacity - rows->count - 2;
         if (room < 1) return;
         steps = std::min(steps, room * record_every);
       }
-      const auto before = Clock::now();
       const std::int64_t done_steps = step_until_a_lane_stops(steps, rows, record_every);
-      if (done_steps > 0) {
+      if (done_steps > 0)
         group_step_ns_ = std::max(1.0, nanoseconds_since(before) / static_cast<double>(done_steps));
-        step_timed_ = true;
-      }
       finish_stopped_lanes();
     }
   }
 
  private:
   // The time of one lockstep step of all lanes (chunk sizing only: results do not depend on it):
-  // an estimate until kProbeGroupSteps steps have been timed.
+  // measured, 0 until kProbeGroupSteps steps at most have been timed, which the estimate sizes.
   static constexpr std::int64_t kProbeGroupSteps = 64;
-  double group_step_ns_ = kLanes * 3.0;
-  bool step_timed_ = false;
+  static constexpr double kGroupStepEstimateNs = kLanes * 3.0;
+  double group_step_ns_ = 0.0;
 
   // An empty lane: harmless finite values, never finished again.
   void park(int l) {

@@ -231,7 +231,7 @@ def _normals_of_lanes(c, k0, k1, single, z, words, z32):
     if single:
         box_muller_lanes_f32(words[0], words[1], z32[0], z32[1])
         box_muller_lanes_f32(words[2], words[3], z32[2], z32[3])
-        for q in range(4):
+        for q in range(4):  # widened here, so that the transform's loops stay 32 bits wide
             for lane in range(z.shape[1]):
                 z[q, lane] = np.float64(z32[q, lane])
     else:
