@@ -36,7 +36,7 @@ struct Coordinates {
 };
 
 // Scratch doubles of set_up for filter length p and k patches.
-inline std::int64_t setup_workspace_size(std::int64_t k, std::int64_t p) { return std::max(2 * p, 4 * k); }
+inline std::int64_t setup_workspace_size(std::int64_t k, std::int64_t p) { return std::max(3 * p, 4 * k); }
 
 namespace detail {
 
@@ -114,7 +114,9 @@ inline double add_parts(const double* acc) {
 }
 
 // The u-plane of a trial the fast way (projections of u0 on e1 without exact products); false when
-// u0 is nearly parallel to u* or its scale is extreme, where the exact way is needed.
+// the angle of u0 and u* is below about 0.1 or the scale is extreme, where the exact way is needed.
+// The direction of the rounded e1 is off by a few eps, an error of a few eps/sin(phi0) in y0
+// relative: a few ulps above 0.1.
 inline bool u_plane_fast(const Architecture& arch, const double* e1, const double* w0, double* e2, double* r,
                          Coordinates& c) {
   const std::int64_t p = arch.p;
@@ -140,9 +142,8 @@ inline bool u_plane_fast(const Architecture& arch, const double* e1, const doubl
     rr[j] += r[t] * r[t];
   });
   const double r_sq = add_parts(rr);
-  // Only where the residual is above 1e-6 |u0| (its relative rounding, about eps |u0|/|r|, stays
-  // below 1e-10) and the squares are far from overflow and underflow.
-  if (!(u_sq > 1e-280 && u_sq < 1e280 && w_sq < 1e280 && r_sq > 1e-12 * u_sq)) return false;
+  // Only where the residual is above 0.1 |u0| and the squares are far from overflow and underflow.
+  if (!(u_sq > 1e-280 && u_sq < 1e280 && w_sq < 1e280 && r_sq > 1e-2 * u_sq)) return false;
   c.x0 = x0;
   c.y0 = std::sqrt(r_sq);
   double o2[kParts] = {};
@@ -157,15 +158,20 @@ inline bool u_plane_fast(const Architecture& arch, const double* e1, const doubl
   return true;
 }
 
-// The u-plane the exact way: the part of u0 orthogonal to u* from exact products, projected twice
-// (population.hpp).  work: 2 p doubles.
-inline void u_plane_exact(const Architecture& arch, const double* e1, const double* w0, double* e2, double* work,
-                          Coordinates& c) {
+// The u-plane the exact way: the part of u0 orthogonal to u* = w* + s itself (not to the rounded
+// e1) from exact products, projected twice (population.hpp), so that y0 keeps the relative
+// accuracy of the angle as phi0 -> 0.  work: 3 p doubles.
+inline void u_plane_exact(const Architecture& arch, const double* e1, const double* w_star, const double* w0,
+                          double* e2, double* work, Coordinates& c) {
   const std::int64_t p = arch.p;
   double* u0 = work;
   double* perp = work + p;
-  for (std::int64_t t = 0; t < p; ++t) u0[t] = w0[t] + arch.s[t];
-  angle_parts_and_perp(e1, u0, p, perp);
+  double* u_star = work + 2 * p;
+  for (std::int64_t t = 0; t < p; ++t) {
+    u0[t] = w0[t] + arch.s[t];
+    u_star[t] = w_star[t] + arch.s[t];
+  }
+  angle_parts_and_perp(u_star, u0, p, perp);
   // A residual of rounding (an exactly parallel u0 whose ratio to u* rounds) points anywhere, even
   // along e1: u0 counts as parallel below 1e-20 |u0| (docs/reduced.md section 2).
   const double residual = safe_norm(perp, p);
@@ -224,15 +230,16 @@ inline bool a_space_fast(const double* f, const double* a0, std::int64_t k, doub
 
 }  // namespace detail
 
-// The coordinates of trial (w0, a0) in its teacher's frame (e1, f = f1 f2), with the trial's own
-// basis vectors e2 (p doubles) and f3 (k doubles; zero when a0 lies in span(a*, 1)).  work:
-// setup_workspace_size(k, p) doubles.  Requires w0 + s != 0.
+// The coordinates of trial (w0, a0) in the frame (e1, f = f1 f2) of its teacher w_star, with the
+// trial's own basis vectors e2 (p doubles) and f3 (k doubles; zero when a0 lies in span(a*, 1)).
+// work: setup_workspace_size(k, p) doubles.  Requires w0 + s != 0.
 inline Coordinates set_up_trial(const Architecture& arch, const TeacherFrame& frame, const double* e1, const double* f,
-                                const double* w0, const double* a0, double* e2, double* f3, double* work) {
+                                const double* w_star, const double* w0, const double* a0, double* e2, double* f3,
+                                double* work) {
   const std::int64_t k = arch.k;
   Coordinates c{};
   c.rho_star = frame.rho_star;
-  if (!detail::u_plane_fast(arch, e1, w0, e2, work, c)) detail::u_plane_exact(arch, e1, w0, e2, work, c);
+  if (!detail::u_plane_fast(arch, e1, w0, e2, work, c)) detail::u_plane_exact(arch, e1, w_star, w0, e2, work, c);
   bool kept = false;
   if (!detail::a_space_fast(f, a0, k, f3, work, c, kept)) {
     // Extreme scales: the basis extended with the rescaling of safe_norm.

@@ -203,14 +203,15 @@ class ReducedLanes : public LaneSet {
     reduced::TeacherFrame frame = shared_frame_;
     e1_[l] = shared_e1_.data();
     f_[l] = shared_f_.data();
+    const std::int64_t ws_row = cfg_.w_star_rows == 1 ? 0 : b, as_row = cfg_.a_star_rows == 1 ? 0 : b;
+    const double* w_star = cfg_.w_star + ws_row * p_;
     if (!shared_teacher_) {
-      const std::int64_t ws_row = cfg_.w_star_rows == 1 ? 0 : b, as_row = cfg_.a_star_rows == 1 ? 0 : b;
-      frame = reduced::set_up_teacher(cfg_.arch, cfg_.w_star + ws_row * p_, cfg_.a_star + as_row * k_, block,
-                                      block + 2 * p_, work_.data());
+      frame = reduced::set_up_teacher(cfg_.arch, w_star, cfg_.a_star + as_row * k_, block, block + 2 * p_,
+                                      work_.data());
       e1_[l] = block;
       f_[l] = block + 2 * p_;
     }
-    const reduced::Coordinates c = reduced::set_up_trial(cfg_.arch, frame, e1_[l], f_[l], cfg_.w0 + b * p_,
+    const reduced::Coordinates c = reduced::set_up_trial(cfg_.arch, frame, e1_[l], f_[l], w_star, cfg_.w0 + b * p_,
                                                          cfg_.a0 + b * k_, e2, f3, work_.data());
     coords_[l] = c;
     trial_[l] = b;
