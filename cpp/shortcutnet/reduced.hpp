@@ -277,33 +277,18 @@ inline void rebuild(const Coordinates& c, const double* e1, const double* e2, co
 // so that a loop over lanes of trials compiles to SIMD code (and gives the same bits on every
 // instruction set: -ffp-contract=off, correctly rounded sqrt and division).
 
-// atan(t) for |t| <= tan(pi/8): t + t z P(z), z = t^2, P a Chebyshev interpolant of degree 10
-// (relative error of atan 1.1e-16 measured against mpmath).  Polynomials here are evaluated by
-// Estrin's scheme: the lanes' step is bound by the latency of its dependency chains, and Estrin's
-// are a third as long as Horner's.
-SHORTCUTNET_LANE_INLINE double atan_small(double t) {
+// atan(t) - t for |t| <= tan(pi/8): t z P(z), z = t^2, P a Chebyshev interpolant of degree 10
+// (relative error of atan 1.1e-16 measured against mpmath).  Kept apart from t because pi - g
+// needs it alone (pi_minus_g).  Polynomials here are evaluated by Estrin's scheme: the lanes' step
+// is bound by the latency of its dependency chains, and Estrin's are a third as long as Horner's.
+SHORTCUTNET_LANE_INLINE double atan_small_rest(double t) {
   const double z = t * t;
   const double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
   const double e0 = (-0.3333333333333333 + 0.1999999999999552 * z) + (-0.14285714284666542 + 0.11111111015256361 * z) * z2;
   const double e1 = (-0.09090904578123903 + 0.07692183190826087 * z) + (-0.06664511447381948 + 0.0585814891280221 * z) * z2;
   const double e2 = (-0.0508544973794026 + 0.03923165829558719 * z) + -0.01917688711906226 * z2;
   const double acc = (e0 + e1 * z4) + e2 * z8;
-  return t + t * (z * acc);
-}
-
-// pi - g(phi) = pi - (pi - phi) cos(phi) - sin(phi) on [0, pi] as phi^2 h(phi), h a Chebyshev
-// interpolant of degree 18 in phi - pi/2 (relative error 5.7e-16 over the whole range measured
-// against mpmath, and no cancellation near 0, where pi - g ~ pi phi^2/2).
-SHORTCUTNET_LANE_INLINE double pi_minus_g_of(double phi) {
-  const double t = phi - 1.5707963267948966;
-  const double t2 = t * t, t4 = t2 * t2, t8 = t4 * t4, t16 = t8 * t8;
-  const double e0 = (0.8679548101658116 + -0.46849461497863115 * t) + (0.04209466814534968 + 0.0301738241790252 * t) * t2;
-  const double e1 = (-0.004818240745524966 + -0.0007890509003520294 * t) + (0.00014293290738013874 + 1.1489007892177673e-05 * t) * t2;
-  const double e2 = (-2.1948515219364285e-06 + -1.0739433233204428e-07 * t) + (2.1108054673884398e-08 + 7.010059938878655e-10 * t) * t2;
-  const double e3 = (-1.4018690722411281e-10 + -3.3804554838577765e-12 * t) + (6.838242275011037e-13 + 1.2538301965188525e-14 * t) * t2;
-  const double e4 = (-2.5568926196248524e-15 + -3.591177395647569e-17 * t) + 7.366079685160743e-18 * t2;
-  const double acc = (((e0 + e1 * t4) + (e2 + e3 * t4) * t8) + e4 * t16);
-  return (phi * phi) * acc;
+  return t * (z * acc);
 }
 
 // The angle of (x, |y|) and the reciprocal of rho = |(x, y)| from one division: the atan2 of
@@ -331,69 +316,117 @@ SHORTCUTNET_LANE_INLINE AngleArgument angle_argument(double x, double y, double 
   return {arg, base.hi, base.lo, den * inv};
 }
 
-SHORTCUTNET_LANE_INLINE double angle_of(const AngleArgument& t) { return t.base_hi + (atan_small(t.arg) + t.base_lo); }
+// The angle from its reduced argument and rest = atan(arg) - arg, which pi_minus_g takes where
+// the argument was not reduced (base 0).
+SHORTCUTNET_LANE_INLINE double angle_of(const AngleArgument& t, double rest) {
+  return t.base_hi + ((t.arg + rest) + t.base_lo);
+}
 
-// The population loss and gradient at a state, in coordinates (docs/reduced.md section 3), with
-// the teacher's coordinates A = (A0, 0, 0) and C = (C0, C1, 0) (set_up_teacher, set_up_trial): the
-// terms in their zeros are left out, not multiplied by zero.
+// The parts of a step that depend on the filter alone: rho = sqrt(x^2 + y^2), then phi, q = 1/rho
+// and rest from angle_argument(x, y, rho) and angle_of; plain when phi's argument was not reduced
+// (base 0: phi <= pi/8, arg = tan phi, phi = arg + rest).  The engine computes them in passes of
+// their own over the lanes (reduced_engine.hpp).
+struct FilterAngle {
+  double rho, phi, q, rest;
+  bool plain;
+};
+
+// pi (1 - cos phi) for phi <= pi/8: the series sum_n pi (-1)^(n+1) phi^2n/(2n)!, n = 1 .. 7 (the
+// first omitted term is 2e-19 of the sum).
+SHORTCUTNET_LANE_INLINE double pi_one_minus_cos(double phi) {
+  const double u = phi * phi;
+  const double u2 = u * u, u4 = u2 * u2;
+  const double e0 =
+      (1.5707963267948966 + -0.13089969389957473 * u) + (0.004363323129985824 + -7.791648446403257e-05 * u) * u2;
+  const double e1 = (8.657387162670286e-07 + -6.55862663838658e-09 * u) + 3.6036410101025166e-11 * u2;
+  return u * (e0 + e1 * u4);
+}
+
+// P = pi - g(phi) = pi - (pi - phi) cos phi - sin phi from c = cos phi and s = sin phi of the
+// coordinates.  For plain angles P = pi (1 - cos phi) + cos phi (phi - tan phi), both terms from
+// series without cancellation (the second at most a twelfth of the first), so that P keeps its
+// relative accuracy as phi -> 0, where P ~ pi phi^2/2; above pi/8 the direct formula, whose terms
+// cancel at most 15-fold.  Relative error against mpmath, the error of phi included
+// (tests/test_reduced_step_accuracy.py): 5 2^-52 for plain angles, 12 2^-52 above.
+SHORTCUTNET_LANE_INLINE double pi_minus_g(const FilterAngle& fa, double c, double s) {
+  const double small = pi_one_minus_cos(fa.phi) + c * fa.rest;
+  const double large = (kPi - (kPi - fa.phi) * c) - s;
+  return fa.plain ? small : large;
+}
+
+// The population loss and gradient at a state in coordinates (docs/reduced.md section 3), the
+// terms in the zeros of the teacher's coordinates left out, not multiplied by zero.
 struct StepValues {
-  double loss, phi, a_dot, a_err_sq;  // a_err_sq = |a - a*|^2
+  double loss, a_err_sq;  // a_err_sq = |a - a*|^2
   double gx, gy, g0, g1, g2;
 };
 
-// The parts of a step that depend on the filter alone: rho = sqrt(x^2 + y^2), then phi and
-// q = 1/rho from angle_argument(x, y, rho) and angle_of, then pmg = pi_minus_g_of(phi).  The engine computes
-// each in a pass of its own over the lanes (reduced_engine.hpp).
-struct FilterAngle {
-  double rho, phi, q, pmg;
+// The teacher's coordinates A = (A0, 0, 0), C = (C0, C1, 0) (set_up_teacher, set_up_trial) as the
+// normalized step uses them, with the factors 1/(2 pi) and 1/(4 pi) of docs/reduced.md section 3
+// taken in: ah = A0/(2 pi), ch = C/sqrt(4 pi), cg = C/sqrt(pi).
+struct ScaledTeacher {
+  double A0, ah, ch0, ch1, cg0, cg1;
 };
 
-// The population loss and gradient at a state and its FilterAngle.
-template <bool Normalize>
-SHORTCUTNET_LANE_INLINE StepValues loss_grad(double x, double y, double al0, double al1, double al2, double A0,
-                                             double C0, double C1, double rho_star, const FilterAngle& fa) {
-  const double rho = fa.rho, phi = fa.phi, q = fa.q, pmg = fa.pmg;
+inline ScaledTeacher scaled_teacher(double A0, double C0, double C1) {
+  constexpr double kInvSqrtFourPi = 0.28209479177387814, kInvSqrtPi = 0.5641895835477563;
+  return {A0, A0 * kInvTwoPiR, C0 * kInvSqrtFourPi, C1 * kInvSqrtFourPi, C0 * kInvSqrtPi, C1 * kInvSqrtPi};
+}
+
+// The population loss and gradient of the normalized model at a state and its FilterAngle.
+SHORTCUTNET_LANE_INLINE StepValues loss_grad_normalized(double x, double y, double al0, double al1, double al2,
+                                                        const ScaledTeacher& t, const FilterAngle& fa) {
+  constexpr double kHalfRatio = 0.17042252845405234;  // (pi - 1)/(4 pi)
+  constexpr double kRatio = 0.3408450569081047;       // (pi - 1)/(2 pi)
+  const double c = x * fa.q, s = y * fa.q;
+  const double pmg = pi_minus_g(fa, c, std::fabs(s));
+  const double adh = t.ah * al0;  // (A . alpha)/(2 pi)
+  const double d0 = al0 - t.A0;
+  const double h = t.ch0 * d0 + t.ch1 * al1;  // (C . D)/sqrt(4 pi)
+  const double dd = (d0 * d0 + al1 * al1) + al2 * al2;
+  StepValues v;
+  v.loss = (h * h + kHalfRatio * dd) + pmg * adh;
+  v.a_err_sq = dd;
+  const double gm1 = (kPi - 1.0) - pmg;  // g - 1
+  v.g0 = (h * t.cg0 + kRatio * al0) - gm1 * t.ah;
+  v.g1 = h * t.cg1 + kRatio * al1;
+  v.g2 = kRatio * al2;
+  const double m = ((adh * (kPi - fa.phi)) * fa.q) * s;
+  v.gx = -(m * s);
+  v.gy = m * c;
+  return v;
+}
+
+// The population loss and gradient of the un-normalized model at a state and its FilterAngle.
+SHORTCUTNET_LANE_INLINE StepValues loss_grad_unnormalized(double x, double y, double al0, double al1, double al2,
+                                                          double A0, double C0, double C1, double rho_star,
+                                                          const FilterAngle& fa) {
+  const double rho = fa.rho, phi = fa.phi, q = fa.q;
+  const double xq = x * q, yq = y * q;
+  const double sin_phi = std::fabs(y) * q;
+  const double pmg = pi_minus_g(fa, xq, sin_phi);
   const double g = kPi - pmg;
   const double a_dot = A0 * al0;
-  const double xq = x * q, yq = y * q;
   StepValues v;
-  v.phi = phi;
-  v.a_dot = a_dot;
-  if (Normalize) {
-    const double d0 = al0 - A0;
-    const double cd = C0 * d0 + C1 * al1;
-    const double dd = (d0 * d0 + al1 * al1) + al2 * al2;
-    v.loss = ((cd * cd + (kPi - 1.0) * dd) + 2.0 * pmg * a_dot) * kInvFourPi;
-    v.a_err_sq = dd;
-    const double gm1 = g - 1.0;
-    v.g0 = ((cd * C0 + (kPi - 1.0) * al0) - gm1 * A0) * kInvTwoPiR;
-    v.g1 = (cd * C1 + (kPi - 1.0) * al1) * kInvTwoPiR;
-    v.g2 = ((kPi - 1.0) * al2) * kInvTwoPiR;
-    const double coef = -a_dot * (kPi - phi) * kInvTwoPiR * q * yq;
-    v.gx = coef * yq;
-    v.gy = -coef * xq;
-  } else {
-    const double rr = rho * rho_star;
-    const double d0 = rho * al0 - rho_star * A0, d1 = rho * al1, d2 = rho * al2;
-    const double cd = C0 * d0 + C1 * d1;
-    const double dd = (d0 * d0 + d1 * d1) + d2 * d2;
-    v.loss = ((cd * cd + (kPi - 1.0) * dd) + 2.0 * rr * pmg * a_dot) * kInvFourPi;
-    const double e0 = al0 - A0;
-    v.a_err_sq = (e0 * e0 + al1 * al1) + al2 * al2;
-    const double sum_a = C0 * al0 + C1 * al1;
-    const double sum_as = C0 * A0;
-    const double sq_a = (al0 * al0 + al1 * al1) + al2 * al2;
-    const double r2 = rho * rho, gm1 = g - 1.0;
-    v.g0 = (r2 * (sum_a * C0 + (kPi - 1.0) * al0) - rr * (sum_as * C0 + gm1 * A0)) * kInvTwoPiR;
-    v.g1 = (r2 * (sum_a * C1 + (kPi - 1.0) * al1) - rr * (sum_as * C1)) * kInvTwoPiR;
-    v.g2 = (r2 * ((kPi - 1.0) * al2)) * kInvTwoPiR;
-    const double cu = sum_a * sum_a + (kPi - 1.0) * sq_a;
-    const double sin_phi = std::fabs(y) * q;
-    const double c_hat = -rho_star * ((sum_a * sum_as - a_dot) + a_dot * sin_phi);
-    const double c_star = -a_dot * (kPi - phi) * rho_star;
-    v.gx = ((cu * x + c_hat * xq) + c_star) * kInvTwoPiR;
-    v.gy = (cu * y + c_hat * yq) * kInvTwoPiR;
-  }
+  const double rr = rho * rho_star;
+  const double d0 = rho * al0 - rho_star * A0, d1 = rho * al1, d2 = rho * al2;
+  const double cd = C0 * d0 + C1 * d1;
+  const double dd = (d0 * d0 + d1 * d1) + d2 * d2;
+  v.loss = ((cd * cd + (kPi - 1.0) * dd) + 2.0 * rr * pmg * a_dot) * kInvFourPi;
+  const double e0 = al0 - A0;
+  v.a_err_sq = (e0 * e0 + al1 * al1) + al2 * al2;
+  const double sum_a = C0 * al0 + C1 * al1;
+  const double sum_as = C0 * A0;
+  const double sq_a = (al0 * al0 + al1 * al1) + al2 * al2;
+  const double r2 = rho * rho, gm1 = g - 1.0;
+  v.g0 = (r2 * (sum_a * C0 + (kPi - 1.0) * al0) - rr * (sum_as * C0 + gm1 * A0)) * kInvTwoPiR;
+  v.g1 = (r2 * (sum_a * C1 + (kPi - 1.0) * al1) - rr * (sum_as * C1)) * kInvTwoPiR;
+  v.g2 = (r2 * ((kPi - 1.0) * al2)) * kInvTwoPiR;
+  const double cu = sum_a * sum_a + (kPi - 1.0) * sq_a;
+  const double c_hat = -rho_star * ((sum_a * sum_as - a_dot) + a_dot * sin_phi);
+  const double c_star = -a_dot * (kPi - phi) * rho_star;
+  v.gx = ((cu * x + c_hat * xq) + c_star) * kInvTwoPiR;
+  v.gy = (cu * y + c_hat * yq) * kInvTwoPiR;
   return v;
 }
 

@@ -58,14 +58,18 @@ class FlushDenormals {
 #endif
 };
 
-// old where keep, else fresh, as a blend of bits.  Written `x_[l] = keep ? x_[l] : fresh`, GCC
-// turns the lane update into a store only where !keep: a masked store, which AVX2 on AMD cores
-// pays for with a slow microcoded VMASKMOVPD and a test and branch around it.  The blend keeps
-// the store unconditional (every lane writes its own value back).
+// old where keep, else fresh.  With AVX-512 a select, which compiles to a masked operation.  Without
+// it, a blend of bits: written `keep ? old : fresh`, GCC turns the lane update into a store only
+// where !keep, a masked store, which AVX2 on AMD cores pays for with a slow microcoded VMASKMOVPD
+// and a test and branch around it; the blend keeps the store unconditional.
 inline double keep_or(bool keep, double old, double fresh) {
+#if defined(__AVX512F__)
+  return keep ? old : fresh;
+#else
   using detail::bits_as;
   const std::uint64_t mask = std::uint64_t(0) - static_cast<std::uint64_t>(keep);
   return bits_as<double>((bits_as<std::uint64_t>(old) & mask) | (bits_as<std::uint64_t>(fresh) & ~mask));
+#endif
 }
 
 // What the engine needs of one thread's lanes, whatever their template arguments.
@@ -173,6 +177,7 @@ class ReducedLanes : public LaneSet {
     t_[l] = 0.0;
     al0_[l] = al1_[l] = al2_[l] = 0.0;
     A0_[l] = C0_[l] = C1_[l] = 0.0;
+    ah_[l] = ch0_[l] = ch1_[l] = cg0_[l] = cg1_[l] = 0.0;
     rs_[l] = 1.0;
     x0_[l] = 1.0;
     y0_[l] = om1_[l] = om2_[l] = omp_[l] = 0.0;
@@ -221,9 +226,15 @@ class ReducedLanes : public LaneSet {
     al0_[l] = c.alpha0[0];
     al1_[l] = c.alpha0[1];
     al2_[l] = c.alpha0[2];
-    A0_[l] = c.A[0];  // A = (A0, 0, 0), C = (C0, C1, 0): reduced.hpp, loss_grad
+    A0_[l] = c.A[0];  // A = (A0, 0, 0), C = (C0, C1, 0): reduced.hpp, loss_grad_normalized
     C0_[l] = c.C[0];
     C1_[l] = c.C[1];
+    const reduced::ScaledTeacher st = reduced::scaled_teacher(c.A[0], c.C[0], c.C[1]);
+    ah_[l] = st.ah;
+    ch0_[l] = st.ch0;
+    ch1_[l] = st.ch1;
+    cg0_[l] = st.cg0;
+    cg1_[l] = st.cg1;
     rs_[l] = c.rho_star;
     x0_[l] = c.x0;
     y0_[l] = c.y0;
@@ -238,8 +249,7 @@ class ReducedLanes : public LaneSet {
   // Lockstep steps (docs/training.md section 4 in coordinates) until one lane's trial stops, every
   // lane waits for rates, or max_steps have been taken; returns the number taken.
   std::int64_t step_until_a_lane_stops(std::int64_t max_steps, RowBuffer* rows, std::int64_t record_every) {
-    const double lim = cfg_.th.divergence * cfg_.th.divergence;
-    const double divergence = cfg_.th.divergence, tol = cfg_.tol;
+    const double lim = divergence_sq(), divergence = cfg_.th.divergence, tol = cfg_.tol;
     const double last_step = static_cast<double>(cfg_.n_steps);
     const double last_rate = static_cast<double>(cfg_.rates_last);
     const double* rates = cfg_.rates;
@@ -250,10 +260,10 @@ class ReducedLanes : public LaneSet {
     FlushDenormals flush;
     while (taken < max_steps) {
       // The step in passes over the lanes: the filter's norm, the reduction of its angle with the
-      // division, the angle's polynomial, pi - g, the gradient, the update.  The longest dependency
-      // chain runs through the first four, and a short loop body lets the core overlap the chains
-      // of several lanes (one loop over the whole step ran 1.5 times slower on Zen 3); the values
-      // and their bits are the same.
+      // division, the angle's polynomial, the loss and gradient, the update.  The longest
+      // dependency chain runs through the first three, and a short loop body lets the core overlap
+      // the chains of several lanes (one loop over the whole step ran 1.5 times slower on Zen 3);
+      // the values and their bits are the same.
 #pragma omp simd
       for (int l = 0; l < kLanes; ++l) rho_[l] = std::sqrt(x_[l] * x_[l] + y_[l] * y_[l]);
 #pragma omp simd
@@ -265,16 +275,20 @@ class ReducedLanes : public LaneSet {
         q_[l] = t.q;
       }
 #pragma omp simd
-      for (int l = 0; l < kLanes; ++l) phi_[l] = reduced::angle_of({arg_[l], base_hi_[l], base_lo_[l], q_[l]});
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) pmg_[l] = reduced::pi_minus_g_of(phi_[l]);
+      for (int l = 0; l < kLanes; ++l) {
+        const double rest = reduced::atan_small_rest(arg_[l]);
+        rest_[l] = rest;
+        phi_[l] = reduced::angle_of({arg_[l], base_hi_[l], base_lo_[l], q_[l]}, rest);
+      }
 #pragma omp simd
       for (int l = 0; l < kLanes; ++l) {
-        const reduced::FilterAngle fa{rho_[l], phi_[l], q_[l], pmg_[l]};
+        const reduced::FilterAngle fa{rho_[l], phi_[l], q_[l], rest_[l], base_hi_[l] == 0.0};
         const reduced::StepValues v =
-            reduced::loss_grad<Normalize>(x_[l], y_[l], al0_[l], al1_[l], al2_[l], A0_[l], C0_[l], C1_[l], rs_[l], fa);
+            Normalize ? reduced::loss_grad_normalized(x_[l], y_[l], al0_[l], al1_[l], al2_[l],
+                                                      {A0_[l], ah_[l], ch0_[l], ch1_[l], cg0_[l], cg1_[l]}, fa)
+                      : reduced::loss_grad_unnormalized(x_[l], y_[l], al0_[l], al1_[l], al2_[l], A0_[l], C0_[l],
+                                                        C1_[l], rs_[l], fa);
         loss_[l] = v.loss;
-        a_dot_[l] = v.a_dot;
         a_err_sq_[l] = v.a_err_sq;
         gx_[l] = v.gx;
         gy_[l] = v.gy;
@@ -282,6 +296,8 @@ class ReducedLanes : public LaneSet {
         g1_[l] = v.g1;
         g2_[l] = v.g2;
       }
+      // The trajectory's columns of lane 0 are those before the update.
+      const double al0_of_lane0 = al0_[0], wn2_of_lane0 = rows != nullptr ? w_norm_sq(0, x_[0], y_[0]) : 0.0;
       int any_stop = 0, any_move = 0;
       // Bitwise & and | on the lanes' flags, not && and ||: short-circuits are branches, which
       // keep the loop from vectorizing.
@@ -289,15 +305,10 @@ class ReducedLanes : public LaneSet {
       for (int l = 0; l < kLanes; ++l) {
         const double x = x_[l], y = y_[l], al0 = al0_[l], al1 = al1_[l], al2 = al2_[l];
         const double gx = gx_[l], gy = gy_[l], g0 = g0_[l], g1 = g1_[l], g2 = g2_[l], loss = loss_[l];
-        const double wx = om1_[l] + (x - x0_[l]), wy = om2_[l] + (y - y0_[l]);
-        const double wn2 = (wx * wx + wy * wy) + omp_[l];
-        const double an2 = (al0 * al0 + al1 * al1) + al2 * al2;
         const double t = t_[l];
         const bool active = active_[l] != 0.0;
-        const bool runaway = (t > 0.0) & !((wn2 <= lim) & (an2 <= lim));
-        const bool diverged = !(loss <= divergence);
-        const bool converged = !runaway & !diverged & (loss <= tol);
-        const bool stop = active & (runaway | diverged | converged | (t == last_step));
+        const bool ends = ends_at(l, x, y, al0, al1, al2, t, loss, lim, divergence, tol).any;
+        const bool stop = active & (ends | (t == last_step));
         const bool waits = t > last_rate;  // its step's rate is not in the window yet
         const bool hold = stop | !active | waits;
         const double lr_w = ConstRate ? lr_w0 : lr_w_[l], lr_a = ConstRate ? lr_a0 : lr_a_[l];
@@ -327,8 +338,6 @@ class ReducedLanes : public LaneSet {
         al1_[l] = keep_or(hold, al1, al1 - lr_a * d1);
         al2_[l] = keep_or(hold, al2, al2 - lr_a * d2);
         t_[l] = keep_or(hold, t, t + 1.0);
-        wn2_[l] = wn2;
-        converged_[l] = converged ? 1.0 : 0.0;
         stop_[l] = stop ? 1.0 : 0.0;
         any_stop |= stop ? 1 : 0;
         any_move |= hold ? 0 : 1;
@@ -341,7 +350,7 @@ class ReducedLanes : public LaneSet {
         const bool stopped = stop_[0] != 0.0, moved = !stopped && t_[0] - 1.0 <= last_rate;
         const std::int64_t t = static_cast<std::int64_t>(stopped ? t_[0] : t_[0] - 1.0);
         if (stopped || (moved && t % record_every == 0))
-          (*rows)(t, observation(0), std::numeric_limits<double>::quiet_NaN());
+          (*rows)(t, observation(0, al0_of_lane0, wn2_of_lane0), std::numeric_limits<double>::quiet_NaN());
       }
       if (any_stop) break;
     }
@@ -361,14 +370,15 @@ class ReducedLanes : public LaneSet {
     }
   }
 
-  // The trajectory's columns for lane l at the step just evaluated (before its update).
-  Observation observation(int l) const {
+  // The trajectory's columns for lane l at the step just evaluated (before its update, which moved
+  // alpha_0 from al0 and |w|^2 from wn2).
+  Observation observation(int l, double al0, double wn2) const {
     Observation o;
     o.loss = loss_[l];
     o.phi = phi_[l];
-    o.a_dot_astar = a_dot_[l];
+    o.a_dot_astar = A0_[l] * al0;
     o.a_err = std::sqrt(a_err_sq_[l]);
-    o.w_norm = std::sqrt(wn2_[l]);
+    o.w_norm = std::sqrt(wn2);
     return o;
   }
 
@@ -383,8 +393,13 @@ class ReducedLanes : public LaneSet {
       out.phi[b] = phi_[l];
       const std::int64_t steps = static_cast<std::int64_t>(t_[l]);
       out.steps[b] = steps;
-      out.steps_to_tol[b] = converged_[l] != 0.0 ? steps : -1;
-      out.outcome[b] = reduced::classify(c, Normalize, k_, x_[l], y_[l], alpha, loss_[l], phi_[l], std::sqrt(wn2_[l]),
+      // A stopped lane holds the state it stopped at: the test of the step loop, repeated.
+      const bool converged = ends_at(l, x_[l], y_[l], al0_[l], al1_[l], al2_[l], t_[l], loss_[l], divergence_sq(),
+                                     cfg_.th.divergence, cfg_.tol)
+                                 .converged;
+      out.steps_to_tol[b] = converged ? steps : -1;
+      out.outcome[b] = reduced::classify(c, Normalize, k_, x_[l], y_[l], alpha, loss_[l], phi_[l],
+                                         std::sqrt(w_norm_sq(l, x_[l], y_[l])),
                                          cfg_.th);
       const double* block = bases_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(block_size());
       reduced::rebuild(c, e1_[l], block + p_, f_[l], block + 2 * p_ + 2 * k_, k_, p_, x_[l], y_[l], alpha,
@@ -394,6 +409,29 @@ class ReducedLanes : public LaneSet {
   }
 
   std::int64_t block_size() const { return 2 * p_ + 3 * k_; }
+
+  double divergence_sq() const { return cfg_.th.divergence * cfg_.th.divergence; }
+
+  // |w|^2 of lane l at filter coordinates (x, y).
+  SHORTCUTNET_LANE_INLINE double w_norm_sq(int l, double x, double y) const {
+    const double wx = om1_[l] + (x - x0_[l]), wy = om2_[l] + (y - y0_[l]);
+    return (wx * wx + wy * wy) + omp_[l];
+  }
+
+  // Whether lane l's trial ends at a state with this loss (docs/training.md section 4), and whether
+  // by convergence.  Bitwise & and |: the step loop calls it once per lane.
+  struct Ending {
+    bool any, converged;
+  };
+  SHORTCUTNET_LANE_INLINE Ending ends_at(int l, double x, double y, double al0, double al1, double al2, double t,
+                                         double loss, double lim, double divergence, double tol) const {
+    const double wn2 = w_norm_sq(l, x, y);
+    const double an2 = (al0 * al0 + al1 * al1) + al2 * al2;
+    const bool runaway = (t > 0.0) & !((wn2 <= lim) & (an2 <= lim));
+    const bool diverged = !(loss <= divergence);
+    const bool converged = !runaway & !diverged & (loss <= tol);
+    return {static_cast<bool>(runaway | diverged | converged), converged};
+  }
 
   ReducedConfig cfg_;
   std::atomic<std::int64_t>* next_;
@@ -409,16 +447,17 @@ class ReducedLanes : public LaneSet {
   std::int64_t trial_[kLanes];
   alignas(64) double x_[kLanes], y_[kLanes], al0_[kLanes], al1_[kLanes], al2_[kLanes];
   alignas(64) double A0_[kLanes], C0_[kLanes], C1_[kLanes], rs_[kLanes];
+  alignas(64) double ah_[kLanes], ch0_[kLanes], ch1_[kLanes], cg0_[kLanes], cg1_[kLanes];  // ScaledTeacher
   alignas(64) double x0_[kLanes], y0_[kLanes], om1_[kLanes], om2_[kLanes], omp_[kLanes];
   alignas(64) double bx_[kLanes], by_[kLanes], b0_[kLanes], b1_[kLanes], b2_[kLanes];
-  alignas(64) double loss_[kLanes], phi_[kLanes], a_dot_[kLanes], wn2_[kLanes], a_err_sq_[kLanes];
+  alignas(64) double loss_[kLanes], phi_[kLanes], a_err_sq_[kLanes];
   alignas(64) double lr_w_[kLanes], lr_a_[kLanes];
-  alignas(64) double rho_[kLanes], q_[kLanes], pmg_[kLanes];  // the step's FilterAngle, its phi in phi_
+  alignas(64) double rho_[kLanes], q_[kLanes], rest_[kLanes];  // the step's FilterAngle, its phi in phi_
   alignas(64) double arg_[kLanes], base_hi_[kLanes], base_lo_[kLanes];  // its AngleArgument
   alignas(64) double gx_[kLanes], gy_[kLanes], g0_[kLanes], g1_[kLanes], g2_[kLanes];
   // Per-lane step counts and flags as doubles (steps are exact below 2^53): 64-bit integer compares
   // do not vectorize on baseline x86-64.
-  alignas(64) double t_[kLanes], active_[kLanes], converged_[kLanes], stop_[kLanes];
+  alignas(64) double t_[kLanes], active_[kLanes], stop_[kLanes];
 };
 
 // The lanes for a configuration.
