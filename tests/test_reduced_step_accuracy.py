@@ -52,7 +52,7 @@ def test_the_reduced_loss_matches_mpmath_at_every_angle(same_a, rng, measured):
         assert err_phi <= 1e-15, (phi, err_phi)
 
 
-def test_the_angle_of_the_reduced_engine_is_continuous_where_its_formulas_meet(rng):
+def test_the_reduced_loss_is_continuous_where_pi_minus_g_changes_formula(rng):
     """Across pi/8, where pi - g changes formula, the loss moves by its derivative, not by a jump."""
     if "cpp" not in sn.backends():
         pytest.skip("the compiled backend is not available")
